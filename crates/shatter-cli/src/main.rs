@@ -1,0 +1,2 @@
+//! The `shatter` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Generators of inputs and targets (SCIENCE.md sections 2 and 7).

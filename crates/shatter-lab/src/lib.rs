@@ -1,0 +1,1 @@
+//! shatter-lab: everything around a run (specs, data files, outputs).
