@@ -11,6 +11,11 @@ pub mod rng;
 pub use data::Dataset;
 pub use float::{Float, Precision};
 pub use model::{Activation, Network, Shape};
+pub mod grad;
 pub mod hessian;
+pub mod loss;
 pub mod measure;
+pub mod reference;
 pub mod theory;
+
+pub use loss::Loss;

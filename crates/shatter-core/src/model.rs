@@ -276,21 +276,49 @@ mod tests {
 
     #[test]
     fn from_parts_round_trips_w_matrix() {
-        let shape = Shape { d: 3, width: 4, bias: true, activation: Activation::Relu };
+        let shape = Shape {
+            d: 3,
+            width: 4,
+            bias: true,
+            activation: Activation::Relu,
+        };
         let net = Network::<f64>::init(shape, 5, 1.0);
-        let back = Network::from_parts(shape, &net.w_matrix(), net.b(), net.v(), net.beta()).unwrap();
+        let back =
+            Network::from_parts(shape, &net.w_matrix(), net.b(), net.v(), net.beta()).unwrap();
         assert_eq!(net, back, "seed 5");
     }
 
     #[test]
     fn init_respects_pytorch_bounds_and_bias_switch() {
-        let shape = Shape { d: 4, width: 64, bias: false, activation: Activation::Relu };
+        let shape = Shape {
+            d: 4,
+            width: 64,
+            bias: false,
+            activation: Activation::Relu,
+        };
         let net = Network::<f64>::init(shape, 9, 1.0);
-        assert!(net.wt().iter().all(|w| w.abs() <= 0.5), "seed 9: |w| <= 1/sqrt(4)");
-        assert!(net.v().iter().all(|v| v.abs() <= 0.125), "seed 9: |v| <= 1/sqrt(64)");
+        assert!(
+            net.wt().iter().all(|w| w.abs() <= 0.5),
+            "seed 9: |w| <= 1/sqrt(4)"
+        );
+        assert!(
+            net.v().iter().all(|v| v.abs() <= 0.125),
+            "seed 9: |v| <= 1/sqrt(64)"
+        );
         assert!(net.b().iter().all(|&b| b == 0.0), "seed 9: biases off");
-        let with_bias = Network::<f64>::init(Shape { bias: true, ..shape }, 9, 1.0);
-        assert_eq!(with_bias.wt(), net.wt(), "turning biases off changes no other weight");
+        let with_bias = Network::<f64>::init(
+            Shape {
+                bias: true,
+                ..shape
+            },
+            9,
+            1.0,
+        );
+        assert_eq!(
+            with_bias.wt(),
+            net.wt(),
+            "turning biases off changes no other weight"
+        );
         assert_eq!(with_bias.v(), net.v());
     }
 

@@ -1,0 +1,860 @@
+//! Fused forward pass, loss, gradient and Hessian-vector product of the two-layer network
+//! (SCIENCE.md section 3, symbols as there: `z_ik = w_k . x_i + b_k`, `a_ik = s(z_ik)`).
+//!
+//! Work is split into fixed chunks of [`CHUNK`] neurons. Each chunk computes its partial network
+//! outputs and, after the per-sample reduction, the gradient of its own neurons; partial outputs
+//! are summed over chunks in chunk order. The split does not depend on the thread count, so
+//! results are bit-identical for any number of threads. Chunks run on the current rayon pool.
+//! All scratch lives in a [`Workspace`] sized once per shape: a step allocates nothing.
+//!
+//! The inner loops are written over fixed tiles of [`TILE`] neurons so that the compiler keeps
+//! them in vector registers; `multiversion` compiles AVX-512 and AVX2 variants and picks one at
+//! run time. Sums are never reassociated by the compiler, and every reduction is done in an
+//! explicit order, so every variant gives the same bits.
+
+use crate::data::Dataset;
+use crate::float::Float;
+use crate::loss::Loss;
+use crate::model::{Activation, Network, Shape};
+use multiversion::multiversion;
+use rayon::prelude::*;
+
+/// Neurons per chunk: the unit of parallel work and of the fixed reduction order.
+pub const CHUNK: usize = 256;
+/// Neurons per register tile inside a chunk.
+pub const TILE: usize = 32;
+/// Below this many multiply-adds per pass (`n K d`), chunks run on the calling thread.
+const PARALLEL_MIN_WORK: usize = 1 << 16;
+
+/// An activation known at compile time, so the kernels are specialised per activation.
+pub(crate) trait Act: Copy + Send + Sync + 'static {
+    const CURVED: bool;
+    fn value<F: Float>(z: F) -> F;
+    fn slope<F: Float>(z: F) -> F;
+    fn curvature<F: Float>(z: F) -> F;
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Relu;
+#[derive(Clone, Copy)]
+pub(crate) struct Gelu;
+
+impl Act for Relu {
+    const CURVED: bool = false;
+    #[inline(always)]
+    fn value<F: Float>(z: F) -> F {
+        if z > F::zero() {
+            z
+        } else {
+            F::zero()
+        }
+    }
+    #[inline(always)]
+    fn slope<F: Float>(z: F) -> F {
+        if z > F::zero() {
+            F::one()
+        } else {
+            F::zero()
+        }
+    }
+    #[inline(always)]
+    fn curvature<F: Float>(_z: F) -> F {
+        F::zero()
+    }
+}
+
+impl Act for Gelu {
+    const CURVED: bool = true;
+    #[inline(always)]
+    fn value<F: Float>(z: F) -> F {
+        Activation::Gelu.value(z)
+    }
+    #[inline(always)]
+    fn slope<F: Float>(z: F) -> F {
+        Activation::Gelu.slope(z)
+    }
+    #[inline(always)]
+    fn curvature<F: Float>(z: F) -> F {
+        Activation::Gelu.curvature(z)
+    }
+}
+
+/// Scratch of one chunk of neurons `[k0, k0 + c)`.
+#[derive(Clone, Debug)]
+struct Chunk<F> {
+    k0: usize,
+    c: usize,
+    /// Pre-activations `z_ik`, `capacity x c`.
+    z: Vec<F>,
+    /// Directional pre-activations `dw_k . x_i + db_k` of the last Hessian-vector product.
+    u: Vec<F>,
+    /// Partial outputs (or partial Jacobian-vector products) of this chunk, per sample.
+    part: Vec<F>,
+    /// Gradient (or product) blocks of this chunk: `Wt` rows (`d x c`), `b`, `v`.
+    gw: Vec<F>,
+    gb: Vec<F>,
+    gv: Vec<F>,
+}
+
+/// Reusable scratch for the kernels, sized for a shape and at most `capacity` samples.
+///
+/// Holds, after [`forward`], the pre-activations, outputs and loss derivatives at the network it
+/// was given; [`hvp`] and [`backward`] use them and are valid only for that same network and data.
+#[derive(Clone, Debug)]
+pub struct Workspace<F> {
+    shape: Shape,
+    capacity: usize,
+    n: usize,
+    chunks: Vec<Chunk<F>>,
+    f: Vec<F>,
+    e1: Vec<F>,
+    e2: Vec<F>,
+    q: Vec<F>,
+    loss: Loss,
+    ready: bool,
+}
+
+impl<F: Float> Workspace<F> {
+    /// Scratch for `shape` and up to `capacity` samples: about `2 capacity K + 3 K d` values.
+    pub fn new(shape: Shape, capacity: usize) -> Self {
+        let mut chunks = Vec::new();
+        let mut k0 = 0;
+        while k0 < shape.width {
+            let c = CHUNK.min(shape.width - k0);
+            chunks.push(Chunk {
+                k0,
+                c,
+                z: vec![F::zero(); capacity * c],
+                u: vec![F::zero(); capacity * c],
+                part: vec![F::zero(); capacity],
+                gw: vec![F::zero(); shape.d * c],
+                gb: vec![F::zero(); c],
+                gv: vec![F::zero(); c],
+            });
+            k0 += c;
+        }
+        Workspace {
+            shape,
+            capacity,
+            n: 0,
+            chunks,
+            f: vec![F::zero(); capacity],
+            e1: vec![F::zero(); capacity],
+            e2: vec![F::zero(); capacity],
+            q: vec![F::zero(); capacity],
+            loss: Loss::Square,
+            ready: false,
+        }
+    }
+
+    /// The shape this workspace was sized for.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// The largest number of samples it takes.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Network outputs `f(x_i)` of the last [`forward`] (its `n` samples).
+    pub fn outputs(&self) -> &[F] {
+        &self.f[..self.n]
+    }
+
+    /// Pre-activations of neuron `k` at sample `i` from the last [`forward`].
+    pub fn preactivation(&self, i: usize, k: usize) -> F {
+        let ch = &self.chunks[k / CHUNK];
+        ch.z[i * ch.c + (k - ch.k0)]
+    }
+}
+
+fn parallel(shape: &Shape, n: usize) -> bool {
+    n * shape.width * shape.d.max(1) >= PARALLEL_MIN_WORK && shape.width > CHUNK
+}
+
+fn for_each_chunk<F: Float>(
+    chunks: &mut [Chunk<F>],
+    par: bool,
+    op: impl Fn(&mut Chunk<F>) + Send + Sync,
+) {
+    if par {
+        chunks.par_iter_mut().for_each(op);
+    } else {
+        chunks.iter_mut().for_each(op);
+    }
+}
+
+/// Forward pass over `data`: stores pre-activations and outputs in `ws`, and returns the loss
+/// `L = 1/n sum_i l(f(x_i), y_i)` (accumulated in `f64`). Costs `2 n K d + 2 n K` flops.
+///
+/// Panics if `data` has more samples than `ws` was sized for or the shapes disagree (a caller bug,
+/// never user input: configs are checked before they reach the kernels).
+pub fn forward<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    loss: Loss,
+    ws: &mut Workspace<F>,
+) -> f64 {
+    let s = net.shape;
+    assert!(
+        data.n <= ws.capacity && data.d == s.d && ws.shape == s,
+        "workspace does not fit"
+    );
+    let n = data.n;
+    ws.n = n;
+    ws.loss = loss;
+    let par = parallel(&s, n);
+    let (x, wt, b, v) = (&data.x[..], net.wt(), net.b(), net.v());
+    match s.activation {
+        Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            forward_chunk::<F, Relu>(x, n, s.d, wt, s.width, b, v, ch)
+        }),
+        Activation::Gelu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            forward_chunk::<F, Gelu>(x, n, s.d, wt, s.width, b, v, ch)
+        }),
+    }
+    let beta = net.beta();
+    let inv_n = F::one() / F::of(n as f64);
+    let mut total = 0.0f64;
+    for i in 0..n {
+        let mut f = beta;
+        for ch in &ws.chunks {
+            f += ch.part[i];
+        }
+        ws.f[i] = f;
+        let y = data.y[i];
+        total += loss.value(f, y).to64();
+        ws.e1[i] = loss.d1(f, y) * inv_n;
+        ws.e2[i] = loss.d2(f, y) * inv_n;
+    }
+    ws.ready = true;
+    total / n as f64
+}
+
+/// Gradient of the loss at the network and data of the last [`forward`], written into `grad`
+/// (flat layout of [`Network`]). Costs `2 n K d + 6 n K` flops; allocates nothing.
+pub fn backward<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    ws: &mut Workspace<F>,
+    grad: &mut [F],
+) {
+    let s = net.shape;
+    assert!(
+        ws.ready && grad.len() == s.len(),
+        "backward needs a forward at the same network"
+    );
+    let n = ws.n;
+    let par = parallel(&s, n);
+    let (x, v, e1) = (&data.x[..], net.v(), &ws.e1[..n]);
+    match s.activation {
+        Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            backward_chunk::<F, Relu>(x, n, s.d, v, e1, ch)
+        }),
+        Activation::Gelu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            backward_chunk::<F, Gelu>(x, n, s.d, v, e1, ch)
+        }),
+    }
+    scatter(&s, &ws.chunks, grad);
+    let mut gbeta = F::zero();
+    for &e in e1 {
+        gbeta += e;
+    }
+    grad[s.beta_offset()] = gbeta;
+    s.project(grad);
+}
+
+/// Loss and gradient in one call: [`forward`] then [`backward`].
+pub fn loss_and_gradient<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    loss: Loss,
+    ws: &mut Workspace<F>,
+    grad: &mut [F],
+) -> f64 {
+    let l = forward(net, data, loss, ws);
+    backward(net, data, ws, grad);
+    l
+}
+
+/// Writes `H dir` into `out`, where `H` is the Hessian of the training loss at the network and
+/// data of the last [`forward`] (SCIENCE.md section 3: `1/n J^T diag(l'') J + 1/n sum_i l'_i
+/// Hess f(x_i)`). About the cost of one gradient (`4 n K d + 12 n K` flops); allocates nothing.
+/// With biases off, the `b` block of `dir` is ignored and that of `out` is zero.
+pub fn hvp<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    ws: &mut Workspace<F>,
+    dir: &[F],
+    out: &mut [F],
+) {
+    let s = net.shape;
+    assert!(
+        ws.ready && dir.len() == s.len() && out.len() == s.len(),
+        "hvp needs a forward at the same network"
+    );
+    let n = ws.n;
+    let par = parallel(&s, n);
+    let x = &data.x[..];
+    let (v, dwt) = (net.v(), &dir[..s.b_offset()]);
+    let zero_db = [F::zero(); CHUNK];
+    let db_full = &dir[s.b_offset()..s.v_offset()];
+    let dv = &dir[s.v_offset()..s.beta_offset()];
+    let dbeta = dir[s.beta_offset()];
+    let bias = s.bias;
+    match s.activation {
+        Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            let db = if bias {
+                &db_full[ch.k0..ch.k0 + ch.c]
+            } else {
+                &zero_db[..ch.c]
+            };
+            jvp_chunk::<F, Relu>(x, n, s.d, dwt, s.width, db, v, dv, ch)
+        }),
+        Activation::Gelu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            let db = if bias {
+                &db_full[ch.k0..ch.k0 + ch.c]
+            } else {
+                &zero_db[..ch.c]
+            };
+            jvp_chunk::<F, Gelu>(x, n, s.d, dwt, s.width, db, v, dv, ch)
+        }),
+    }
+    let mut obeta = F::zero();
+    for i in 0..n {
+        let mut jv = dbeta;
+        for ch in &ws.chunks {
+            jv += ch.part[i];
+        }
+        ws.q[i] = ws.e2[i] * jv;
+        obeta += ws.q[i];
+    }
+    let (q, e1) = (&ws.q[..n], &ws.e1[..n]);
+    match s.activation {
+        Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            hvp_back_chunk::<F, Relu>(x, n, s.d, v, dv, q, e1, ch)
+        }),
+        Activation::Gelu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            hvp_back_chunk::<F, Gelu>(x, n, s.d, v, dv, q, e1, ch)
+        }),
+    }
+    scatter(&s, &ws.chunks, out);
+    out[s.beta_offset()] = obeta;
+    s.project(out);
+}
+
+/// Network outputs at every input of `data` (labels unused), written into `out`.
+pub fn predict_into<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    ws: &mut Workspace<F>,
+    out: &mut [F],
+) {
+    forward(net, data, Loss::Square, ws);
+    out[..data.n].copy_from_slice(&ws.f[..data.n]);
+}
+
+/// Mean squared difference `1/n sum (f(x_i) - y_i)^2` over `data` (for test sets).
+pub fn mean_squared_error<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    ws: &mut Workspace<F>,
+) -> f64 {
+    2.0 * forward(net, data, Loss::Square, ws)
+}
+
+fn scatter<F: Float>(s: &Shape, chunks: &[Chunk<F>], out: &mut [F]) {
+    let (k, d) = (s.width, s.d);
+    for ch in chunks {
+        for j in 0..d {
+            out[j * k + ch.k0..j * k + ch.k0 + ch.c]
+                .copy_from_slice(&ch.gw[j * ch.c..(j + 1) * ch.c]);
+        }
+        out[s.b_offset() + ch.k0..s.b_offset() + ch.k0 + ch.c].copy_from_slice(&ch.gb);
+        out[s.v_offset() + ch.k0..s.v_offset() + ch.k0 + ch.c].copy_from_slice(&ch.gv);
+    }
+}
+
+/// `out[l] = init[l] + sum_j xi[j] * wt[j * width + col + l]` for a tile of neurons.
+#[inline(always)]
+fn affine_tile<F: Float>(xi: &[F], wt: &[F], width: usize, col: usize, init: &[F], out: &mut [F]) {
+    if init.len() == TILE {
+        let mut acc = [F::zero(); TILE];
+        acc.copy_from_slice(init);
+        for (j, &xj) in xi.iter().enumerate() {
+            let w = &wt[j * width + col..j * width + col + TILE];
+            for l in 0..TILE {
+                acc[l] += xj * w[l];
+            }
+        }
+        out.copy_from_slice(&acc);
+    } else {
+        out.copy_from_slice(init);
+        for (j, &xj) in xi.iter().enumerate() {
+            let w = &wt[j * width + col..j * width + col + init.len()];
+            for l in 0..init.len() {
+                out[l] += xj * w[l];
+            }
+        }
+    }
+}
+
+/// Adds `xi[j] * coef` to row `j` of a chunk's `d x c` block, for every `j`.
+#[inline(always)]
+fn rank_one_update<F: Float>(gw: &mut [F], c: usize, t0: usize, xi: &[F], coef: &[F]) {
+    let len = coef.len();
+    for (j, &xj) in xi.iter().enumerate() {
+        let row = &mut gw[j * c + t0..j * c + t0 + len];
+        for l in 0..len {
+            row[l] += xj * coef[l];
+        }
+    }
+}
+
+/// Sums `terms` lane by lane in fixed order, so the compiler may vectorise it.
+#[inline(always)]
+fn lane_sum<F: Float>(terms: impl Fn(usize) -> F, len: usize) -> F {
+    const LANES: usize = 16;
+    let mut acc = [F::zero(); LANES];
+    let full = len / LANES * LANES;
+    let mut t = 0;
+    while t < full {
+        for l in 0..LANES {
+            acc[l] += terms(t + l);
+        }
+        t += LANES;
+    }
+    let mut s = F::zero();
+    for a in acc {
+        s += a;
+    }
+    for t in full..len {
+        s += terms(t);
+    }
+    s
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+#[allow(clippy::too_many_arguments)]
+fn forward_chunk<F: Float, A: Act>(
+    x: &[F],
+    n: usize,
+    d: usize,
+    wt: &[F],
+    width: usize,
+    b: &[F],
+    v: &[F],
+    ch: &mut Chunk<F>,
+) {
+    let (k0, c) = (ch.k0, ch.c);
+    let (b, v) = (&b[k0..k0 + c], &v[k0..k0 + c]);
+    for i in 0..n {
+        let xi = &x[i * d..(i + 1) * d];
+        let zi = &mut ch.z[i * c..(i + 1) * c];
+        let mut t0 = 0;
+        while t0 < c {
+            let len = TILE.min(c - t0);
+            affine_tile(
+                xi,
+                wt,
+                width,
+                k0 + t0,
+                &b[t0..t0 + len],
+                &mut zi[t0..t0 + len],
+            );
+            t0 += len;
+        }
+        let zi = &ch.z[i * c..(i + 1) * c];
+        ch.part[i] = lane_sum(|k| v[k] * A::value(zi[k]), c);
+    }
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+fn backward_chunk<F: Float, A: Act>(
+    x: &[F],
+    n: usize,
+    d: usize,
+    v: &[F],
+    e1: &[F],
+    ch: &mut Chunk<F>,
+) {
+    let (k0, c) = (ch.k0, ch.c);
+    let v = &v[k0..k0 + c];
+    ch.gw.iter_mut().for_each(|g| *g = F::zero());
+    ch.gb.iter_mut().for_each(|g| *g = F::zero());
+    ch.gv.iter_mut().for_each(|g| *g = F::zero());
+    let mut coef = [F::zero(); TILE];
+    for i in 0..n {
+        let xi = &x[i * d..(i + 1) * d];
+        let e = e1[i];
+        let zi = &ch.z[i * c..(i + 1) * c];
+        let mut t0 = 0;
+        while t0 < c {
+            let len = TILE.min(c - t0);
+            for l in 0..len {
+                let z = zi[t0 + l];
+                ch.gv[t0 + l] += e * A::value(z);
+                coef[l] = e * v[t0 + l] * A::slope(z);
+                ch.gb[t0 + l] += coef[l];
+            }
+            rank_one_update(&mut ch.gw, c, t0, xi, &coef[..len]);
+            t0 += len;
+        }
+    }
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+#[allow(clippy::too_many_arguments)]
+fn jvp_chunk<F: Float, A: Act>(
+    x: &[F],
+    n: usize,
+    d: usize,
+    dwt: &[F],
+    width: usize,
+    db: &[F],
+    v: &[F],
+    dv: &[F],
+    ch: &mut Chunk<F>,
+) {
+    let (k0, c) = (ch.k0, ch.c);
+    let (v, dv) = (&v[k0..k0 + c], &dv[k0..k0 + c]);
+    for i in 0..n {
+        let xi = &x[i * d..(i + 1) * d];
+        let ui = &mut ch.u[i * c..(i + 1) * c];
+        let mut t0 = 0;
+        while t0 < c {
+            let len = TILE.min(c - t0);
+            affine_tile(
+                xi,
+                dwt,
+                width,
+                k0 + t0,
+                &db[t0..t0 + len],
+                &mut ui[t0..t0 + len],
+            );
+            t0 += len;
+        }
+        let (zi, ui) = (&ch.z[i * c..(i + 1) * c], &ch.u[i * c..(i + 1) * c]);
+        ch.part[i] = lane_sum(
+            |k| dv[k] * A::value(zi[k]) + v[k] * A::slope(zi[k]) * ui[k],
+            c,
+        );
+    }
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+#[allow(clippy::too_many_arguments)]
+fn hvp_back_chunk<F: Float, A: Act>(
+    x: &[F],
+    n: usize,
+    d: usize,
+    v: &[F],
+    dv: &[F],
+    q: &[F],
+    e1: &[F],
+    ch: &mut Chunk<F>,
+) {
+    let (k0, c) = (ch.k0, ch.c);
+    let (v, dv) = (&v[k0..k0 + c], &dv[k0..k0 + c]);
+    ch.gw.iter_mut().for_each(|g| *g = F::zero());
+    ch.gb.iter_mut().for_each(|g| *g = F::zero());
+    ch.gv.iter_mut().for_each(|g| *g = F::zero());
+    let mut coef = [F::zero(); TILE];
+    for i in 0..n {
+        let xi = &x[i * d..(i + 1) * d];
+        let (qi, ei) = (q[i], e1[i]);
+        let zi = &ch.z[i * c..(i + 1) * c];
+        let ui = &ch.u[i * c..(i + 1) * c];
+        let mut t0 = 0;
+        while t0 < c {
+            let len = TILE.min(c - t0);
+            for l in 0..len {
+                let k = t0 + l;
+                let (z, u) = (zi[k], ui[k]);
+                let s1 = A::slope(z);
+                ch.gv[k] += qi * A::value(z) + ei * s1 * u;
+                let mut cf = (qi * v[k] + ei * dv[k]) * s1;
+                if A::CURVED {
+                    cf += ei * v[k] * A::curvature(z) * u;
+                }
+                coef[l] = cf;
+                ch.gb[k] += cf;
+            }
+            rank_one_update(&mut ch.gw, c, t0, xi, &coef[..len]);
+            t0 += len;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// A random small problem for one combination of options.
+    struct Case {
+        net: Network<f64>,
+        data: Dataset<f64>,
+        loss: Loss,
+        label: String,
+    }
+
+    impl Case {
+        fn grid(seed: u64, d: usize, width: usize, n: usize) -> Vec<Case> {
+            let mut cases = Vec::new();
+            for activation in [Activation::Relu, Activation::Gelu] {
+                for bias in [true, false] {
+                    for loss in [Loss::Square, Loss::Mse, Loss::Logistic] {
+                        let shape = Shape {
+                            d,
+                            width,
+                            bias,
+                            activation,
+                        };
+                        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                        let net = Network::init(shape, seed, 2.0);
+                        let x: Vec<f64> = (0..n * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+                        let y: Vec<f64> = (0..n)
+                            .map(|_| match loss {
+                                Loss::Logistic => {
+                                    if rng.random_bool(0.5) {
+                                        1.0
+                                    } else {
+                                        -1.0
+                                    }
+                                }
+                                _ => rng.random_range(-1.0..1.0),
+                            })
+                            .collect();
+                        let label = format!("seed {seed}, {activation:?}, bias {bias}, {loss:?}, d {d}, K {width}, n {n}");
+                        cases.push(Case {
+                            net,
+                            data: Dataset::new(d, x, y).unwrap(),
+                            loss,
+                            label,
+                        });
+                    }
+                }
+            }
+            cases
+        }
+
+        fn gradient(&self) -> Vec<f64> {
+            let mut ws = Workspace::new(self.net.shape, self.data.n);
+            let mut g = vec![0.0; self.net.shape.len()];
+            loss_and_gradient(&self.net, &self.data, self.loss, &mut ws, &mut g);
+            g
+        }
+
+        fn hvp(&self, dir: &[f64]) -> Vec<f64> {
+            let mut ws = Workspace::new(self.net.shape, self.data.n);
+            forward(&self.net, &self.data, self.loss, &mut ws);
+            let mut out = vec![0.0; dir.len()];
+            hvp(&self.net, &self.data, &mut ws, dir, &mut out);
+            out
+        }
+
+        fn shifted(&self, dir: &[f64], h: f64) -> Network<f64> {
+            let mut net = self.net.clone();
+            for (p, d) in net.params.iter_mut().zip(dir) {
+                *p += h * d;
+            }
+            net.shape.project(&mut net.params);
+            net
+        }
+
+        fn loss_at(&self, net: &Network<f64>) -> f64 {
+            let mut ws = Workspace::new(net.shape, self.data.n);
+            forward(net, &self.data, self.loss, &mut ws)
+        }
+
+        fn gradient_at(&self, net: &Network<f64>) -> Vec<f64> {
+            let mut ws = Workspace::new(net.shape, self.data.n);
+            let mut g = vec![0.0; net.shape.len()];
+            loss_and_gradient(net, &self.data, self.loss, &mut ws, &mut g);
+            g
+        }
+
+        fn central_difference_gradient(&self, h: f64) -> Vec<f64> {
+            let p = self.net.shape.len();
+            let mut g = vec![0.0; p];
+            for t in 0..p {
+                let mut e = vec![0.0; p];
+                e[t] = 1.0;
+                g[t] = (self.loss_at(&self.shifted(&e, h)) - self.loss_at(&self.shifted(&e, -h)))
+                    / (2.0 * h);
+            }
+            self.net.shape.project(&mut g);
+            g
+        }
+
+        fn central_difference_hvp(&self, dir: &[f64], h: f64) -> Vec<f64> {
+            let plus = self.gradient_at(&self.shifted(dir, h));
+            let minus = self.gradient_at(&self.shifted(dir, -h));
+            plus.iter()
+                .zip(&minus)
+                .map(|(a, b)| (a - b) / (2.0 * h))
+                .collect()
+        }
+    }
+
+    fn assert_rel_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
+        for (t, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= tol * scale,
+                "{what}: entry {t}: {a} vs {b} (scale {scale})"
+            );
+        }
+    }
+
+    fn random_direction(p: usize, seed: u64) -> Vec<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..p).map(|_| rng.random_range(-1.0..1.0)).collect()
+    }
+
+    #[test]
+    fn loss_matches_reference() {
+        for case in Case::grid(17, 3, 7, 11) {
+            let fast = case.loss_at(&case.net);
+            let slow = reference::loss(&case.net, &case.data, case.loss);
+            assert!(
+                (fast - slow).abs() <= 1e-13 * slow.abs().max(1.0),
+                "{}",
+                case.label
+            );
+        }
+    }
+
+    #[test]
+    fn gradient_matches_central_differences() {
+        for case in Case::grid(17, 3, 7, 11) {
+            assert_rel_close(
+                &case.gradient(),
+                &case.central_difference_gradient(1e-6),
+                1e-6,
+                &case.label,
+            );
+        }
+    }
+
+    #[test]
+    fn gradient_matches_reference_across_chunks_and_tiles() {
+        // 300 neurons: two chunks, the second with a ragged tile.
+        for case in Case::grid(23, 4, 300, 9) {
+            assert_rel_close(
+                &case.gradient(),
+                &reference::gradient(&case.net, &case.data, case.loss),
+                1e-12,
+                &case.label,
+            );
+        }
+    }
+
+    #[test]
+    fn hvp_matches_central_differences_of_the_gradient() {
+        for case in Case::grid(29, 3, 7, 11) {
+            let dir = random_direction(case.net.shape.len(), 31);
+            let mut want = case.central_difference_hvp(&dir, 1e-6);
+            case.net.shape.project(&mut want);
+            assert_rel_close(&case.hvp(&dir), &want, 1e-6, &case.label);
+        }
+    }
+
+    #[test]
+    fn hvp_matches_reference_across_chunks_and_tiles() {
+        for case in Case::grid(37, 4, 300, 9) {
+            let dir = random_direction(case.net.shape.len(), 41);
+            assert_rel_close(
+                &case.hvp(&dir),
+                &reference::hvp(&case.net, &case.data, case.loss, &dir),
+                1e-12,
+                &case.label,
+            );
+        }
+    }
+
+    #[test]
+    fn hvp_is_symmetric() {
+        for case in Case::grid(43, 3, 9, 13) {
+            let p = case.net.shape.len();
+            let (a, b) = (random_direction(p, 1), random_direction(p, 2));
+            let ha = case.hvp(&a);
+            let hb = case.hvp(&b);
+            let ab: f64 = ha.iter().zip(&b).map(|(x, y)| x * y).sum();
+            let ba: f64 = hb.iter().zip(&a).map(|(x, y)| x * y).sum();
+            assert!(
+                (ab - ba).abs() <= 1e-12 * ab.abs().max(1.0),
+                "{}: {ab} vs {ba}",
+                case.label
+            );
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_thread_count() {
+        let shape = Shape {
+            d: 10,
+            width: 1000,
+            bias: true,
+            activation: Activation::Relu,
+        };
+        let net = Network::<f32>::init(shape, 3, 1.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let x: Vec<f32> = (0..64 * 10).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let y: Vec<f32> = (0..64).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let data = Dataset::new(10, x, y).unwrap();
+        let dir: Vec<f32> = random_direction(shape.len(), 5)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut ws = Workspace::new(shape, 64);
+                let mut g = vec![0.0f32; shape.len()];
+                let l = loss_and_gradient(&net, &data, Loss::Square, &mut ws, &mut g);
+                let mut h = vec![0.0f32; shape.len()];
+                hvp(&net, &data, &mut ws, &dir, &mut h);
+                (
+                    l.to_bits(),
+                    g.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    h.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                )
+            })
+        };
+        assert_eq!(run(1), run(2), "seed 3: 1 and 2 threads differ");
+    }
+
+    #[test]
+    fn relu_rescaling_changes_no_prediction() {
+        let shape = Shape {
+            d: 3,
+            width: 5,
+            bias: true,
+            activation: Activation::Relu,
+        };
+        let net = Network::<f64>::init(shape, 8, 1.0);
+        let mut scaled = net.clone();
+        let c = 3.5;
+        for k in 0..5 {
+            for j in 0..3 {
+                scaled.params[j * 5 + k] *= c;
+            }
+            scaled.params[shape.b_offset() + k] *= c;
+            scaled.params[shape.v_offset() + k] /= c;
+        }
+        for x in [[0.1, -0.3, 0.8], [0.9, 0.2, -0.4]] {
+            assert!(
+                (net.predict(&x) - scaled.predict(&x)).abs() < 1e-12,
+                "seed 8"
+            );
+        }
+    }
+}
