@@ -385,7 +385,7 @@ fn affine_tile<F: Float>(xi: &[F], wt: &[F], width: usize, col: usize, init: &[F
         for (j, &xj) in xi.iter().enumerate() {
             let w = &wt[j * width + col..j * width + col + TILE];
             for l in 0..TILE {
-                acc[l] += xj * w[l];
+                acc[l] = xj.mul_add(w[l], acc[l]);
             }
         }
         out.copy_from_slice(&acc);
@@ -394,7 +394,7 @@ fn affine_tile<F: Float>(xi: &[F], wt: &[F], width: usize, col: usize, init: &[F
         for (j, &xj) in xi.iter().enumerate() {
             let w = &wt[j * width + col..j * width + col + init.len()];
             for l in 0..init.len() {
-                out[l] += xj * w[l];
+                out[l] = xj.mul_add(w[l], out[l]);
             }
         }
     }
@@ -407,7 +407,7 @@ fn rank_one_update<F: Float>(gw: &mut [F], c: usize, t0: usize, xi: &[F], coef: 
     for (j, &xj) in xi.iter().enumerate() {
         let row = &mut gw[j * c + t0..j * c + t0 + len];
         for l in 0..len {
-            row[l] += xj * coef[l];
+            row[l] = xj.mul_add(coef[l], row[l]);
         }
     }
 }

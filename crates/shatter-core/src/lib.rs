@@ -17,5 +17,6 @@ pub mod loss;
 pub mod measure;
 pub mod reference;
 pub mod theory;
+pub mod train;
 
 pub use loss::Loss;

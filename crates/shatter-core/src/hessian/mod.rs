@@ -4,5 +4,6 @@
 //! by `dense`, which exists to test the rest.
 
 pub mod dense;
+pub mod hvp;
 pub mod lanczos;
 pub mod trace;

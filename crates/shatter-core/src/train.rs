@@ -1,0 +1,315 @@
+//! Training loops (SCIENCE.md section 2): full-batch gradient descent with gradient-norm clipping
+//! and weight decay in PyTorch's order, optional heavy-ball momentum and mini-batches, with the
+//! loss, test error and sharpness recorded along the way. A run that produces a non-finite loss
+//! stops with [`RunStatus::Diverged`]; that is a result, not an error.
+
+use crate::data::Dataset;
+use crate::float::Float;
+use crate::grad::{backward, forward, mean_squared_error, Workspace};
+use crate::hessian::hvp::{SharpnessEstimate, SharpnessTracker};
+use crate::hessian::lanczos::LanczosOptions;
+use crate::loss::Loss;
+use crate::model::Network;
+use crate::rng::{stream, Stream};
+use rand::Rng;
+
+/// Settings of the optimiser and of what is recorded. Checked by the caller (the lab crate's
+/// config); the loop assumes finite, in-range values.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// Number of epochs (passes over the data; one step each for full-batch GD).
+    pub epochs: usize,
+    /// Step size `eta`.
+    pub lr: f64,
+    /// Weight decay `lambda`, applied to every parameter.
+    pub weight_decay: f64,
+    /// Gradient-norm clipping threshold `c`; `None` turns clipping off.
+    pub clip: Option<f64>,
+    /// Heavy-ball momentum `mu` as in PyTorch's SGD (`0` for plain GD).
+    pub momentum: f64,
+    /// Mini-batch size; `None` for full-batch GD.
+    pub batch_size: Option<usize>,
+    /// The training loss.
+    pub loss: Loss,
+    /// Measure sharpness every this many epochs (`0`: only at the end).
+    pub sharpness_every: usize,
+    /// Write a trajectory row every this many epochs (the first and last epochs always).
+    pub log_every: usize,
+    /// Lanczos settings for sharpness.
+    pub lanczos: LanczosOptions,
+    /// Seed of the run (mini-batch order).
+    pub seed: u64,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    /// All epochs ran.
+    Completed,
+    /// The loss or a parameter became non-finite at this epoch.
+    Diverged {
+        /// First epoch whose loss was not finite.
+        epoch: usize,
+    },
+    /// The caller asked to stop at this epoch.
+    Interrupted {
+        /// Epochs completed.
+        epoch: usize,
+    },
+}
+
+impl RunStatus {
+    /// `completed`, `diverged` or `interrupted`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Diverged { .. } => "diverged",
+            RunStatus::Interrupted { .. } => "interrupted",
+        }
+    }
+}
+
+/// One trajectory row: the state at the parameters after `epoch` epochs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Full-batch training loss.
+    pub train_loss: f64,
+    /// Mean squared error against the test set's labels, when there is a test set.
+    pub test_mse: Option<f64>,
+    /// Top Hessian eigenvalue, when measured at this epoch.
+    pub sharpness: Option<f64>,
+    /// Certified error bound of `sharpness`.
+    pub sharpness_err: Option<f64>,
+    /// Norm of the full-batch gradient of the loss (before clipping and decay).
+    pub grad_norm: f64,
+    /// Whether clipping scaled this epoch's step down (the first step's, for mini-batches).
+    pub clipped: bool,
+}
+
+/// What the caller's observer returns after each record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop after this record; the run ends as interrupted.
+    Stop,
+}
+
+/// The result of [`train`].
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Epochs actually run.
+    pub epochs_run: usize,
+    /// The recorded rows, in epoch order; the last is the final state.
+    pub trajectory: Vec<Record>,
+    /// Full-batch loss at the final parameters.
+    pub final_loss: f64,
+    /// Sharpness estimate at the final parameters (absent for a diverged run).
+    pub final_sharpness: Option<SharpnessEstimate>,
+    /// Number of Hessian-vector products spent on sharpness.
+    pub hvp_count: usize,
+}
+
+/// Trains `net` on `data` in place.
+///
+/// Each epoch of full-batch GD computes `g = grad L`, scales it by
+/// `min(1, c / (||g|| + 1e-6))`, then sets `theta <- theta - eta (g + lambda theta)` (with momentum:
+/// `m <- mu m + g + lambda theta`, `theta <- theta - eta m`). Mini-batch SGD does the same per
+/// batch, in an order drawn from the run's `Batches` stream. `observe` sees every record and can
+/// stop the run. Allocates its scratch once; the steps allocate nothing.
+pub fn train<F: Float>(
+    net: &mut Network<F>,
+    data: &Dataset<F>,
+    test: Option<&Dataset<F>>,
+    cfg: &TrainConfig,
+    observe: &mut dyn FnMut(&Record) -> Control,
+) -> TrainOutcome {
+    let shape = net.shape;
+    let p = shape.len();
+    let mut ws = Workspace::new(shape, data.n);
+    let mut test_ws = test.map(|t| Workspace::new(shape, t.n));
+    let mut grad = vec![F::zero(); p];
+    let mut velocity = vec![F::zero(); if cfg.momentum > 0.0 { p } else { 0 }];
+    let mut tracker = SharpnessTracker::<F>::new(shape, cfg.lanczos.clone());
+    let mut hvp_count = 0usize;
+    let batch = cfg.batch_size.filter(|&b| b < data.n);
+    let mut batch_data = batch.map(|b| Dataset {
+        n: b,
+        d: data.d,
+        x: vec![F::zero(); b * data.d],
+        y: vec![F::zero(); b],
+    });
+    let mut batch_ws = batch.map(|b| Workspace::new(shape, b));
+    let mut order: Vec<usize> = (0..data.n).collect();
+    let mut batch_rng = stream(cfg.seed, Stream::Batches);
+    let mut trajectory = Vec::new();
+    let mut status = RunStatus::Completed;
+    let mut epoch = 0;
+    let mut final_sharpness = None;
+
+    loop {
+        let last = epoch == cfg.epochs;
+        let logged = last || epoch % cfg.log_every.max(1) == 0;
+        let sharp_now = last || (cfg.sharpness_every > 0 && epoch % cfg.sharpness_every == 0);
+        let full_grad_needed = batch.is_none() || logged || sharp_now;
+        let (loss, grad_norm) = if full_grad_needed {
+            let loss = forward(net, data, cfg.loss, &mut ws);
+            backward(net, data, &mut ws, &mut grad);
+            (loss, norm(&grad))
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        if full_grad_needed && !(loss.is_finite() && grad_norm.is_finite()) {
+            status = RunStatus::Diverged { epoch };
+            trajectory.push(Record {
+                epoch,
+                train_loss: loss,
+                test_mse: None,
+                sharpness: None,
+                sharpness_err: None,
+                grad_norm,
+                clipped: false,
+            });
+            break;
+        }
+        let clip_scale = clip_factor(cfg.clip, grad_norm);
+        if logged || sharp_now {
+            let mut rec = Record {
+                epoch,
+                train_loss: loss,
+                test_mse: None,
+                sharpness: None,
+                sharpness_err: None,
+                grad_norm,
+                clipped: clip_scale < 1.0,
+            };
+            if let (Some(t), Some(tws)) = (test, test_ws.as_mut()) {
+                rec.test_mse = Some(mean_squared_error(net, t, tws));
+            }
+            if sharp_now {
+                if let Ok(est) = tracker.measure(net, data, &mut ws) {
+                    hvp_count += est.products;
+                    rec.sharpness = Some(est.sharpness);
+                    rec.sharpness_err = Some(est.error_bound);
+                    if last {
+                        final_sharpness = Some(est);
+                    }
+                }
+            }
+            trajectory.push(rec);
+            if !last && observe(trajectory.last().expect("just pushed")) == Control::Stop {
+                status = RunStatus::Interrupted { epoch };
+                break;
+            }
+        }
+        if last {
+            observe(
+                trajectory
+                    .last()
+                    .expect("the last epoch is always recorded"),
+            );
+            break;
+        }
+        let mut diverged_in_batch = false;
+        match (batch, batch_data.as_mut(), batch_ws.as_mut()) {
+            (Some(b), Some(bd), Some(bws)) => {
+                shuffle(&mut order, &mut batch_rng);
+                for start in (0..data.n).step_by(b) {
+                    let idx = &order[start..(start + b).min(data.n)];
+                    bd.n = idx.len();
+                    for (r, &i) in idx.iter().enumerate() {
+                        bd.x[r * data.d..(r + 1) * data.d].copy_from_slice(data.row(i));
+                        bd.y[r] = data.y[i];
+                    }
+                    let bl = forward(net, bd, cfg.loss, bws);
+                    backward(net, bd, bws, &mut grad);
+                    if !bl.is_finite() {
+                        diverged_in_batch = true;
+                        break;
+                    }
+                    let scale = clip_factor(cfg.clip, norm(&grad));
+                    step(net, &grad, &mut velocity, scale, cfg);
+                }
+            }
+            _ => step(net, &grad, &mut velocity, clip_scale, cfg),
+        }
+        if diverged_in_batch {
+            status = RunStatus::Diverged { epoch };
+            let rec = Record {
+                epoch,
+                train_loss: f64::NAN,
+                test_mse: None,
+                sharpness: None,
+                sharpness_err: None,
+                grad_norm: f64::NAN,
+                clipped: false,
+            };
+            trajectory.push(rec);
+            break;
+        }
+        epoch += 1;
+    }
+
+    let epochs_run = match status {
+        RunStatus::Completed => cfg.epochs,
+        RunStatus::Diverged { epoch } | RunStatus::Interrupted { epoch } => epoch,
+    };
+    let final_loss = trajectory.last().map_or(f64::NAN, |r| r.train_loss);
+    TrainOutcome {
+        status,
+        epochs_run,
+        trajectory,
+        final_loss,
+        final_sharpness,
+        hvp_count,
+    }
+}
+
+fn norm<F: Float>(v: &[F]) -> f64 {
+    v.iter().map(|x| x.to64() * x.to64()).sum::<f64>().sqrt()
+}
+
+/// PyTorch's `clip_grad_norm_` factor `min(1, c / (||g|| + 1e-6))`.
+fn clip_factor(clip: Option<f64>, grad_norm: f64) -> f64 {
+    match clip {
+        Some(c) if grad_norm.is_finite() => (c / (grad_norm + 1e-6)).min(1.0),
+        _ => 1.0,
+    }
+}
+
+fn step<F: Float>(
+    net: &mut Network<F>,
+    grad: &[F],
+    velocity: &mut [F],
+    clip_scale: f64,
+    cfg: &TrainConfig,
+) {
+    let (eta, lambda, scale) = (F::of(cfg.lr), F::of(cfg.weight_decay), F::of(clip_scale));
+    let clipping = clip_scale < 1.0;
+    if velocity.is_empty() {
+        for (p, &g) in net.params.iter_mut().zip(grad) {
+            let g = if clipping { g * scale } else { g };
+            *p -= eta * (g + lambda * *p);
+        }
+    } else {
+        let mu = F::of(cfg.momentum);
+        for ((p, &g), m) in net.params.iter_mut().zip(grad).zip(velocity.iter_mut()) {
+            let g = if clipping { g * scale } else { g };
+            *m = mu * *m + g + lambda * *p;
+            *p -= eta * *m;
+        }
+    }
+    let shape = net.shape;
+    shape.project(&mut net.params);
+}
+
+fn shuffle<R: Rng>(order: &mut [usize], rng: &mut R) {
+    for i in (1..order.len()).rev() {
+        let j = rng.random_range(0..=i);
+        order.swap(i, j);
+    }
+}
