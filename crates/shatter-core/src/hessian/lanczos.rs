@@ -260,8 +260,8 @@ const WARM_PERTURBATION: f64 = 1e-3;
 /// the tridiagonal coefficients and one scratch vector.
 ///
 /// Allocate once with [`LanczosWorkspace::new`] and pass to every call; a call whose dimension
-/// or step count does not fit reshapes it (one allocation), later calls of that shape allocate
-/// nothing for the basis.
+/// differs, or that may need more steps than fit, reshapes it (one allocation); later calls of
+/// that shape allocate nothing here.
 #[derive(Clone, Debug)]
 pub struct LanczosWorkspace {
     dim: usize,
@@ -319,8 +319,13 @@ impl LanczosWorkspace {
     /// forgets the previous recurrence.
     pub(crate) fn reset(&mut self, dim: usize, steps: usize) {
         if dim != self.dim || steps > self.capacity {
+            // Keep a larger capacity only for the same dimension: a new dimension is a new shape.
+            self.capacity = if dim == self.dim {
+                self.capacity.max(steps)
+            } else {
+                steps
+            };
             self.dim = dim;
-            self.capacity = self.capacity.max(steps);
             self.basis.clear();
             self.basis.resize(self.capacity * dim, 0.0);
             self.w.clear();
@@ -328,7 +333,9 @@ impl LanczosWorkspace {
             self.coefficients.resize(self.capacity, 0.0);
         }
         self.alpha.clear();
+        self.alpha.reserve(self.capacity);
         self.beta.clear();
+        self.beta.reserve(self.capacity);
         self.steps = 0;
         self.dropped = 0.0;
         self.norm_estimate = 0.0;
@@ -1081,6 +1088,31 @@ pub(crate) mod tests {
             },
         );
         assert_ne!(bits(&a), bits(&other), "seed {seed}: the seed is ignored");
+    }
+
+    #[test]
+    fn workspace_is_reused_not_reallocated() {
+        let seed = 42;
+        let m = random_symmetric(50, seed);
+        let opts = LanczosOptions {
+            top_k: 2,
+            max_iter: 40,
+            seed,
+            ..LanczosOptions::default()
+        };
+        let mut ws = LanczosWorkspace::new(50, 40);
+        let basis = ws.basis.as_ptr();
+        let mut op = operator(&m);
+        let first = extreme_eigenvalues(&mut op, &opts, None, &mut ws).expect("first");
+        let second =
+            extreme_eigenvalues(&mut op, &opts, Some(&first.top_vector), &mut ws).expect("second");
+        assert_eq!(ws.basis.as_ptr(), basis, "seed {seed}: basis reallocated");
+        assert_eq!((ws.dim(), ws.capacity()), (50, 40), "seed {seed}");
+        assert!(second.converged, "seed {seed}: {second:?}");
+        // A new dimension reshapes the workspace to exactly what is needed.
+        let small = random_symmetric(10, seed);
+        extreme_eigenvalues(&mut operator(&small), &opts, None, &mut ws).expect("reshaped");
+        assert_eq!((ws.dim(), ws.capacity()), (10, 10), "seed {seed}");
     }
 
     #[test]
