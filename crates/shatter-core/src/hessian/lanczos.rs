@@ -168,7 +168,8 @@ pub struct LanczosOptions {
     /// Iteration cap (operator products); default 100, range `>= 1`; never more than the
     /// dimension are done.
     pub max_iter: usize,
-    /// Check convergence every this many iterations (and always at the cap). Default 1. A check
+    /// Check convergence every this many iterations, from the first at which enough Ritz values
+    /// exist (and always at the cap or a breakdown). Default 1; 0 counts as 1. A check
     /// eigendecomposes the `m x m` tridiagonal matrix: `O(m^3)`, small next to an operator
     /// product unless the operator is tiny.
     pub check_every: usize,
@@ -259,8 +260,8 @@ const WARM_PERTURBATION: f64 = 1e-3;
 /// the tridiagonal coefficients and one scratch vector.
 ///
 /// Allocate once with [`LanczosWorkspace::new`] and pass to every call; a call whose dimension
-/// or step count does not fit reshapes it (one allocation), later calls of that shape allocate
-/// nothing for the basis.
+/// differs, or that may need more steps than fit, reshapes it (one allocation); later calls of
+/// that shape allocate nothing here.
 #[derive(Clone, Debug)]
 pub struct LanczosWorkspace {
     dim: usize,
@@ -318,8 +319,13 @@ impl LanczosWorkspace {
     /// forgets the previous recurrence.
     pub(crate) fn reset(&mut self, dim: usize, steps: usize) {
         if dim != self.dim || steps > self.capacity {
+            // Keep a larger capacity only for the same dimension: a new dimension is a new shape.
+            self.capacity = if dim == self.dim {
+                self.capacity.max(steps)
+            } else {
+                steps
+            };
             self.dim = dim;
-            self.capacity = self.capacity.max(steps);
             self.basis.clear();
             self.basis.resize(self.capacity * dim, 0.0);
             self.w.clear();
@@ -327,7 +333,9 @@ impl LanczosWorkspace {
             self.coefficients.resize(self.capacity, 0.0);
         }
         self.alpha.clear();
+        self.alpha.reserve(self.capacity);
         self.beta.clear();
+        self.beta.reserve(self.capacity);
         self.steps = 0;
         self.dropped = 0.0;
         self.norm_estimate = 0.0;
@@ -557,15 +565,17 @@ pub fn extreme_eigenvalues<O: SymmetricOperator + ?Sized>(
         });
     }
 
+    let mut next_check = needed;
     loop {
         let outcome = ws.step(op)?;
         let m = ws.steps();
         let at_cap = m >= max_steps;
         let breakdown = outcome == Step::Breakdown;
-        if !(at_cap || breakdown || (m >= needed && m % check_every == 0)) {
+        if !(at_cap || breakdown || m >= next_check) {
             continue;
         }
         if m >= needed {
+            next_check = m + check_every;
             let summary = ritz_summary(ws, opts, top_k)?;
             if summary.converged || at_cap {
                 return Ok(finish(ws, summary));
@@ -953,6 +963,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn sparser_checks_reach_the_same_answer() {
+        let seed = 16;
+        let m = random_symmetric(100, seed);
+        let every = LanczosOptions {
+            top_k: 2,
+            max_iter: 100,
+            seed,
+            ..LanczosOptions::default()
+        };
+        let sparse = LanczosOptions {
+            check_every: 7,
+            ..every.clone()
+        };
+        let a = run(&m, &every);
+        let b = run(&m, &sparse);
+        let case = format!("n = 100, seed {seed}");
+        assert!(a.converged && b.converged, "{case}: {a:?} {b:?}");
+        assert!(
+            b.iterations >= a.iterations && b.iterations < a.iterations + 7,
+            "{case}: every step {} vs every 7 {}",
+            a.iterations,
+            b.iterations
+        );
+        assert_matches(&b, &exact(&m), &sparse, &case);
+    }
+
+    #[test]
     fn bounds_certify_even_when_stopped_early() {
         for (n, seed, max_iter) in [(60, 21, 2), (100, 22, 4), (100, 23, 8), (200, 24, 15)] {
             for m in [random_symmetric(n, seed), {
@@ -1051,6 +1088,31 @@ pub(crate) mod tests {
             },
         );
         assert_ne!(bits(&a), bits(&other), "seed {seed}: the seed is ignored");
+    }
+
+    #[test]
+    fn workspace_is_reused_not_reallocated() {
+        let seed = 42;
+        let m = random_symmetric(50, seed);
+        let opts = LanczosOptions {
+            top_k: 2,
+            max_iter: 40,
+            seed,
+            ..LanczosOptions::default()
+        };
+        let mut ws = LanczosWorkspace::new(50, 40);
+        let basis = ws.basis.as_ptr();
+        let mut op = operator(&m);
+        let first = extreme_eigenvalues(&mut op, &opts, None, &mut ws).expect("first");
+        let second =
+            extreme_eigenvalues(&mut op, &opts, Some(&first.top_vector), &mut ws).expect("second");
+        assert_eq!(ws.basis.as_ptr(), basis, "seed {seed}: basis reallocated");
+        assert_eq!((ws.dim(), ws.capacity()), (50, 40), "seed {seed}");
+        assert!(second.converged, "seed {seed}: {second:?}");
+        // A new dimension reshapes the workspace to exactly what is needed.
+        let small = random_symmetric(10, seed);
+        extreme_eigenvalues(&mut operator(&small), &opts, None, &mut ws).expect("reshaped");
+        assert_eq!((ws.dim(), ws.capacity()), (10, 10), "seed {seed}");
     }
 
     #[test]
