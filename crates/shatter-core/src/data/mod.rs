@@ -3,6 +3,11 @@
 
 pub mod generate;
 
+pub use generate::{
+    generate, DataError, DataSpec, InputDist, InputSampler, Labels, Problem, Target, TargetForm,
+    TargetKind,
+};
+
 use crate::float::Float;
 
 /// `n` samples of `d` inputs and one label each.
@@ -34,7 +39,13 @@ impl<F: Float> Dataset<F> {
     /// `R = max_i ||x_i||`, in `f64`.
     pub fn radius(&self) -> f64 {
         (0..self.n)
-            .map(|i| self.row(i).iter().map(|v| v.to64() * v.to64()).sum::<f64>().sqrt())
+            .map(|i| {
+                self.row(i)
+                    .iter()
+                    .map(|v| v.to64() * v.to64())
+                    .sum::<f64>()
+                    .sqrt()
+            })
             .fold(0.0, f64::max)
     }
 
