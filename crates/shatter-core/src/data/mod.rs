@@ -3,6 +3,11 @@
 
 pub mod generate;
 
+pub use generate::{
+    generate, DataError, DataSpec, InputDist, InputSampler, Labels, Problem, Target, TargetForm,
+    TargetKind,
+};
+
 use crate::float::Float;
 
 /// `n` samples of `d` inputs and one label each.
