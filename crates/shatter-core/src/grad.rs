@@ -7,8 +7,9 @@
 //! results are bit-identical for any number of threads. Chunks run on the current rayon pool.
 //! All scratch lives in a [`Workspace`] sized once per shape: a step allocates nothing.
 //!
-//! The inner loops are written over fixed tiles of [`TILE`] neurons so that the compiler keeps
-//! them in vector registers; `multiversion` compiles AVX-512 and AVX2 variants and picks one at
+//! The inner loops are written over fixed tiles of 16 neurons so that the compiler keeps them in
+//! vector registers (blocks of samples share each weight load; the weight gradient is a small
+//! `X^T C` product with its accumulators in registers); `multiversion` compiles AVX-512 and AVX2 variants and picks one at
 //! run time. Sums are never reassociated by the compiler, and every reduction is done in an
 //! explicit order, so every variant gives the same bits.
 
@@ -21,8 +22,6 @@ use rayon::prelude::*;
 
 /// Neurons per chunk: the unit of parallel work and of the fixed reduction order.
 pub const CHUNK: usize = 256;
-/// Neurons per register tile inside a chunk.
-pub const TILE: usize = 32;
 /// Below this many multiply-adds per pass (`n K d`), chunks run on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 16;
 
@@ -94,6 +93,10 @@ struct Chunk<F> {
     gw: Vec<F>,
     gb: Vec<F>,
     gv: Vec<F>,
+    /// Per-sample lane accumulators of partial outputs (`capacity x LANES`).
+    lanes: Vec<F>,
+    /// Coefficients of one tile for the `X^T C` product (`capacity x LANES`).
+    coef: Vec<F>,
 }
 
 /// Reusable scratch for the kernels, sized for a shape and at most `capacity` samples.
@@ -130,6 +133,8 @@ impl<F: Float> Workspace<F> {
                 gw: vec![F::zero(); shape.d * c],
                 gb: vec![F::zero(); c],
                 gv: vec![F::zero(); c],
+                lanes: vec![F::zero(); capacity * LANES],
+                coef: vec![F::zero(); capacity * LANES],
             });
             k0 += c;
         }
@@ -376,63 +381,139 @@ fn scatter<F: Float>(s: &Shape, chunks: &[Chunk<F>], out: &mut [F]) {
     }
 }
 
-/// `out[l] = init[l] + sum_j xi[j] * wt[j * width + col + l]` for a tile of neurons.
+/// Lanes of a neuron tile: one AVX-512 register of `f32` (two of `f64`).
+const LANES: usize = 16;
+/// Samples per register block in the affine passes.
+const SAMPLE_BLOCK: usize = 8;
+
+/// Computes `out[i][l] = init[l] + sum_j x[i][j] * wt[j * width + col + l]` for the tile of
+/// neurons `col..col + len` (`len <= LANES`) and every sample, writing `out[i * c + t0 + l]`.
+/// Blocks of [`SAMPLE_BLOCK`] samples share each load of a weight row.
 #[inline(always)]
-fn affine_tile<F: Float>(xi: &[F], wt: &[F], width: usize, col: usize, init: &[F], out: &mut [F]) {
-    if init.len() == TILE {
-        let mut acc = [F::zero(); TILE];
-        acc.copy_from_slice(init);
-        for (j, &xj) in xi.iter().enumerate() {
-            let w = &wt[j * width + col..j * width + col + TILE];
-            for l in 0..TILE {
-                acc[l] = xj.mul_add(w[l], acc[l]);
+#[allow(clippy::too_many_arguments)]
+fn affine_tiles<F: Float>(
+    x: &[F],
+    n: usize,
+    d: usize,
+    wt: &[F],
+    width: usize,
+    col: usize,
+    init: &[F],
+    out: &mut [F],
+    c: usize,
+    t0: usize,
+) {
+    let len = init.len();
+    let mut base = [F::zero(); LANES];
+    base[..len].copy_from_slice(init);
+    let mut i0 = 0;
+    if len == LANES {
+        while i0 + SAMPLE_BLOCK <= n {
+            let mut acc = [base; SAMPLE_BLOCK];
+            for j in 0..d {
+                let w: &[F; LANES] = wt[j * width + col..j * width + col + LANES]
+                    .try_into()
+                    .expect("a full tile");
+                for (ib, a) in acc.iter_mut().enumerate() {
+                    let xv = x[(i0 + ib) * d + j];
+                    for l in 0..LANES {
+                        a[l] = xv.mul_add(w[l], a[l]);
+                    }
+                }
+            }
+            for (ib, a) in acc.iter().enumerate() {
+                let i = i0 + ib;
+                out[i * c + t0..i * c + t0 + LANES].copy_from_slice(a);
+            }
+            i0 += SAMPLE_BLOCK;
+        }
+    }
+    for i in i0..n {
+        let mut a = base;
+        for j in 0..d {
+            let xv = x[i * d + j];
+            let w = &wt[j * width + col..j * width + col + len];
+            for l in 0..len {
+                a[l] = xv.mul_add(w[l], a[l]);
             }
         }
-        out.copy_from_slice(&acc);
-    } else {
-        out.copy_from_slice(init);
-        for (j, &xj) in xi.iter().enumerate() {
-            let w = &wt[j * width + col..j * width + col + init.len()];
-            for l in 0..init.len() {
-                out[l] = xj.mul_add(w[l], out[l]);
-            }
-        }
+        out[i * c + t0..i * c + t0 + len].copy_from_slice(&a[..len]);
     }
 }
 
-/// Adds `xi[j] * coef` to row `j` of a chunk's `d x c` block, for every `j`.
+/// `gw[j * c + t0 + l] = sum_i x[i][j] * coef[i * LANES + l]` for every `j`: the tile's block of
+/// `X^T C`. Rows of `gw` are done [`ROW_BLOCK`]s at a time with their accumulators in registers;
+/// the coefficient tile (`n x LANES`) stays in L1 for the usual `n`.
 #[inline(always)]
-fn rank_one_update<F: Float>(gw: &mut [F], c: usize, t0: usize, xi: &[F], coef: &[F]) {
-    let len = coef.len();
-    for (j, &xj) in xi.iter().enumerate() {
-        let row = &mut gw[j * c + t0..j * c + t0 + len];
-        for l in 0..len {
-            row[l] = xj.mul_add(coef[l], row[l]);
-        }
+fn transpose_product<F: Float>(
+    x: &[F],
+    n: usize,
+    d: usize,
+    coef: &[F],
+    gw: &mut [F],
+    c: usize,
+    t0: usize,
+    len: usize,
+) {
+    let mut j0 = 0;
+    while j0 + ROW_BLOCK <= d {
+        rows_block::<F, ROW_BLOCK>(x, n, d, coef, gw, c, t0, len, j0);
+        j0 += ROW_BLOCK;
+    }
+    while j0 + 2 <= d {
+        rows_block::<F, 2>(x, n, d, coef, gw, c, t0, len, j0);
+        j0 += 2;
+    }
+    if j0 < d {
+        rows_block::<F, 1>(x, n, d, coef, gw, c, t0, len, j0);
     }
 }
 
-/// Sums `terms` lane by lane in fixed order, so the compiler may vectorise it.
+const ROW_BLOCK: usize = 6;
+
 #[inline(always)]
-fn lane_sum<F: Float>(terms: impl Fn(usize) -> F, len: usize) -> F {
-    const LANES: usize = 16;
-    let mut acc = [F::zero(); LANES];
-    let full = len / LANES * LANES;
-    let mut t = 0;
-    while t < full {
-        for l in 0..LANES {
-            acc[l] += terms(t + l);
+#[allow(clippy::too_many_arguments)]
+fn rows_block<F: Float, const R: usize>(
+    x: &[F],
+    n: usize,
+    d: usize,
+    coef: &[F],
+    gw: &mut [F],
+    c: usize,
+    t0: usize,
+    len: usize,
+    j0: usize,
+) {
+    let mut acc = [[F::zero(); LANES]; R];
+    for i in 0..n {
+        let cv: &[F; LANES] = coef[i * LANES..(i + 1) * LANES]
+            .try_into()
+            .expect("a full tile");
+        let xi = &x[i * d + j0..i * d + j0 + R];
+        for r in 0..R {
+            let xv = xi[r];
+            for l in 0..LANES {
+                acc[r][l] = xv.mul_add(cv[l], acc[r][l]);
+            }
         }
-        t += LANES;
     }
-    let mut s = F::zero();
-    for a in acc {
-        s += a;
+    for r in 0..R {
+        let row = j0 + r;
+        gw[row * c + t0..row * c + t0 + len].copy_from_slice(&acc[r][..len]);
     }
-    for t in full..len {
-        s += terms(t);
+}
+
+/// Sums the lanes of each sample's partial output in a fixed order.
+#[inline(always)]
+fn fold_lanes<F: Float>(lanes: &[F], part: &mut [F], n: usize) {
+    for i in 0..n {
+        let l = &lanes[i * LANES..(i + 1) * LANES];
+        let mut s = F::zero();
+        for h in 0..LANES / 2 {
+            s += l[h] + l[h + LANES / 2];
+        }
+        part[i] = s;
     }
-    s
 }
 
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
@@ -449,25 +530,37 @@ fn forward_chunk<F: Float, A: Act>(
 ) {
     let (k0, c) = (ch.k0, ch.c);
     let (b, v) = (&b[k0..k0 + c], &v[k0..k0 + c]);
-    for i in 0..n {
-        let xi = &x[i * d..(i + 1) * d];
-        let zi = &mut ch.z[i * c..(i + 1) * c];
-        let mut t0 = 0;
-        while t0 < c {
-            let len = TILE.min(c - t0);
-            affine_tile(
-                xi,
-                wt,
-                width,
-                k0 + t0,
-                &b[t0..t0 + len],
-                &mut zi[t0..t0 + len],
-            );
-            t0 += len;
+    ch.lanes[..n * LANES]
+        .iter_mut()
+        .for_each(|p| *p = F::zero());
+    let mut t0 = 0;
+    while t0 < c {
+        let len = LANES.min(c - t0);
+        let mut vt = [F::zero(); LANES];
+        vt[..len].copy_from_slice(&v[t0..t0 + len]);
+        affine_tiles(
+            x,
+            n,
+            d,
+            wt,
+            width,
+            k0 + t0,
+            &b[t0..t0 + len],
+            &mut ch.z,
+            c,
+            t0,
+        );
+        for i in 0..n {
+            let mut z = [F::zero(); LANES];
+            z[..len].copy_from_slice(&ch.z[i * c + t0..i * c + t0 + len]);
+            let p = &mut ch.lanes[i * LANES..(i + 1) * LANES];
+            for l in 0..LANES {
+                p[l] = vt[l].mul_add(A::value(z[l]), p[l]);
+            }
         }
-        let zi = &ch.z[i * c..(i + 1) * c];
-        ch.part[i] = lane_sum(|k| v[k] * A::value(zi[k]), c);
+        t0 += len;
     }
+    fold_lanes(&ch.lanes, &mut ch.part, n);
 }
 
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
@@ -481,26 +574,27 @@ fn backward_chunk<F: Float, A: Act>(
 ) {
     let (k0, c) = (ch.k0, ch.c);
     let v = &v[k0..k0 + c];
-    ch.gw.iter_mut().for_each(|g| *g = F::zero());
-    ch.gb.iter_mut().for_each(|g| *g = F::zero());
-    ch.gv.iter_mut().for_each(|g| *g = F::zero());
-    let mut coef = [F::zero(); TILE];
-    for i in 0..n {
-        let xi = &x[i * d..(i + 1) * d];
-        let e = e1[i];
-        let zi = &ch.z[i * c..(i + 1) * c];
-        let mut t0 = 0;
-        while t0 < c {
-            let len = TILE.min(c - t0);
-            for l in 0..len {
-                let z = zi[t0 + l];
-                ch.gv[t0 + l] += e * A::value(z);
-                coef[l] = e * v[t0 + l] * A::slope(z);
-                ch.gb[t0 + l] += coef[l];
+    let mut t0 = 0;
+    while t0 < c {
+        let len = LANES.min(c - t0);
+        let mut vt = [F::zero(); LANES];
+        vt[..len].copy_from_slice(&v[t0..t0 + len]);
+        let (mut gv, mut gb) = ([F::zero(); LANES], [F::zero(); LANES]);
+        for i in 0..n {
+            let e = e1[i];
+            let mut z = [F::zero(); LANES];
+            z[..len].copy_from_slice(&ch.z[i * c + t0..i * c + t0 + len]);
+            let cf = &mut ch.coef[i * LANES..(i + 1) * LANES];
+            for l in 0..LANES {
+                gv[l] = e.mul_add(A::value(z[l]), gv[l]);
+                cf[l] = e * vt[l] * A::slope(z[l]);
+                gb[l] += cf[l];
             }
-            rank_one_update(&mut ch.gw, c, t0, xi, &coef[..len]);
-            t0 += len;
         }
+        ch.gv[t0..t0 + len].copy_from_slice(&gv[..len]);
+        ch.gb[t0..t0 + len].copy_from_slice(&gb[..len]);
+        transpose_product(x, n, d, &ch.coef, &mut ch.gw, c, t0, len);
+        t0 += len;
     }
 }
 
@@ -519,28 +613,39 @@ fn jvp_chunk<F: Float, A: Act>(
 ) {
     let (k0, c) = (ch.k0, ch.c);
     let (v, dv) = (&v[k0..k0 + c], &dv[k0..k0 + c]);
-    for i in 0..n {
-        let xi = &x[i * d..(i + 1) * d];
-        let ui = &mut ch.u[i * c..(i + 1) * c];
-        let mut t0 = 0;
-        while t0 < c {
-            let len = TILE.min(c - t0);
-            affine_tile(
-                xi,
-                dwt,
-                width,
-                k0 + t0,
-                &db[t0..t0 + len],
-                &mut ui[t0..t0 + len],
-            );
-            t0 += len;
-        }
-        let (zi, ui) = (&ch.z[i * c..(i + 1) * c], &ch.u[i * c..(i + 1) * c]);
-        ch.part[i] = lane_sum(
-            |k| dv[k] * A::value(zi[k]) + v[k] * A::slope(zi[k]) * ui[k],
+    ch.lanes[..n * LANES]
+        .iter_mut()
+        .for_each(|p| *p = F::zero());
+    let mut t0 = 0;
+    while t0 < c {
+        let len = LANES.min(c - t0);
+        let (mut vt, mut dvt) = ([F::zero(); LANES], [F::zero(); LANES]);
+        vt[..len].copy_from_slice(&v[t0..t0 + len]);
+        dvt[..len].copy_from_slice(&dv[t0..t0 + len]);
+        affine_tiles(
+            x,
+            n,
+            d,
+            dwt,
+            width,
+            k0 + t0,
+            &db[t0..t0 + len],
+            &mut ch.u,
             c,
+            t0,
         );
+        for i in 0..n {
+            let (mut z, mut u) = ([F::zero(); LANES], [F::zero(); LANES]);
+            z[..len].copy_from_slice(&ch.z[i * c + t0..i * c + t0 + len]);
+            u[..len].copy_from_slice(&ch.u[i * c + t0..i * c + t0 + len]);
+            let p = &mut ch.lanes[i * LANES..(i + 1) * LANES];
+            for l in 0..LANES {
+                p[l] += dvt[l] * A::value(z[l]) + vt[l] * A::slope(z[l]) * u[l];
+            }
+        }
+        t0 += len;
     }
+    fold_lanes(&ch.lanes, &mut ch.part, n);
 }
 
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
@@ -557,33 +662,34 @@ fn hvp_back_chunk<F: Float, A: Act>(
 ) {
     let (k0, c) = (ch.k0, ch.c);
     let (v, dv) = (&v[k0..k0 + c], &dv[k0..k0 + c]);
-    ch.gw.iter_mut().for_each(|g| *g = F::zero());
-    ch.gb.iter_mut().for_each(|g| *g = F::zero());
-    ch.gv.iter_mut().for_each(|g| *g = F::zero());
-    let mut coef = [F::zero(); TILE];
-    for i in 0..n {
-        let xi = &x[i * d..(i + 1) * d];
-        let (qi, ei) = (q[i], e1[i]);
-        let zi = &ch.z[i * c..(i + 1) * c];
-        let ui = &ch.u[i * c..(i + 1) * c];
-        let mut t0 = 0;
-        while t0 < c {
-            let len = TILE.min(c - t0);
-            for l in 0..len {
-                let k = t0 + l;
-                let (z, u) = (zi[k], ui[k]);
-                let s1 = A::slope(z);
-                ch.gv[k] += qi * A::value(z) + ei * s1 * u;
-                let mut cf = (qi * v[k] + ei * dv[k]) * s1;
+    let mut t0 = 0;
+    while t0 < c {
+        let len = LANES.min(c - t0);
+        let (mut vt, mut dvt) = ([F::zero(); LANES], [F::zero(); LANES]);
+        vt[..len].copy_from_slice(&v[t0..t0 + len]);
+        dvt[..len].copy_from_slice(&dv[t0..t0 + len]);
+        let (mut gv, mut gb) = ([F::zero(); LANES], [F::zero(); LANES]);
+        for i in 0..n {
+            let (qi, ei) = (q[i], e1[i]);
+            let (mut z, mut u) = ([F::zero(); LANES], [F::zero(); LANES]);
+            z[..len].copy_from_slice(&ch.z[i * c + t0..i * c + t0 + len]);
+            u[..len].copy_from_slice(&ch.u[i * c + t0..i * c + t0 + len]);
+            let cf = &mut ch.coef[i * LANES..(i + 1) * LANES];
+            for l in 0..LANES {
+                let s1 = A::slope(z[l]);
+                gv[l] += qi * A::value(z[l]) + ei * s1 * u[l];
+                let mut coef = (qi * vt[l] + ei * dvt[l]) * s1;
                 if A::CURVED {
-                    cf += ei * v[k] * A::curvature(z) * u;
+                    coef += ei * vt[l] * A::curvature(z[l]) * u[l];
                 }
-                coef[l] = cf;
-                ch.gb[k] += cf;
+                cf[l] = coef;
+                gb[l] += coef;
             }
-            rank_one_update(&mut ch.gw, c, t0, xi, &coef[..len]);
-            t0 += len;
         }
+        ch.gv[t0..t0 + len].copy_from_slice(&gv[..len]);
+        ch.gb[t0..t0 + len].copy_from_slice(&gb[..len]);
+        transpose_product(x, n, d, &ch.coef, &mut ch.gw, c, t0, len);
+        t0 += len;
     }
 }
 
