@@ -8,6 +8,10 @@
 //! trainer). Measurements are computed in `f64` whatever the network's [`Float`](crate::Float);
 //! work parallelised over neurons gives the same bytes for any thread count because each
 //! neuron's numbers are computed by one thread in a fixed order.
+//!
+//! The norms and `g` are defined for ReLU networks; for a GELU network they are evaluated by
+//! the same formulas on its parameters (the flatness bound is not claimed there), and the
+//! activation rate still means `z_ik > 0`.
 
 pub mod generalisation;
 pub mod shattering;
@@ -15,12 +19,14 @@ pub mod univariate;
 pub mod variation;
 pub mod weight;
 
-pub use generalisation::{generalisation_gap, loglog_rate, GeneralisationGap, RateFit};
-pub use shattering::{neuron_stats, shattering_summary, NeuronStats, ShatteringSummary};
-pub use univariate::{univariate_summary, Knot, UnivariateSummary};
+pub use generalisation::{
+    generalisation_gap, loglog_rate, mse_from_half_loss, GeneralisationGap, RateFit,
+};
+pub use shattering::{neuron_stats, shattering_summary, NeuronStats, ShatteringSummary, LOW_RATE};
+pub use univariate::{univariate_summary, Knot, UnivariateSummary, DEFAULT_KNOT_TOL};
 pub use variation::{
-    flatness_bound, path_norm, variation_summary, vg_norm, vg_reduced, VariationSummary,
-    DEFAULT_MERGE_TOL,
+    flatness_bound, neuron_groups, path_norm, variation_summary, vg_norm, vg_reduced,
+    VariationSummary, DEFAULT_MERGE_TOL,
 };
 pub use weight::{neuron_weights, population_weight, weight, weight_one_side};
 
