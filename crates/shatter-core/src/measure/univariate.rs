@@ -1,0 +1,281 @@
+//! Shape of a univariate network (`d = 1`, SCIENCE.md sections 4 and 7 "univariate"): where
+//! its knots are, how many linear pieces it has inside the data, the weighted total variation
+//! `integral |f''| g dx`, how far knots sit from the training inputs, and how sparse the output
+//! weights are. The 2024 paper's claims (larger step: fewer knots, knots away from data points,
+//! sparser output weights) are read off these numbers.
+//!
+//! Neuron `k` with `w_k != 0` has its knot at `x = -b_k / w_k`, where `f'` jumps by
+//! `v_k |w_k|` (whatever the sign of `w_k`), so `f'' = sum_k v_k |w_k| delta(x - knot_k)`.
+
+use super::weight::neuron_weights;
+use super::{check_number, median, MeasureError, Neurons};
+use crate::data::Dataset;
+use crate::float::Float;
+use crate::model::Network;
+
+/// Default tolerance for merging knots: `1e-9` times the data scale `max_i |x_i|` (see
+/// [`univariate_summary`]).
+pub const DEFAULT_KNOT_TOL: f64 = 1e-9;
+
+/// Output weights with `|v_k| < SMALL_V * max_k |v_k|` count as switched off.
+pub const SMALL_V: f64 = 1e-3;
+
+/// One knot of `f` after merging neurons whose knots coincide (up to the tolerance).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Knot {
+    /// Position: the knot of the group's first neuron in sorted order.
+    pub position: f64,
+    /// Jump of `f'` across the knot: `sum_k v_k |w_k|` over the merged neurons.
+    pub slope_change: f64,
+    /// `sum_k |v_k| |w_k|` over the merged neurons (the jump if nothing cancelled).
+    pub total_abs: f64,
+    /// Whether `f` really bends here: `|slope_change| > 1e-12 * total_abs` (and `total_abs >
+    /// 0`). Neurons with `v_k = 0`, or several neurons cancelling, make no kink.
+    pub kink: bool,
+    /// Whether the knot lies strictly inside `(min x, max x)`.
+    pub inside: bool,
+    /// `|sum_k v_k |w_k| g_k|` over the merged neurons, with `g_k` the weight function at the
+    /// neuron's knot: this knot's share of `integral |f''| g dx`.
+    pub weighted_change: f64,
+    /// Distance to the nearest training input.
+    pub distance_to_data: f64,
+    /// The merged neurons, in order of knot position.
+    pub neurons: Vec<usize>,
+}
+
+/// Univariate shape measures of one network on one data set; see [`univariate_summary`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnivariateSummary {
+    /// Smallest training input.
+    pub data_min: f64,
+    /// Largest training input.
+    pub data_max: f64,
+    /// Knot `-b_k / w_k` of every neuron, in network order; `None` where `w_k = 0` (a constant
+    /// neuron).
+    pub neuron_knots: Vec<Option<f64>>,
+    /// Merged knots, sorted by position (all of them, inside the data range or not).
+    pub knots: Vec<Knot>,
+    /// Number of linear pieces of `f` on `[min x, max x]`: one plus the number of merged knots
+    /// with a kink strictly inside.
+    pub pieces_inside: usize,
+    /// `integral |f''(x)| g(x) dx = sum over merged knots of weighted_change`. Equal to the
+    /// reduced `|f|_Vg`, except when neurons of opposite orientation share a knot (their
+    /// jumps combine here but not in the reduced form), where it is smaller.
+    pub weighted_tv: f64,
+    /// `integral |f''(x)| dx` over `[min x, max x]`: the sum of `|slope_change|` over merged
+    /// knots strictly inside.
+    pub tv_inside: f64,
+    /// For every kink strictly inside the data range, its distance to the nearest training
+    /// input, in knot order.
+    pub knot_distances: Vec<f64>,
+    /// Median of `knot_distances`; `None` when there is no kink inside.
+    pub median_knot_distance: Option<f64>,
+    /// Fraction of output weights with `|v_k| < 1e-3 max |v|` (1 when every `v_k = 0`).
+    pub frac_small_output_weights: f64,
+    /// Participation ratio of the output weights divided by `K`:
+    /// `||v||_1^2 / (K ||v||_2^2)`, in `[1/K, 1]`: 1 when all `|v_k|` are equal, `1/K` when one
+    /// neuron carries everything; 0 when `v = 0`. Not invariant under neuron rescaling.
+    pub output_participation: f64,
+    /// The same ratio for the amplitudes `|v_k| |w_k|`, which are invariant under rescaling.
+    pub amplitude_participation: f64,
+}
+
+/// Univariate shape measures (see [`UnivariateSummary`] for the definitions).
+///
+/// Knots are sorted and merged by single linkage: consecutive knots closer than
+/// `knot_tol * scale`, `scale = max_i |x_i|` (1 if all inputs are 0), share a [`Knot`].
+/// `O(K n + K log K + n log n)`; allocates `O(K + n)`. Errors when `d != 1`, the dimensions of
+/// network and data disagree, the data set is empty, or `knot_tol` is negative or not finite.
+pub fn univariate_summary<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    knot_tol: f64,
+) -> Result<UnivariateSummary, MeasureError> {
+    let what = "univariate summary";
+    if net.shape.d != 1 {
+        return Err(MeasureError::NotUnivariate {
+            what,
+            d: net.shape.d,
+        });
+    }
+    super::check_pair(net, data, what)?;
+    let knot_tol = check_number("knot tolerance", knot_tol, true)?;
+    let g = neuron_weights(net, data)?;
+    let neurons = Neurons::of(net);
+    let mut xs: Vec<f64> = data.x.iter().map(|x| x.to64()).collect();
+    xs.sort_by(f64::total_cmp);
+    let (data_min, data_max) = (xs[0], xs[xs.len() - 1]);
+    let scale = xs.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let gap = knot_tol * if scale > 0.0 { scale } else { 1.0 };
+
+    let neuron_knots: Vec<Option<f64>> = (0..neurons.k)
+        .map(|k| (neurons.w[k] != 0.0).then(|| -neurons.b[k] / neurons.w[k]))
+        .collect();
+    let mut order: Vec<usize> = (0..neurons.k)
+        .filter(|&k| neuron_knots[k].is_some())
+        .collect();
+    let pos = |k: usize| neuron_knots[k].unwrap_or(f64::NAN);
+    order.sort_by(|&a, &b| pos(a).total_cmp(&pos(b)).then(a.cmp(&b)));
+
+    let mut knots: Vec<Knot> = Vec::new();
+    let mut last = f64::NEG_INFINITY;
+    for &k in &order {
+        let p = pos(k);
+        let jump = neurons.v[k] * neurons.w[k].abs();
+        match knots.last_mut() {
+            Some(knot) if p - last <= gap => {
+                knot.slope_change += jump;
+                knot.total_abs += jump.abs();
+                knot.weighted_change += jump * g[k];
+                knot.neurons.push(k);
+            }
+            _ => knots.push(Knot {
+                position: p,
+                slope_change: jump,
+                total_abs: jump.abs(),
+                kink: false,
+                inside: data_min < p && p < data_max,
+                weighted_change: jump * g[k],
+                distance_to_data: nearest_distance(&xs, p),
+                neurons: vec![k],
+            }),
+        }
+        last = p;
+    }
+    for knot in &mut knots {
+        knot.weighted_change = knot.weighted_change.abs();
+        knot.kink = knot.total_abs > 0.0 && knot.slope_change.abs() > 1e-12 * knot.total_abs;
+    }
+    let inside_kinks: Vec<&Knot> = knots.iter().filter(|k| k.kink && k.inside).collect();
+    let knot_distances: Vec<f64> = inside_kinks.iter().map(|k| k.distance_to_data).collect();
+    let vmax = neurons.v.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let small = neurons
+        .v
+        .iter()
+        .filter(|v| vmax == 0.0 || v.abs() < SMALL_V * vmax)
+        .count();
+    let amplitudes: Vec<f64> = (0..neurons.k)
+        .map(|k| (neurons.v[k] * neurons.w[k]).abs())
+        .collect();
+    Ok(UnivariateSummary {
+        data_min,
+        data_max,
+        pieces_inside: 1 + inside_kinks.len(),
+        weighted_tv: knots.iter().map(|k| k.weighted_change).sum(),
+        tv_inside: inside_kinks.iter().map(|k| k.slope_change.abs()).sum(),
+        median_knot_distance: median(&knot_distances),
+        knot_distances,
+        frac_small_output_weights: if neurons.k == 0 {
+            0.0
+        } else {
+            small as f64 / neurons.k as f64
+        },
+        output_participation: participation(&neurons.v),
+        amplitude_participation: participation(&amplitudes),
+        neuron_knots,
+        knots,
+    })
+}
+
+/// `||a||_1^2 / (len ||a||_2^2)`, 0 for an empty or zero vector.
+fn participation(a: &[f64]) -> f64 {
+    let l1: f64 = a.iter().map(|x| x.abs()).sum();
+    let l2: f64 = a.iter().map(|x| x * x).sum();
+    if l2 > 0.0 {
+        l1 * l1 / (a.len() as f64 * l2)
+    } else {
+        0.0
+    }
+}
+
+/// Distance from `p` to the nearest element of the sorted, non-empty `xs`.
+fn nearest_distance(xs: &[f64], p: f64) -> f64 {
+    let i = xs.partition_point(|&x| x < p);
+    let right = xs.get(i).map_or(f64::INFINITY, |x| x - p);
+    let left = if i > 0 { p - xs[i - 1] } else { f64::INFINITY };
+    left.min(right)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{ball_data, random_net};
+    use super::super::variation::{vg_reduced, DEFAULT_MERGE_TOL};
+    use super::*;
+    use crate::model::{Activation, Shape};
+
+    #[test]
+    fn hand_built_knots_and_pieces() {
+        let x: Vec<f64> = (0..11).map(|i| i as f64 / 10.0).collect(); // 0, 0.1, ..., 1
+        let data = Dataset::new(1, x, vec![0.0; 11]).unwrap();
+        let shape = Shape {
+            d: 1,
+            width: 6,
+            bias: true,
+            activation: Activation::Relu,
+        };
+        // Knots: 0.25 (kink), 0.5 twice with opposite orientation and jumps 1*2 and -1*2
+        // (cancel: no kink), 0.75 with v = 0 (no kink), 2.0 (outside), and w = 0.
+        let w = [1.0, 2.0, -2.0, 1.0, 1.0, 0.0];
+        let b = [-0.25, -1.0, 1.0, -0.75, -2.0, 0.3];
+        let v = [1.0, 1.0, -1.0, 0.0, 5.0, 1.0];
+        let net = Network::from_parts(shape, &w, &b, &v, 0.0).unwrap();
+        let s = univariate_summary(&net, &data, DEFAULT_KNOT_TOL).unwrap();
+        assert_eq!(
+            s.neuron_knots,
+            vec![
+                Some(0.25),
+                Some(0.5),
+                Some(0.5),
+                Some(0.75),
+                Some(2.0),
+                None
+            ]
+        );
+        assert_eq!(s.knots.len(), 4);
+        assert_eq!(s.knots[1].neurons, vec![1, 2]);
+        assert_eq!(s.knots[1].slope_change, 0.0);
+        assert!(!s.knots[1].kink && !s.knots[2].kink && s.knots[0].kink && s.knots[3].kink);
+        assert!(!s.knots[3].inside);
+        assert_eq!(s.pieces_inside, 2);
+        assert_eq!(s.tv_inside, 1.0);
+        assert_eq!(s.knot_distances.len(), 1);
+        assert!((s.knot_distances[0] - 0.05).abs() < 1e-15);
+        assert_eq!(
+            s.knots[3].weighted_change, 0.0,
+            "g vanishes outside the data"
+        );
+        assert!((s.frac_small_output_weights - 1.0 / 6.0).abs() < 1e-15);
+        let reduced = vg_reduced(&net, &data, DEFAULT_MERGE_TOL).unwrap();
+        assert!(
+            s.weighted_tv < reduced,
+            "opposite orientations cancel only in 1-D"
+        );
+        let bad = random_net(2, 3, 1, 1.0);
+        assert!(matches!(
+            univariate_summary(&bad, &ball_data(5, 2, 1), 1e-9),
+            Err(MeasureError::NotUnivariate { d: 2, .. })
+        ));
+    }
+
+    /// With distinct knots, `integral |f''| g dx` equals the reduced `|f|_Vg`.
+    #[test]
+    fn weighted_tv_equals_reduced_norm() {
+        for seed in 0..8u64 {
+            let data = ball_data(60, 1, seed);
+            let net = random_net(1, 25, seed + 50, 2.0);
+            let s = univariate_summary(&net, &data, DEFAULT_KNOT_TOL).unwrap();
+            let reduced = vg_reduced(&net, &data, DEFAULT_MERGE_TOL).unwrap();
+            assert!(
+                (s.weighted_tv - reduced).abs() <= 1e-12 * reduced.max(1e-12),
+                "seed {seed}: integral {} vs reduced {reduced}",
+                s.weighted_tv
+            );
+            assert!(s.pieces_inside >= 1 && s.pieces_inside <= 26, "seed {seed}");
+            let p = s.output_participation;
+            assert!(
+                (1.0 / 25.0..=1.0).contains(&p),
+                "seed {seed}: participation {p}"
+            );
+        }
+    }
+}
