@@ -21,7 +21,10 @@ fn main() {
     if let Err(err) = result {
         let usage = err.downcast_ref::<cmd::UsageError>().is_some();
         eprintln!("error: {err:#}");
-        if let Some(hint) = err.downcast_ref::<cmd::UsageError>().and_then(|u| u.hint.as_deref()) {
+        if let Some(hint) = err
+            .downcast_ref::<cmd::UsageError>()
+            .and_then(|u| u.hint.as_deref())
+        {
             eprintln!("hint: {hint}");
         }
         std::process::exit(if usage { 2 } else { 1 });

@@ -1,3 +1,6 @@
-//! shatter-lab: everything around a run (specs, data files, outputs).
+//! shatter-lab: everything around a run. Specs (TOML keys and flags, checked configs, run ids),
+//! data and model files, executing a run and writing its directory.
 
 pub mod io;
+pub mod run;
+pub mod spec;

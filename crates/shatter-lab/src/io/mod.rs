@@ -20,7 +20,7 @@ mod write;
 
 pub use read_csv::load_dataset_csv;
 pub use read_npy::{load_dataset_npy, load_model_npz};
-pub use write::{save_data_npz, save_model_npz};
+pub use write::{save_data_npz, save_model_npz, write_atomically, write_file_atomically};
 
 use std::fmt;
 use std::fs::File;

@@ -14,7 +14,7 @@ use super::{os_error, IoError, ModelArrays};
 /// Writes `path` crash-safely: `write` fills a temporary file in the same folder, which is
 /// flushed to disk (`fsync`) and renamed over `path`; the folder is then synced (best effort).
 /// On any error the temporary file is removed and `path` is untouched.
-fn write_atomically(
+pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut File) -> Result<(), IoError>,
 ) -> Result<(), IoError> {
@@ -48,6 +48,11 @@ fn write_atomically(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Writes `bytes` to `path` crash-safely (see [`write_atomically`]).
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    write_atomically(path, |f| f.write_all(bytes).map_err(os_error(path)))
 }
 
 /// Writes arrays into an `.npz` at `path`, crash-safely.

@@ -1,0 +1,49 @@
+//! One module per subcommand: each resolves its settings, calls the libraries and prints.
+
+pub mod bench;
+pub mod inspect;
+pub mod theory;
+pub mod train;
+
+use std::fmt;
+
+/// An error in what the user asked for (exit code 2), with an optional hint.
+#[derive(Debug)]
+pub struct UsageError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A usage error without a hint.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError {
+        message: message.into(),
+        hint: None,
+    }
+    .into()
+}
+
+/// A usage error with a hint.
+pub fn usage_hint(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    UsageError {
+        message: message.into(),
+        hint: Some(hint.into()),
+    }
+    .into()
+}
+
+/// Runs `f` on a rayon pool of `threads` workers (0: one per core).
+pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    Ok(pool.install(f))
+}

@@ -1,0 +1,94 @@
+//! `shatter train`: one run from flags and/or a TOML file to a run directory.
+
+use super::{usage, usage_hint, with_threads};
+use crate::args::{Global, TrainArgs};
+use crate::progress;
+use anyhow::Context;
+use shatter_core::train::Control;
+use shatter_lab::run::{execute, write_run_dir, RunOptions};
+use shatter_lab::spec::RunSpec;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub fn run(args: TrainArgs, global: &Global) -> anyhow::Result<()> {
+    let (file_spec, source) = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading spec {}", path.display()))?;
+            let spec = RunSpec::from_toml(&text, &path.display().to_string())
+                .map_err(|e| usage(e.to_string()))?;
+            (spec, Some((path.display().to_string(), text)))
+        }
+        None => (RunSpec::default(), None),
+    };
+    let spec = file_spec.overridden_by(&args.spec);
+    let cfg = spec
+        .check(source.as_ref().map(|(p, t)| (p.as_str(), t.as_str())))
+        .map_err(|e| {
+            usage_hint(
+                e.to_string(),
+                "`shatter train --help` lists every setting with its range",
+            )
+        })?;
+    if args.print_spec {
+        print!("{}", cfg.spec.to_toml());
+        return Ok(());
+    }
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(cfg.spec.run_id()));
+    let epochs = cfg.train.epochs as u64;
+    let two_over_eta = 2.0 / cfg.train.lr;
+    let pb = progress::bar(
+        epochs,
+        global.quiet,
+        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} epochs {msg} (eta {eta})",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second handler cannot be installed in one process; a failure here only loses Ctrl-C.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let mut last_sharpness = None;
+    let mut observe = |r: &shatter_core::train::Record| {
+        if let Some(s) = r.sharpness {
+            last_sharpness = Some(s);
+        }
+        pb.set_position(r.epoch as u64);
+        let sharp = last_sharpness
+            .map(|s| format!(" sharpness {s:.4} (2/eta {two_over_eta:.4})"))
+            .unwrap_or_default();
+        pb.set_message(format!("loss {:.6}{sharp}", r.train_loss));
+        if stop.load(Ordering::SeqCst) {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    };
+    let opts = RunOptions {
+        spectrum: args.spectrum,
+    };
+    let output =
+        with_threads(global.threads, || execute(&cfg, &opts, &mut observe))?.context("running")?;
+    pb.finish_and_clear();
+    write_run_dir(&out_dir, &cfg, &output).context("writing the run directory")?;
+    let s = &output.summary;
+    let show = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_else(|| "-".into());
+    eprintln!(
+        "{} after {} epochs in {:.1} s: train loss {}, test mse {}, sharpness {} (2/eta = {:.4}), vg_norm {} <= bound {}",
+        s.status,
+        s.epochs_run,
+        s.wall_seconds,
+        show(s.final_train_loss),
+        show(s.test_mse),
+        show(s.sharpness),
+        s.two_over_eta,
+        show(s.vg_norm),
+        show(s.vg_bound)
+    );
+    println!("{}", out_dir.display());
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! One run from a checked config to its results: build or read the data, initialise or load the
+//! network, train it in the requested precision, measure the final network, and write the run
+//! directory (`run.json`, `trajectory.csv`, `neurons.csv`, `model.npz`, `data.npz`, optionally
+//! `spectrum.csv`). Sweeps call [`execute`] too and store the same [`RunOutput`] in a database.
+
+use crate::io::{
+    load_dataset, load_model_npz, save_data_npz, save_model_npz, write_file_atomically, IoError, LabelColumn, ModelArrays,
+};
+use crate::spec::{DataSource, Init, RunConfig};
+use serde::Serialize;
+use shatter_core::data::generate::generate;
+use shatter_core::grad::{forward, mean_squared_error, Workspace};
+use shatter_core::hessian::hvp::HessianOperator;
+use shatter_core::hessian::trace::{spectral_density, SlqOptions};
+use shatter_core::measure::shattering::{neuron_stats, shattering_summary, NeuronStats};
+use shatter_core::measure::variation::variation_summary;
+use shatter_core::train::{train, Control, Record, RunStatus};
+use shatter_core::{Dataset, Float, Network, Precision};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Why a run could not be carried out (bad files, shapes that do not fit). A diverged run is not
+/// an error: it is a [`RunOutput`] with status `diverged`.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Reading or writing a file failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// Generating the data failed.
+    #[error("generating data: {0}")]
+    Data(#[from] shatter_core::data::generate::DataError),
+    /// The initial model does not fit the spec.
+    #[error("{path}: the model has d = {found_d} and width = {found_k}, but the spec says d = {d} and width = {k}")]
+    ModelShape {
+        /// The model file.
+        path: PathBuf,
+        /// Its input dimension.
+        found_d: usize,
+        /// Its width.
+        found_k: usize,
+        /// The spec's input dimension.
+        d: usize,
+        /// The spec's width.
+        k: usize,
+    },
+    /// The data file does not fit the spec.
+    #[error("{path}: {message}")]
+    DataShape {
+        /// The data file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Writing an output file failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// The numbers a run reports (`run.json`'s `summary`). Values of the final parameters, the ones
+/// saved in `model.npz`. `None` is written as `null` (for example `test_mse` without a test set).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// Training loss `L` (in the run's loss convention).
+    pub final_train_loss: Option<f64>,
+    /// Mean squared training residual `1/n sum (f(x_i) - y_i)^2`.
+    pub train_mse: Option<f64>,
+    /// Mean squared error on the test set (against the noiseless target for generated data).
+    pub test_mse: Option<f64>,
+    /// Estimated population risk `test_mse + sigma^2` (generated regression data only).
+    pub population_risk: Option<f64>,
+    /// Generalisation gap `population_risk - train_mse`.
+    pub generalization_gap: Option<f64>,
+    /// Top Hessian eigenvalue of the training loss.
+    pub sharpness: Option<f64>,
+    /// Certified error bound of `sharpness`.
+    pub sharpness_err: Option<f64>,
+    /// Smallest Hessian eigenvalue.
+    pub min_eigenvalue: Option<f64>,
+    /// `2 / eta`, the stability threshold.
+    pub two_over_eta: f64,
+    /// Epochs run.
+    pub epochs_run: usize,
+    /// `completed`, `diverged` or `interrupted`.
+    pub status: String,
+    /// Epoch at which the run diverged.
+    pub diverged_epoch: Option<usize>,
+    /// Hessian-vector products spent on sharpness.
+    pub hvp_count: usize,
+    /// Fraction of neurons active on at most 10% of the training inputs.
+    pub frac_neurons_rate_le_10pct: Option<f64>,
+    /// Fraction of neurons active on no training input.
+    pub frac_dead: Option<f64>,
+    /// Median activation rate over neurons.
+    pub median_activation_rate: Option<f64>,
+    /// Weighted variation norm `|f|_Vg` (parameter form).
+    pub vg_norm: Option<f64>,
+    /// Weighted variation norm in reduced form (neurons with equal `(u, t)` merged).
+    pub vg_reduced: Option<f64>,
+    /// Path norm `sum |v_k| ||w_k||`.
+    pub path_norm: Option<f64>,
+    /// Right-hand side of the flatness bound `lambda_max/2 - 1/2 + (R+1) sqrt(2L)`, with `L` the
+    /// papers' `1/(2n)` square loss.
+    pub vg_bound: Option<f64>,
+    /// Whether `vg_norm <= vg_bound`, allowing the certified sharpness error.
+    pub bound_holds: Option<bool>,
+    /// Wall time of the run in seconds (the one field that differs between identical runs).
+    pub wall_seconds: f64,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// How the run ended.
+    pub status: RunStatus,
+    /// The summary numbers.
+    pub summary: Summary,
+    /// Recorded rows.
+    pub trajectory: Vec<Record>,
+    /// Final weights.
+    pub model: ModelArrays,
+    /// Per-neuron statistics of the final network.
+    pub neurons: NeuronStats,
+    /// Training set actually used.
+    pub data: Dataset<f64>,
+    /// Top eigenvalues and an SLQ density (`(eigenvalue, density)`), when requested.
+    pub spectrum: Option<SpectrumTable>,
+}
+
+/// Hessian spectrum at the final parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpectrumTable {
+    /// Top eigenvalues, descending, with their certified error bounds.
+    pub top: Vec<(f64, f64)>,
+    /// Grid points and density values of the SLQ estimate.
+    pub density: Vec<(f64, f64)>,
+}
+
+/// Options of a run that do not change its numbers.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Also estimate the spectral density at the end.
+    pub spectrum: bool,
+}
+
+fn label_column(s: &Option<String>) -> LabelColumn {
+    s.as_deref()
+        .map(|c| c.parse().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// The training set, the test set (if any) and the label noise `sigma` of generated data.
+pub fn build_data(
+    cfg: &RunConfig,
+) -> Result<(Dataset<f64>, Option<Dataset<f64>>, Option<f64>), RunError> {
+    match &cfg.data {
+        DataSource::Generated(spec) => {
+            let problem = generate(spec, cfg.seed)?;
+            let test = match &cfg.test_data {
+                Some(p) => load_dataset(p, &LabelColumn::Last, Some(spec.d))?,
+                None => problem.test_set(cfg.n_test),
+            };
+            let sigma = match spec.labels {
+                shatter_core::data::generate::Labels::Regression { sigma } => Some(sigma),
+                shatter_core::data::generate::Labels::Bernoulli => None,
+            };
+            Ok((problem.train, Some(test), sigma))
+        }
+        DataSource::File {
+            path,
+            label_column: col,
+        } => {
+            let train = load_dataset(path, &label_column(col), Some(cfg.shape.d))?;
+            if let Some(b) = cfg.train.batch_size {
+                if b > train.n {
+                    return Err(RunError::DataShape {
+                        path: path.clone(),
+                        message: format!(
+                            "batch_size = {b} exceeds the {} samples in the file",
+                            train.n
+                        ),
+                    });
+                }
+            }
+            let test = match &cfg.test_data {
+                Some(p) => Some(load_dataset(p, &label_column(col), Some(cfg.shape.d))?),
+                None => None,
+            };
+            Ok((train, test, None))
+        }
+    }
+}
+
+fn initial_network<F: Float>(cfg: &RunConfig) -> Result<Network<F>, RunError> {
+    match &cfg.init {
+        Init::Default { scale } => Ok(Network::init(cfg.shape, cfg.seed, *scale)),
+        Init::From(path) => {
+            let arrays = load_model_npz(path)?;
+            if arrays.d != cfg.shape.d || arrays.k != cfg.shape.width {
+                return Err(RunError::ModelShape {
+                    path: path.clone(),
+                    found_d: arrays.d,
+                    found_k: arrays.k,
+                    d: cfg.shape.d,
+                    k: cfg.shape.width,
+                });
+            }
+            Ok(arrays
+                .to_network(cfg.shape.bias, cfg.shape.activation)
+                .expect("lengths checked by the loader"))
+        }
+    }
+}
+
+/// Runs `cfg` on the current rayon pool. `observe` sees every trajectory row and may stop the
+/// run (it then ends as interrupted, with everything measured at the epoch it stopped).
+pub fn execute(
+    cfg: &RunConfig,
+    opts: &RunOptions,
+    observe: &mut dyn FnMut(&Record) -> Control,
+) -> Result<RunOutput, RunError> {
+    let (train_data, test_data, sigma) = build_data(cfg)?;
+    match cfg.precision {
+        Precision::F32 => execute_in::<f32>(cfg, opts, train_data, test_data, sigma, observe),
+        Precision::F64 => execute_in::<f64>(cfg, opts, train_data, test_data, sigma, observe),
+    }
+}
+
+fn execute_in<F: Float>(
+    cfg: &RunConfig,
+    opts: &RunOptions,
+    data64: Dataset<f64>,
+    test64: Option<Dataset<f64>>,
+    sigma: Option<f64>,
+    observe: &mut dyn FnMut(&Record) -> Control,
+) -> Result<RunOutput, RunError> {
+    let start = Instant::now();
+    let mut net: Network<F> = initial_network(cfg)?;
+    let data: Dataset<F> = data64.cast();
+    let test: Option<Dataset<F>> = test64.as_ref().map(|t| t.cast());
+    let out = train(&mut net, &data, test.as_ref(), &cfg.train, observe);
+    let last = out.trajectory.last();
+    let diverged = matches!(out.status, RunStatus::Diverged { .. });
+    let mut summary = Summary {
+        two_over_eta: 2.0 / cfg.train.lr,
+        epochs_run: out.epochs_run,
+        status: out.status.name().to_string(),
+        diverged_epoch: match out.status {
+            RunStatus::Diverged { epoch } => Some(epoch),
+            _ => None,
+        },
+        hvp_count: out.hvp_count,
+        ..Summary::default()
+    };
+    let net64: Network<f64> = net.cast();
+    let neurons = neuron_stats(&net64, &data64).unwrap_or_default();
+    let mut spectrum = None;
+    if !diverged {
+        summary.final_train_loss = Some(out.final_loss);
+        summary.test_mse = last.and_then(|r| r.test_mse);
+        let mut ws = Workspace::new(net.shape, data.n);
+        summary.train_mse = Some(mean_squared_error(&net, &data, &mut ws));
+        if let (Some(t), Some(s)) = (summary.test_mse, sigma) {
+            summary.population_risk = Some(t + s * s);
+            summary.generalization_gap = Some(t + s * s - summary.train_mse.unwrap_or(0.0));
+        }
+        if let Some(est) = &out.final_sharpness {
+            summary.sharpness = Some(est.sharpness);
+            summary.sharpness_err = Some(est.error_bound);
+            summary.min_eigenvalue = est.spectrum.smallest.map(|r| r.value);
+        }
+        if !neurons.is_empty() {
+            let sh = shattering_summary(&neurons);
+            summary.frac_neurons_rate_le_10pct = Some(sh.frac_neurons_rate_le_10pct);
+            summary.frac_dead = Some(sh.frac_dead);
+            summary.median_activation_rate = Some(sh.median_activation_rate);
+        }
+        if let (Some(est), Some(factor)) = (&out.final_sharpness, cfg.train.loss.to_half_square()) {
+            // The bound is stated for L = 1/(2n) sum r^2; for mse, H and L are twice those.
+            let (lambda, loss) = (est.sharpness * factor, out.final_loss * factor);
+            if let Ok(v) = variation_summary(&net64, &data64, lambda, loss) {
+                summary.vg_norm = Some(v.vg_norm);
+                summary.vg_reduced = Some(v.vg_reduced);
+                summary.path_norm = Some(v.path_norm);
+                summary.vg_bound = Some(v.vg_bound);
+                // Allow the certified error of lambda_max (it enters the bound halved).
+                let slack = 0.5 * est.error_bound * factor + 1e-9 * v.vg_bound.abs().max(1.0);
+                summary.bound_holds = Some(v.vg_norm <= v.vg_bound + slack);
+            }
+        } else if let Ok(v) = variation_summary(&net64, &data64, 0.0, 0.0) {
+            summary.vg_norm = Some(v.vg_norm);
+            summary.vg_reduced = Some(v.vg_reduced);
+            summary.path_norm = Some(v.path_norm);
+        }
+        if opts.spectrum {
+            forward(&net, &data, cfg.train.loss, &mut ws);
+            let mut tmp = (
+                vec![F::zero(); net.shape.len()],
+                vec![F::zero(); net.shape.len()],
+            );
+            let mut op = HessianOperator::new(&net, &data, &mut ws, &mut tmp.0, &mut tmp.1);
+            let top = out
+                .final_sharpness
+                .as_ref()
+                .map(|e| {
+                    e.spectrum
+                        .top
+                        .iter()
+                        .map(|r| (r.value, r.error_bound))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let density = spectral_density(
+                &mut op,
+                &SlqOptions {
+                    num_probes: 8,
+                    steps: 40,
+                    seed: cfg.seed,
+                },
+            )
+            .ok()
+            .and_then(|d| d.on_grid(200, None).ok())
+            .map(|g| g.points.into_iter().zip(g.density).collect())
+            .unwrap_or_default();
+            spectrum = Some(SpectrumTable { top, density });
+        }
+    }
+    summary.wall_seconds = start.elapsed().as_secs_f64();
+    Ok(RunOutput {
+        status: out.status,
+        summary,
+        trajectory: out.trajectory,
+        model: ModelArrays::from_network(&net),
+        neurons,
+        data: data64,
+        spectrum,
+    })
+}
+
+/// The `run.json` document.
+pub fn run_json(cfg: &RunConfig, out: &RunOutput) -> serde_json::Value {
+    serde_json::json!({
+        "program": "shatter",
+        "version": env!("CARGO_PKG_VERSION"),
+        "run_id": cfg.spec.run_id(),
+        "seed": cfg.seed,
+        "status": out.status.name(),
+        "config": cfg.spec,
+        "summary": out.summary,
+    })
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
+    Ok(write_file_atomically(path, bytes)?)
+}
+
+/// A float as CSV text: shortest round-trip digits, exponent for very small or large values.
+pub fn fmt_f64(x: f64) -> String {
+    format!("{x:?}")
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map(fmt_f64).unwrap_or_default()
+}
+
+/// `trajectory.csv`: `epoch,train_loss,test_mse,sharpness,sharpness_err,grad_norm,clipped`.
+pub fn trajectory_csv(rows: &[Record]) -> String {
+    let mut s =
+        String::from("epoch,train_loss,test_mse,sharpness,sharpness_err,grad_norm,clipped\n");
+    for r in rows {
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            r.epoch,
+            fmt_f64(r.train_loss),
+            fmt_opt(r.test_mse),
+            fmt_opt(r.sharpness),
+            fmt_opt(r.sharpness_err),
+            fmt_f64(r.grad_norm),
+            r.clipped
+        ));
+    }
+    s
+}
+
+/// `neurons.csv`: one row per neuron.
+pub fn neurons_csv(n: &NeuronStats) -> String {
+    let mut s = String::from("neuron,activation_rate,amplitude,param_norm,boundary_offset,dead\n");
+    for k in 0..n.activation_rate.len() {
+        s.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            k,
+            fmt_f64(n.activation_rate[k]),
+            fmt_f64(n.amplitude[k]),
+            fmt_f64(n.param_norm[k]),
+            fmt_f64(n.offset[k]),
+            n.dead[k]
+        ));
+    }
+    s
+}
+
+/// `spectrum.csv`: `kind,index,eigenvalue,value` rows: `top` rows hold eigenvalues and their
+/// error bounds, `density` rows grid points and the SLQ density.
+pub fn spectrum_csv(t: &SpectrumTable) -> String {
+    let mut s = String::from("kind,index,eigenvalue,value\n");
+    for (i, (e, b)) in t.top.iter().enumerate() {
+        s.push_str(&format!("top,{i},{},{}\n", fmt_f64(*e), fmt_f64(*b)));
+    }
+    for (i, (x, d)) in t.density.iter().enumerate() {
+        s.push_str(&format!("density,{i},{},{}\n", fmt_f64(*x), fmt_f64(*d)));
+    }
+    s
+}
+
+/// Writes the run directory. Every file is written atomically.
+pub fn write_run_dir(dir: &Path, cfg: &RunConfig, out: &RunOutput) -> Result<(), RunError> {
+    std::fs::create_dir_all(dir).map_err(|source| RunError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    save_model_npz(&dir.join("model.npz"), &out.model)?;
+    save_data_npz(&dir.join("data.npz"), &out.data)?;
+    write_atomic(
+        &dir.join("trajectory.csv"),
+        trajectory_csv(&out.trajectory).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("neurons.csv"),
+        neurons_csv(&out.neurons).as_bytes(),
+    )?;
+    if let Some(t) = &out.spectrum {
+        write_atomic(&dir.join("spectrum.csv"), spectrum_csv(t).as_bytes())?;
+    }
+    let json = serde_json::to_string_pretty(&run_json(cfg, out)).expect("JSON serialises");
+    write_atomic(&dir.join("run.json"), (json + "\n").as_bytes())?;
+    Ok(())
+}
