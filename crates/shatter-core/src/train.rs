@@ -191,7 +191,16 @@ pub fn train<F: Float>(
                 rec.test_mse = Some(mean_squared_error(net, t, tws));
             }
             if sharp_now {
-                if let Ok(est) = tracker.measure(net, data, &mut ws) {
+                // Along the way only the top eigenvalues; the smallest (slow to certify) at the end.
+                let opts = if last {
+                    cfg.lanczos.clone()
+                } else {
+                    LanczosOptions {
+                        smallest: false,
+                        ..cfg.lanczos.clone()
+                    }
+                };
+                if let Ok(est) = tracker.measure_with(net, data, &mut ws, &opts) {
                     hvp_count += est.products;
                     rec.sharpness = Some(est.sharpness);
                     rec.sharpness_err = Some(est.error_bound);

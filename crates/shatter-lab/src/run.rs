@@ -4,7 +4,8 @@
 //! `spectrum.csv`). Sweeps call [`execute`] too and store the same [`RunOutput`] in a database.
 
 use crate::io::{
-    load_dataset, load_model_npz, save_data_npz, save_model_npz, write_file_atomically, IoError, LabelColumn, ModelArrays,
+    load_dataset, load_model_npz, save_data_npz, save_model_npz, write_file_atomically, IoError,
+    LabelColumn, ModelArrays,
 };
 use crate::spec::{DataSource, Init, RunConfig};
 use serde::Serialize;

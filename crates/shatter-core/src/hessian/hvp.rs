@@ -150,10 +150,23 @@ impl<F: Float> SharpnessTracker<F> {
         data: &Dataset<F>,
         ws: &mut Workspace<F>,
     ) -> Result<SharpnessEstimate, LanczosError> {
+        let options = self.options.clone();
+        self.measure_with(net, data, ws, &options)
+    }
+
+    /// As [`SharpnessTracker::measure`], with other Lanczos options for this one estimate (for
+    /// example without the smallest eigenvalue, which converges slowly, during training).
+    pub fn measure_with(
+        &mut self,
+        net: &Network<F>,
+        data: &Dataset<F>,
+        ws: &mut Workspace<F>,
+        options: &LanczosOptions,
+    ) -> Result<SharpnessEstimate, LanczosError> {
         let mut op = HessianOperator::new(net, data, ws, &mut self.input, &mut self.output);
         let spectrum = extreme_eigenvalues(
             &mut op,
-            &self.options,
+            options,
             self.previous.as_deref(),
             &mut self.lanczos,
         )?;
