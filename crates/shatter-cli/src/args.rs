@@ -30,6 +30,7 @@ pub struct Global {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train one network and write run.json, trajectory.csv, neurons.csv, model.npz, data.npz.
+    #[command(allow_negative_numbers = true)]
     Train(TrainArgs),
     /// Measure a saved model: shattering statistics, weight function, weighted variation norm,
     /// flatness bound, Hessian spectrum.

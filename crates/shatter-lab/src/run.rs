@@ -15,6 +15,7 @@ use shatter_core::hessian::hvp::HessianOperator;
 use shatter_core::hessian::trace::{spectral_density, SlqOptions};
 use shatter_core::measure::shattering::{neuron_stats, shattering_summary, NeuronStats};
 use shatter_core::measure::variation::variation_summary;
+use shatter_core::measure::{univariate_summary, DEFAULT_KNOT_TOL};
 use shatter_core::train::{train, Control, Record, RunStatus};
 use shatter_core::{Dataset, Float, Network, Precision};
 use std::path::{Path, PathBuf};
@@ -109,6 +110,15 @@ pub struct Summary {
     pub vg_bound: Option<f64>,
     /// Whether `vg_norm <= vg_bound`, allowing the certified sharpness error.
     pub bound_holds: Option<bool>,
+    /// One-dimensional runs: linear pieces of `f` inside the data range.
+    pub pieces_inside: Option<usize>,
+    /// One-dimensional runs: `integral |f''| g dx` over the knots.
+    pub weighted_tv: Option<f64>,
+    /// One-dimensional runs: median distance from a knot inside the data range to the nearest
+    /// training input.
+    pub median_knot_distance: Option<f64>,
+    /// One-dimensional runs: fraction of output weights below `1e-3 max |v|`.
+    pub frac_small_output_weights: Option<f64>,
     /// Wall time of the run in seconds (the one field that differs between identical runs).
     pub wall_seconds: f64,
 }
@@ -296,6 +306,14 @@ fn execute_in<F: Float>(
             summary.vg_norm = Some(v.vg_norm);
             summary.vg_reduced = Some(v.vg_reduced);
             summary.path_norm = Some(v.path_norm);
+        }
+        if net.shape.d == 1 {
+            if let Ok(u) = univariate_summary(&net64, &data64, DEFAULT_KNOT_TOL) {
+                summary.pieces_inside = Some(u.pieces_inside);
+                summary.weighted_tv = Some(u.weighted_tv);
+                summary.median_knot_distance = u.median_knot_distance;
+                summary.frac_small_output_weights = Some(u.frac_small_output_weights);
+            }
         }
         if opts.spectrum {
             forward(&net, &data, cfg.train.loss, &mut ws);
