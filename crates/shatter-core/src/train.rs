@@ -37,7 +37,11 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// Lanczos settings for sharpness.
     pub lanczos: LanczosOptions,
-    /// Seed of the run (mini-batch order).
+    /// Mixup: train each step on inputs and labels mixed with a random partner,
+    /// `lambda x_i + (1 - lambda) x_j` with `lambda ~ Beta(alpha, alpha)`; `None` turns it off.
+    /// Recorded losses stay those of the original data.
+    pub mixup_alpha: Option<f64>,
+    /// Seed of the run (mini-batch order, mixup draws).
     pub seed: u64,
 }
 
@@ -136,7 +140,13 @@ pub fn train<F: Float>(
     let mut velocity = vec![F::zero(); if cfg.momentum > 0.0 { p } else { 0 }];
     let mut tracker = SharpnessTracker::<F>::new(shape, cfg.lanczos.clone());
     let mut hvp_count = 0usize;
-    let batch = cfg.batch_size.filter(|&b| b < data.n);
+    let mini = cfg.batch_size.filter(|&b| b < data.n);
+    // Mini-batches and mixup train on a copy of (part of) the data, refilled every step.
+    let batch = if mini.is_some() || cfg.mixup_alpha.is_some() {
+        Some(mini.unwrap_or(data.n))
+    } else {
+        None
+    };
     let mut batch_data = batch.map(|b| Dataset {
         n: b,
         d: data.d,
@@ -146,6 +156,11 @@ pub fn train<F: Float>(
     let mut batch_ws = batch.map(|b| Workspace::new(shape, b));
     let mut order: Vec<usize> = (0..data.n).collect();
     let mut batch_rng = stream(cfg.seed, Stream::Batches);
+    let mut mixup_rng = stream(cfg.seed, Stream::Mixup);
+    let mixup = cfg
+        .mixup_alpha
+        .and_then(|a| rand_distr::Beta::new(a, a).ok());
+    let mut partner: Vec<usize> = (0..batch.unwrap_or(0)).collect();
     let mut trajectory = Vec::new();
     let mut status = RunStatus::Completed;
     let mut epoch = 0;
@@ -226,13 +241,18 @@ pub fn train<F: Float>(
         let mut diverged_in_batch = false;
         match (batch, batch_data.as_mut(), batch_ws.as_mut()) {
             (Some(b), Some(bd), Some(bws)) => {
-                shuffle(&mut order, &mut batch_rng);
+                if mini.is_some() {
+                    shuffle(&mut order, &mut batch_rng);
+                }
                 for start in (0..data.n).step_by(b) {
                     let idx = &order[start..(start + b).min(data.n)];
                     bd.n = idx.len();
                     for (r, &i) in idx.iter().enumerate() {
                         bd.x[r * data.d..(r + 1) * data.d].copy_from_slice(data.row(i));
                         bd.y[r] = data.y[i];
+                    }
+                    if let Some(beta) = &mixup {
+                        mix(bd, idx, data, &mut partner, beta, &mut mixup_rng);
                     }
                     let bl = forward(net, bd, cfg.loss, bws);
                     backward(net, bd, bws, &mut grad);
@@ -314,6 +334,35 @@ fn step<F: Float>(
     }
     let shape = net.shape;
     shape.project(&mut net.params);
+}
+
+/// Replaces the batch by its mixup: sample `r` becomes `lambda_r` times itself plus
+/// `1 - lambda_r` times a partner drawn by a random permutation of the batch.
+fn mix<F: Float, R: Rng>(
+    bd: &mut Dataset<F>,
+    idx: &[usize],
+    data: &Dataset<F>,
+    partner: &mut [usize],
+    beta: &rand_distr::Beta<f64>,
+    rng: &mut R,
+) {
+    use rand_distr::Distribution;
+    let m = idx.len();
+    let partner = &mut partner[..m];
+    for (r, p) in partner.iter_mut().enumerate() {
+        *p = r;
+    }
+    shuffle(partner, rng);
+    let d = data.d;
+    for r in 0..m {
+        let lam = beta.sample(rng);
+        let (l, k) = (F::of(lam), F::of(1.0 - lam));
+        let j = idx[partner[r]];
+        for c in 0..d {
+            bd.x[r * d + c] = l * bd.x[r * d + c] + k * data.x[j * d + c];
+        }
+        bd.y[r] = l * bd.y[r] + k * data.y[j];
+    }
 }
 
 fn shuffle<R: Rng>(order: &mut [usize], rng: &mut R) {

@@ -140,6 +140,11 @@ pub struct RunSpec {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub n_test: Option<usize>,
+    /// Mixup: train on inputs and labels mixed with a random partner with weight
+    /// lambda ~ Beta(alpha, alpha). Default 0 = off; otherwise positive.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixup_alpha: Option<f64>,
     /// Arithmetic: f32 (default) or f64.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -279,6 +284,7 @@ impl RunSpec {
         s.clip.get_or_insert(50.0);
         s.momentum.get_or_insert(0.0);
         s.batch_size.get_or_insert(0);
+        s.mixup_alpha.get_or_insert(0.0);
         s.activation.get_or_insert_with(|| "relu".into());
         s.bias.get_or_insert(true);
         s.loss.get_or_insert_with(|| "square".into());
@@ -415,6 +421,14 @@ impl RunSpec {
             ));
         }
         let batch = s.batch_size.unwrap_or(0);
+        let mixup = s.mixup_alpha.unwrap_or(0.0);
+        if !(mixup.is_finite() && mixup >= 0.0) {
+            return Err(range(
+                "mixup_alpha",
+                mixup.to_string(),
+                "must be at least 0 and finite (0 turns mixup off)",
+            ));
+        }
         let data = match &s.data {
             Some(path) => {
                 for key in ["target", "input", "sigma"] {
@@ -523,6 +537,7 @@ impl RunSpec {
             clip: (clip > 0.0).then_some(clip),
             momentum,
             batch_size: (batch > 0).then_some(batch),
+            mixup_alpha: (mixup > 0.0).then_some(mixup),
             loss,
             sharpness_every: s.sharpness_every.unwrap_or(100),
             log_every,

@@ -77,6 +77,7 @@ fn bench_shape<F: Float>(
         clip: Some(50.0),
         momentum: 0.0,
         batch_size: None,
+        mixup_alpha: None,
         loss: Loss::Square,
         sharpness_every: 0,
         log_every: epochs,

@@ -99,6 +99,7 @@ fn flatness_bound_holds_along_training() {
                 clip: Some(50.0),
                 momentum: 0.0,
                 batch_size: None,
+                mixup_alpha: None,
                 loss: Loss::Square,
                 sharpness_every: 0,
                 log_every: 100,

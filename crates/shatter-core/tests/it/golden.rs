@@ -93,6 +93,7 @@ fn gd_config(epochs: usize, lr: f64, clip: Option<f64>) -> TrainConfig {
         clip,
         momentum: 0.0,
         batch_size: None,
+        mixup_alpha: None,
         loss: Loss::Square,
         sharpness_every: 0,
         log_every: 1,

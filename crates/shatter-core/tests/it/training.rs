@@ -22,6 +22,7 @@ fn config(epochs: usize, lr: f64) -> TrainConfig {
         clip: None,
         momentum: 0.0,
         batch_size: None,
+        mixup_alpha: None,
         loss: Loss::Square,
         sharpness_every: 10,
         log_every: 5,
@@ -127,4 +128,53 @@ fn minibatch_sgd_with_momentum_and_decay_trains() {
         );
         assert!(net.b().iter().all(|&b| b == 0.0), "biases stay off");
     }
+}
+
+#[test]
+fn mixup_trains_on_mixed_data_but_records_the_original_loss() {
+    let data = toy(48, 2, 6);
+    let shape = Shape {
+        d: 2,
+        width: 24,
+        bias: true,
+        activation: Activation::Relu,
+    };
+    let mut plain = Network::<f64>::init(shape, 6, 1.0);
+    let mut mixed = plain.clone();
+    let cfg = config(50, 0.1);
+    let a = train(&mut plain, &data, None, &cfg, &mut |_| Control::Continue);
+    let b = train(
+        &mut mixed,
+        &data,
+        None,
+        &TrainConfig {
+            mixup_alpha: Some(0.4),
+            ..cfg.clone()
+        },
+        &mut |_| Control::Continue,
+    );
+    assert_eq!(
+        a.trajectory[0].train_loss, b.trajectory[0].train_loss,
+        "epoch 0 is the same network on the same data"
+    );
+    assert_ne!(
+        plain.params, mixed.params,
+        "seed 6: mixup changed the steps"
+    );
+    assert!(
+        b.final_loss < b.trajectory[0].train_loss,
+        "seed 6: mixup still fits the data"
+    );
+    let mut again = Network::<f64>::init(shape, 6, 1.0);
+    train(
+        &mut again,
+        &data,
+        None,
+        &TrainConfig {
+            mixup_alpha: Some(0.4),
+            ..cfg
+        },
+        &mut |_| Control::Continue,
+    );
+    assert_eq!(again.params, mixed.params, "mixup draws are seeded");
 }
