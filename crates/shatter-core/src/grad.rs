@@ -386,6 +386,29 @@ const LANES: usize = 16;
 /// Samples per register block in the affine passes.
 const SAMPLE_BLOCK: usize = 8;
 
+/// A tile of `len <= LANES` values from `src`, zero-padded; a fixed-size copy for full tiles
+/// (a variable-length copy would be a `memcpy` call in the innermost loop).
+#[inline(always)]
+fn load_tile<F: Float>(src: &[F], len: usize) -> [F; LANES] {
+    if len == LANES {
+        *<&[F; LANES]>::try_from(&src[..LANES]).expect("a full tile")
+    } else {
+        let mut t = [F::zero(); LANES];
+        t[..len].copy_from_slice(&src[..len]);
+        t
+    }
+}
+
+/// Stores the first `len` values of a tile into `dst`.
+#[inline(always)]
+fn store_tile<F: Float>(dst: &mut [F], tile: &[F; LANES], len: usize) {
+    if len == LANES {
+        *<&mut [F; LANES]>::try_from(&mut dst[..LANES]).expect("a full tile") = *tile;
+    } else {
+        dst[..len].copy_from_slice(&tile[..len]);
+    }
+}
+
 /// Computes `out[i][l] = init[l] + sum_j x[i][j] * wt[j * width + col + l]` for the tile of
 /// neurons `col..col + len` (`len <= LANES`) and every sample, writing `out[i * c + t0 + l]`.
 /// Blocks of [`SAMPLE_BLOCK`] samples share each load of a weight row.
@@ -423,7 +446,7 @@ fn affine_tiles<F: Float>(
             }
             for (ib, a) in acc.iter().enumerate() {
                 let i = i0 + ib;
-                out[i * c + t0..i * c + t0 + LANES].copy_from_slice(a);
+                store_tile(&mut out[i * c + t0..], a, LANES);
             }
             i0 += SAMPLE_BLOCK;
         }
@@ -499,7 +522,7 @@ fn rows_block<F: Float, const R: usize>(
     }
     for r in 0..R {
         let row = j0 + r;
-        gw[row * c + t0..row * c + t0 + len].copy_from_slice(&acc[r][..len]);
+        store_tile(&mut gw[row * c + t0..], &acc[r], len);
     }
 }
 
@@ -551,8 +574,7 @@ fn forward_chunk<F: Float, A: Act>(
             t0,
         );
         for i in 0..n {
-            let mut z = [F::zero(); LANES];
-            z[..len].copy_from_slice(&ch.z[i * c + t0..i * c + t0 + len]);
+            let z = load_tile(&ch.z[i * c + t0..], len);
             let p = &mut ch.lanes[i * LANES..(i + 1) * LANES];
             for l in 0..LANES {
                 p[l] = vt[l].mul_add(A::value(z[l]), p[l]);
@@ -582,8 +604,7 @@ fn backward_chunk<F: Float, A: Act>(
         let (mut gv, mut gb) = ([F::zero(); LANES], [F::zero(); LANES]);
         for i in 0..n {
             let e = e1[i];
-            let mut z = [F::zero(); LANES];
-            z[..len].copy_from_slice(&ch.z[i * c + t0..i * c + t0 + len]);
+            let z = load_tile(&ch.z[i * c + t0..], len);
             let cf = &mut ch.coef[i * LANES..(i + 1) * LANES];
             for l in 0..LANES {
                 gv[l] = e.mul_add(A::value(z[l]), gv[l]);
@@ -635,9 +656,10 @@ fn jvp_chunk<F: Float, A: Act>(
             t0,
         );
         for i in 0..n {
-            let (mut z, mut u) = ([F::zero(); LANES], [F::zero(); LANES]);
-            z[..len].copy_from_slice(&ch.z[i * c + t0..i * c + t0 + len]);
-            u[..len].copy_from_slice(&ch.u[i * c + t0..i * c + t0 + len]);
+            let (z, u) = (
+                load_tile(&ch.z[i * c + t0..], len),
+                load_tile(&ch.u[i * c + t0..], len),
+            );
             let p = &mut ch.lanes[i * LANES..(i + 1) * LANES];
             for l in 0..LANES {
                 p[l] += dvt[l] * A::value(z[l]) + vt[l] * A::slope(z[l]) * u[l];
@@ -671,9 +693,10 @@ fn hvp_back_chunk<F: Float, A: Act>(
         let (mut gv, mut gb) = ([F::zero(); LANES], [F::zero(); LANES]);
         for i in 0..n {
             let (qi, ei) = (q[i], e1[i]);
-            let (mut z, mut u) = ([F::zero(); LANES], [F::zero(); LANES]);
-            z[..len].copy_from_slice(&ch.z[i * c + t0..i * c + t0 + len]);
-            u[..len].copy_from_slice(&ch.u[i * c + t0..i * c + t0 + len]);
+            let (z, u) = (
+                load_tile(&ch.z[i * c + t0..], len),
+                load_tile(&ch.u[i * c + t0..], len),
+            );
             let cf = &mut ch.coef[i * LANES..(i + 1) * LANES];
             for l in 0..LANES {
                 let s1 = A::slope(z[l]);
