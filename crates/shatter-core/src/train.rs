@@ -33,6 +33,8 @@ pub struct TrainConfig {
     pub loss: Loss,
     /// Measure sharpness every this many epochs (`0`: only at the end).
     pub sharpness_every: usize,
+    /// Evaluate the test error every this many epochs (`0`: only at the end).
+    pub test_every: usize,
     /// Write a trajectory row every this many epochs (the first and last epochs always).
     pub log_every: usize,
     /// Lanczos settings for sharpness.
@@ -170,7 +172,9 @@ pub fn train<F: Float>(
         let last = epoch == cfg.epochs;
         let logged = last || epoch % cfg.log_every.max(1) == 0;
         let sharp_now = last || (cfg.sharpness_every > 0 && epoch % cfg.sharpness_every == 0);
-        let full_grad_needed = batch.is_none() || logged || sharp_now;
+        let test_now = last || (cfg.test_every > 0 && epoch % cfg.test_every == 0);
+        let logged = logged || sharp_now || test_now;
+        let full_grad_needed = batch.is_none() || logged;
         let (loss, grad_norm) = if full_grad_needed {
             let loss = forward(net, data, cfg.loss, &mut ws);
             backward(net, data, &mut ws, &mut grad);
@@ -192,7 +196,7 @@ pub fn train<F: Float>(
             break;
         }
         let clip_scale = clip_factor(cfg.clip, grad_norm);
-        if logged || sharp_now {
+        if logged {
             let mut rec = Record {
                 epoch,
                 train_loss: loss,
@@ -202,7 +206,7 @@ pub fn train<F: Float>(
                 grad_norm,
                 clipped: clip_scale < 1.0,
             };
-            if let (Some(t), Some(tws)) = (test, test_ws.as_mut()) {
+            if let (true, Some(t), Some(tws)) = (test_now, test, test_ws.as_mut()) {
                 rec.test_mse = Some(mean_squared_error(net, t, tws));
             }
             if sharp_now {

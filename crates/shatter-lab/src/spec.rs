@@ -165,6 +165,10 @@ pub struct RunSpec {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sharpness_every: Option<usize>,
+    /// Evaluate the test error every this many epochs; 0 evaluates it only at the end. Default 100.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_every: Option<usize>,
     /// Write a trajectory row every this many epochs. Default 10; at least 1.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -301,6 +305,7 @@ impl RunSpec {
         }
         s.sharpness_every.get_or_insert(100);
         s.log_every.get_or_insert(10);
+        s.test_every.get_or_insert(100);
         s.top_k.get_or_insert(1);
         s.lanczos_tol.get_or_insert(1e-4);
         s.lanczos_max_iter.get_or_insert(100);
@@ -540,6 +545,7 @@ impl RunSpec {
             mixup_alpha: (mixup > 0.0).then_some(mixup),
             loss,
             sharpness_every: s.sharpness_every.unwrap_or(100),
+            test_every: s.test_every.unwrap_or(100),
             log_every,
             lanczos: LanczosOptions {
                 top_k,

@@ -80,6 +80,7 @@ fn bench_shape<F: Float>(
         mixup_alpha: None,
         loss: Loss::Square,
         sharpness_every: 0,
+        test_every: 0,
         log_every: epochs,
         lanczos: LanczosOptions {
             max_iter: 2,

@@ -102,6 +102,7 @@ fn flatness_bound_holds_along_training() {
                 mixup_alpha: None,
                 loss: Loss::Square,
                 sharpness_every: 0,
+                test_every: 0,
                 log_every: 100,
                 lanczos: LanczosOptions::default(),
                 seed,

@@ -96,6 +96,7 @@ fn gd_config(epochs: usize, lr: f64, clip: Option<f64>) -> TrainConfig {
         mixup_alpha: None,
         loss: Loss::Square,
         sharpness_every: 0,
+        test_every: 0,
         log_every: 1,
         lanczos: LanczosOptions {
             top_k: 1,

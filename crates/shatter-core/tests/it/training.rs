@@ -25,6 +25,7 @@ fn config(epochs: usize, lr: f64) -> TrainConfig {
         mixup_alpha: None,
         loss: Loss::Square,
         sharpness_every: 10,
+        test_every: 10,
         log_every: 5,
         lanczos: LanczosOptions::default(),
         seed: 4,
