@@ -257,6 +257,7 @@ fn edge_of_stability_trajectory_matches_reference() {
         "sharpness {} vs {sharp}",
         est.sharpness
     );
+    crate::bound::check_bound(&net, &data, "shattering reference network after 500 steps");
     // And a fresh tracker (no warm start) agrees within its certified bound.
     let mut ws = Workspace::new(net.shape, data.n);
     forward(&net, &data, Loss::Square, &mut ws);
