@@ -115,9 +115,6 @@ pub struct BenchArgs {
     /// Minimum seconds spent timing each operation.
     #[arg(long, default_value_t = 2.0)]
     pub seconds: f64,
-    /// Hessian-vector products per sharpness estimate.
-    #[arg(long, default_value_t = 20)]
-    pub lanczos_steps: usize,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

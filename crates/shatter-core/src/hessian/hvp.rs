@@ -183,6 +183,11 @@ impl<F: Float> SharpnessTracker<F> {
         })
     }
 
+    /// Forgets the last top eigenvector, so the next estimate starts cold.
+    pub fn forget(&mut self) {
+        self.previous = None;
+    }
+
     /// The top eigenvector of the last estimate, on the trainable parameters.
     pub fn top_vector(&self) -> Option<&[f64]> {
         self.previous.as_deref()
