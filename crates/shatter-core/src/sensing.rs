@@ -101,7 +101,11 @@ impl SensingSpec {
             })
         };
         if self.d1 == 0 || self.d2 == 0 {
-            return bad("d1, d2", format!("{}, {}", self.d1, self.d2), "must be >= 1");
+            return bad(
+                "d1, d2",
+                format!("{}, {}", self.d1, self.d2),
+                "must be >= 1",
+            );
         }
         if self.rank == 0 || self.rank > self.d1.min(self.d2) {
             return bad(
@@ -173,10 +177,11 @@ impl SensingProblem {
         }
         let mut geometry = stream(seed, Stream::Geometry);
         // Row-major draw order (measurement by measurement), stored in nalgebra's layout.
-        let measurements =
-            DMatrix::<f64>::from_row_iterator(m, d1 * d2, (0..m * d1 * d2).map(|_| {
-                StandardNormal.sample(&mut geometry)
-            }));
+        let measurements = DMatrix::<f64>::from_row_iterator(
+            m,
+            d1 * d2,
+            (0..m * d1 * d2).map(|_| StandardNormal.sample(&mut geometry)),
+        );
         let mut noise = stream(seed, Stream::Noise);
         let clean = &measurements * DVector::from_column_slice(truth.as_slice());
         let observations = clean.map(|c| {
@@ -299,7 +304,12 @@ impl SensingProblem {
     ///
     /// # Errors
     /// [`SensingError::Length`] when `params` or `grad` has the wrong length.
-    pub fn gradient(&self, params: &[f64], k: usize, grad: &mut [f64]) -> Result<f64, SensingError> {
+    pub fn gradient(
+        &self,
+        params: &[f64],
+        k: usize,
+        grad: &mut [f64],
+    ) -> Result<f64, SensingError> {
         self.check(grad, k, "gradient output")?;
         let (l, r) = self.factors(params, k)?;
         let (loss, _, g) = self.evaluate(&l, &r);
@@ -437,7 +447,11 @@ impl SensingRun {
             return Err(bad("lr", self.lr, "must be finite and > 0"));
         }
         if !(self.init_scale >= 0.0 && self.init_scale.is_finite()) {
-            return Err(bad("init_scale", self.init_scale, "must be finite and >= 0"));
+            return Err(bad(
+                "init_scale",
+                self.init_scale,
+                "must be finite and >= 0",
+            ));
         }
         Ok(())
     }
@@ -681,13 +695,21 @@ mod tests {
         problem.hvp(&params, k, &v, &mut hv).expect("lengths");
         let h = 1e-5;
         let shifted = |sign: f64| {
-            let p: Vec<f64> = params.iter().zip(&v).map(|(a, b)| a + sign * h * b).collect();
+            let p: Vec<f64> = params
+                .iter()
+                .zip(&v)
+                .map(|(a, b)| a + sign * h * b)
+                .collect();
             let mut g = vec![0.0; p.len()];
             problem.gradient(&p, k, &mut g).expect("lengths");
             g
         };
         let (gp, gm) = (shifted(1.0), shifted(-1.0));
-        let numeric: Vec<f64> = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * h)).collect();
+        let numeric: Vec<f64> = gp
+            .iter()
+            .zip(&gm)
+            .map(|(a, b)| (a - b) / (2.0 * h))
+            .collect();
         let diff = max_rel_diff(&hv, &numeric);
         assert!(diff < 1e-6, "HVP off by {diff} relative (seed {seed})");
     }
@@ -700,7 +722,10 @@ mod tests {
         let dim = op.dim();
         let matrix = dense::raw_matrix(&mut op);
         let asym = (&matrix - matrix.transpose()).amax();
-        assert!(asym < 1e-12 * matrix.amax(), "Hessian asymmetry {asym} (seed {seed})");
+        assert!(
+            asym < 1e-12 * matrix.amax(),
+            "Hessian asymmetry {asym} (seed {seed})"
+        );
         let exact = dense::symmetric_eigenvalues(&matrix).expect("eigenvalues");
         let top_exact = exact.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let opts = LanczosOptions {
@@ -745,12 +770,67 @@ mod tests {
         );
     }
 
+    /// From a moderately large, unbalanced initialisation, small steps keep the imbalance
+    /// (gradient flow conserves `L^T L - R^T R`) and land on a sharp minimum; a step near the
+    /// edge of stability rejects it and settles on a flatter, more balanced one with sharpness
+    /// at most `2 / lr`. Both recover `M*` (the problem is well posed).
+    #[test]
+    fn a_larger_step_finds_a_flatter_minimum_below_two_over_lr() {
+        let seed = 36;
+        let spec = SensingSpec::well_posed(8, 8, 2, 0.0);
+        let problem = SensingProblem::generate(&spec, seed).expect("valid spec");
+        let small =
+            train_sensing(&problem, &SensingRun::new(4, 0.05, 8000, 0.3), seed).expect("valid run");
+        let (large_lr, large_epochs) = (0.8, 1000);
+        let large = train_sensing(
+            &problem,
+            &SensingRun::new(4, large_lr, large_epochs, 0.3),
+            seed,
+        )
+        .expect("valid run");
+        for (name, outcome) in [("lr 0.05", &small), ("lr 0.8", &large)] {
+            assert_eq!(outcome.status, RunStatus::Completed, "{name}, seed {seed}");
+            assert!(
+                outcome.recovery_error < 1e-2,
+                "{name}: recovery error {} (seed {seed})",
+                outcome.recovery_error
+            );
+        }
+        let sharp_small = small.sharpness.expect("completed run has a sharpness");
+        let sharp_large = large.sharpness.expect("completed run has a sharpness");
+        let bound = large.sharpness_error_bound.unwrap_or(0.0);
+        assert!(
+            sharp_large < sharp_small,
+            "lr {large_lr} sharpness {sharp_large} not below lr 0.05 sharpness {sharp_small} \
+             (seed {seed})"
+        );
+        assert!(
+            sharp_large <= 2.0 / large_lr * 1.01 + bound,
+            "lr {large_lr} ends at sharpness {sharp_large} > 2/lr = {} (seed {seed})",
+            2.0 / large_lr
+        );
+        assert!(
+            sharp_small > 2.0 / large_lr,
+            "the small-step minimum (sharpness {sharp_small}) should be unstable at lr \
+             {large_lr} (seed {seed})"
+        );
+        assert!(
+            large.balance < small.balance,
+            "balance {} at lr {large_lr} vs {} at lr 0.05 (seed {seed})",
+            large.balance,
+            small.balance
+        );
+    }
+
     #[test]
     fn training_is_deterministic() {
         let seed = 37;
         let spec = SensingSpec::well_posed(5, 4, 1, 0.05);
         let problem = SensingProblem::generate(&spec, seed).expect("valid spec");
-        assert_eq!(problem, SensingProblem::generate(&spec, seed).expect("valid"));
+        assert_eq!(
+            problem,
+            SensingProblem::generate(&spec, seed).expect("valid")
+        );
         let run = SensingRun::new(3, 0.2, 300, 0.1);
         let a = train_sensing(&problem, &run, seed).expect("valid run");
         let b = train_sensing(&problem, &run, seed).expect("valid run");

@@ -104,7 +104,9 @@ impl FromStr for Kernel {
     /// Reads `laplace`, `gaussian`, `ntk` (case-insensitive, surrounding spaces ignored), and
     /// `laplace:H` or `gaussian:H` with a positive bandwidth `H`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let unknown = || BaselineError::UnknownKernel { name: s.to_string() };
+        let unknown = || BaselineError::UnknownKernel {
+            name: s.to_string(),
+        };
         let lower = s.trim().to_ascii_lowercase();
         let (name, bandwidth) = match lower.split_once(':') {
             Some((name, h)) => {
@@ -198,15 +200,12 @@ impl KernelFn {
         let n = data.n;
         let mut entries = vec![0.0; n * n];
         if n > 0 {
-            entries
-                .par_chunks_mut(n)
-                .enumerate()
-                .for_each(|(i, row)| {
-                    let xi = data.row(i);
-                    for (j, entry) in row.iter_mut().enumerate() {
-                        *entry = self.eval(xi, data.row(j));
-                    }
-                });
+            entries.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+                let xi = data.row(i);
+                for (j, entry) in row.iter_mut().enumerate() {
+                    *entry = self.eval(xi, data.row(j));
+                }
+            });
         }
         // Row-major fill of a symmetric matrix: the column-major reading is the same matrix.
         DMatrix::from_vec(n, n, entries)
@@ -269,8 +268,16 @@ mod tests {
 
     fn eigen_range(k: DMatrix<f64>) -> (f64, f64) {
         let eig = SymmetricEigen::new(k);
-        let min = eig.eigenvalues.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = eig.eigenvalues.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let min = eig
+            .eigenvalues
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        let max = eig
+            .eigenvalues
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         (min, max)
     }
 
@@ -280,8 +287,18 @@ mod tests {
             ("laplace", Kernel::Laplace { bandwidth: None }),
             ("gaussian", Kernel::Gaussian { bandwidth: None }),
             ("ntk", Kernel::ReluNtk),
-            ("gaussian:0.5", Kernel::Gaussian { bandwidth: Some(0.5) }),
-            ("laplace:2", Kernel::Laplace { bandwidth: Some(2.0) }),
+            (
+                "gaussian:0.5",
+                Kernel::Gaussian {
+                    bandwidth: Some(0.5),
+                },
+            ),
+            (
+                "laplace:2",
+                Kernel::Laplace {
+                    bandwidth: Some(2.0),
+                },
+            ),
         ] {
             assert_eq!(text.parse::<Kernel>(), Ok(kernel), "parsing {text}");
             assert_eq!(kernel.to_string().parse::<Kernel>(), Ok(kernel), "{text}");
@@ -289,7 +306,10 @@ mod tests {
         assert_eq!(" NTK ".parse::<Kernel>(), Ok(Kernel::ReluNtk));
         for bad in ["rbf", "ntk:1", "gaussian:x", ""] {
             assert!(
-                matches!(bad.parse::<Kernel>(), Err(BaselineError::UnknownKernel { .. })),
+                matches!(
+                    bad.parse::<Kernel>(),
+                    Err(BaselineError::UnknownKernel { .. })
+                ),
                 "{bad:?} should be an unknown kernel"
             );
         }
@@ -314,7 +334,10 @@ mod tests {
             Err(BaselineError::DegenerateBandwidth { n: 3, .. })
         ));
         assert_eq!(
-            Kernel::Laplace { bandwidth: Some(0.0) }.resolve(&same),
+            Kernel::Laplace {
+                bandwidth: Some(0.0)
+            }
+            .resolve(&same),
             Err(BaselineError::InvalidBandwidth { bandwidth: 0.0 })
         );
     }
@@ -327,7 +350,11 @@ mod tests {
             Kernel::Laplace { bandwidth: None },
         ] {
             let k = kernel.resolve(&data).expect("bandwidth").gram(&data);
-            assert_eq!(k, k.transpose(), "{kernel} Gram matrix not symmetric (seed 11)");
+            assert_eq!(
+                k,
+                k.transpose(),
+                "{kernel} Gram matrix not symmetric (seed 11)"
+            );
             let (min, max) = eigen_range(k);
             assert!(
                 min >= -1e-10 * max,
@@ -365,14 +392,19 @@ mod tests {
             }
             for i in 0..n {
                 for j in 0..n {
-                    let uu = data.row(i).iter().zip(data.row(j)).map(|(a, b)| a * b).sum::<f64>()
+                    let uu = data
+                        .row(i)
+                        .iter()
+                        .zip(data.row(j))
+                        .map(|(a, b)| a * b)
+                        .sum::<f64>()
                         + 1.0;
                     let both = if z[i] > 0.0 && z[j] > 0.0 { 1.0 } else { 0.0 };
                     empirical[(i, j)] += z[i].max(0.0) * z[j].max(0.0) + v * v * both * uu;
                 }
             }
         }
-        empirical = empirical / width as f64;
+        empirical /= width as f64;
         empirical.add_scalar_mut(1.0);
         let exact = KernelFn::ReluNtk.gram(&data);
         let scale = exact.amax();
@@ -389,7 +421,10 @@ mod tests {
         // theta = 0: k0 = k1 = 1, so Theta(x, x) = |u|^2 + 1 = |x|^2 + 2.
         let x = [0.3, -0.4];
         let value = KernelFn::ReluNtk.eval(&x, &x);
-        assert!((value - 2.25).abs() < 1e-12, "Theta(x, x) = {value}, expected 2.25");
+        assert!(
+            (value - 2.25).abs() < 1e-12,
+            "Theta(x, x) = {value}, expected 2.25"
+        );
     }
 
     #[test]

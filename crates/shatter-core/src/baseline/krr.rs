@@ -18,7 +18,9 @@ use crate::rng::{stream, Stream};
 /// The default cross-validation grid: 19 values `10^(-8 + i/2)`, `i = 0..=18`, from `1e-8` to
 /// `1e1`, ascending. Allocates the vector.
 pub fn default_lambdas() -> Vec<f64> {
-    (0..=18).map(|i| 10f64.powf(-8.0 + 0.5 * i as f64)).collect()
+    (0..=18)
+        .map(|i| 10f64.powf(-8.0 + 0.5 * i as f64))
+        .collect()
 }
 
 /// The default number of cross-validation folds for `n` samples: 5, or `n` when `n < 5`
@@ -97,15 +99,14 @@ impl KrrModel {
     /// # Errors
     /// [`BaselineError::Length`] when `x.len()` is not a multiple of `d`.
     pub fn predict_batch(&self, x: &[f64]) -> Result<Vec<f64>, BaselineError> {
-        if x.len() % self.d != 0 {
+        if !x.len().is_multiple_of(self.d) {
             return Err(BaselineError::Length {
                 what: "inputs",
                 found: x.len(),
                 expected: (x.len() / self.d) * self.d,
             });
         }
-        Ok(x
-            .par_chunks_exact(self.d)
+        Ok(x.par_chunks_exact(self.d)
             .map(|row| self.predict_unchecked(row))
             .collect())
     }
@@ -181,13 +182,12 @@ pub fn fit_krr(
     }
     let kernel = kernel.resolve(train)?;
     let gram = kernel.gram(train);
-    let alpha = solve_ridge(gram, &train.y, lambda).ok_or_else(|| {
-        BaselineError::NotPositiveDefinite {
+    let alpha =
+        solve_ridge(gram, &train.y, lambda).ok_or_else(|| BaselineError::NotPositiveDefinite {
             kernel: kernel.to_string(),
             n: train.n,
             lambda,
-        }
-    })?;
+        })?;
     Ok(KrrModel {
         kernel,
         lambda,
@@ -360,10 +360,17 @@ fn fold_errors(
         .collect())
 }
 
-/// Non-empty (at least `needed` samples) and finite.
+/// At least `needed` samples, `d >= 1`, consistent lengths, finite values.
 fn check_data(data: &Dataset<f64>, needed: usize) -> Result<(), BaselineError> {
     if data.n < needed {
         return Err(BaselineError::TooFewSamples { needed });
+    }
+    if data.d == 0 {
+        return Err(BaselineError::Length {
+            what: "each input (d)",
+            found: 0,
+            expected: 1,
+        });
     }
     if data.x.len() != data.n * data.d {
         return Err(BaselineError::Length {
@@ -411,14 +418,23 @@ mod tests {
         let x: Vec<f64> = (0..n).map(|_| inputs.random_range(-1.0..1.0)).collect();
         let y = x
             .iter()
-            .map(|&t| (PI * t).sin() + if sigma > 0.0 { normal.sample(&mut noise) } else { 0.0 })
+            .map(|&t| {
+                (PI * t).sin()
+                    + if sigma > 0.0 {
+                        normal.sample(&mut noise)
+                    } else {
+                        0.0
+                    }
+            })
             .collect();
         Dataset::new(1, x, y).expect("lengths")
     }
 
     /// Noiseless test set on an even grid strictly inside (-1, 1).
     fn sine_test(m: usize) -> Dataset<f64> {
-        let x: Vec<f64> = (0..m).map(|i| -1.0 + (2 * i + 1) as f64 / m as f64).collect();
+        let x: Vec<f64> = (0..m)
+            .map(|i| -1.0 + (2 * i + 1) as f64 / m as f64)
+            .collect();
         let y = x.iter().map(|&t| (PI * t).sin()).collect();
         Dataset::new(1, x, y).expect("lengths")
     }
@@ -439,7 +455,12 @@ mod tests {
         let data = Dataset::new(2, x, y).expect("lengths");
         for (kernel, lambda) in [
             (Kernel::Laplace { bandwidth: None }, 1e-12),
-            (Kernel::Gaussian { bandwidth: Some(0.3) }, 1e-12),
+            (
+                Kernel::Gaussian {
+                    bandwidth: Some(0.3),
+                },
+                1e-12,
+            ),
             (Kernel::ReluNtk, 1e-12),
         ] {
             let model = fit_krr(&data, kernel, lambda).expect("positive definite");
@@ -513,7 +534,10 @@ mod tests {
         assert_eq!(one, fit_with(1), "two runs differ (seed 24)");
         assert_eq!(one, fit_with(2), "1 and 2 threads differ (seed 24)");
         let other = fit_krr_cv(&train, Kernel::ReluNtk, &default_lambdas(), 5, 25).expect("fit");
-        assert_ne!(one.1.fold_mse, other.1.fold_mse, "the seed should move the folds");
+        assert_ne!(
+            one.1.fold_mse, other.1.fold_mse,
+            "the seed should move the folds"
+        );
     }
 
     #[test]
@@ -528,9 +552,14 @@ mod tests {
     #[test]
     fn leave_one_out_on_tiny_sets_works() {
         let train = sine(4, 0.1, 26);
-        let (model, report) =
-            fit_krr_cv(&train, Kernel::Gaussian { bandwidth: None }, &[1e-3, 1e-1], 4, 26)
-                .expect("fit");
+        let (model, report) = fit_krr_cv(
+            &train,
+            Kernel::Gaussian { bandwidth: None },
+            &[1e-3, 1e-1],
+            4,
+            26,
+        )
+        .expect("fit");
         assert_eq!(report.folds, 4);
         assert!(model.predict(&[0.0]).expect("one input").is_finite());
     }
@@ -577,8 +606,24 @@ mod tests {
         // Repeated inputs make K singular; lambda = 0 cannot be solved.
         let twice = Dataset::new(1, vec![0.5, 0.5], vec![0.0, 1.0]).expect("lengths");
         assert!(matches!(
-            fit_krr(&twice, Kernel::Gaussian { bandwidth: Some(1.0) }, 0.0),
+            fit_krr(
+                &twice,
+                Kernel::Gaussian {
+                    bandwidth: Some(1.0)
+                },
+                0.0
+            ),
             Err(BaselineError::NotPositiveDefinite { n: 2, .. })
+        ));
+        let no_inputs = Dataset {
+            n: 2,
+            d: 0,
+            x: vec![],
+            y: vec![0.0, 1.0],
+        };
+        assert!(matches!(
+            fit_krr(&no_inputs, Kernel::ReluNtk, 1e-3),
+            Err(BaselineError::Length { found: 0, .. })
         ));
         let model = fit_krr(&train, gaussian, 1e-3).expect("fit");
         assert_eq!(
