@@ -11,11 +11,13 @@ pub mod rng;
 pub use data::Dataset;
 pub use float::{Float, Precision};
 pub use model::{Activation, Network, Shape};
+pub mod baseline;
 pub mod grad;
 pub mod hessian;
 pub mod loss;
 pub mod measure;
 pub mod reference;
+pub mod sensing;
 pub mod theory;
 pub mod train;
 
