@@ -305,14 +305,4 @@ fn titled<'a, DB: DrawingBackend>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suffix_keeps_dots_in_the_stem() {
-        assert_eq!(
-            with_suffix(Path::new("out/fig.eta0.9"), "svg"),
-            PathBuf::from("out/fig.eta0.9.svg")
-        );
-    }
-}
+mod tests;
