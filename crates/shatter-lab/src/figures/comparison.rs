@@ -6,7 +6,8 @@ use std::ops::Range;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
-use plotters::prelude::{Color, DrawingArea, DrawingBackend, Rectangle, BLACK, WHITE};
+use plotters::prelude::{Color, DrawingArea, DrawingBackend, Rectangle, Text, BLACK, WHITE};
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{self, font, PALETTE};
 use super::{sealed, titled, Drawn, Figure, FigureError};
@@ -91,13 +92,16 @@ impl sealed::Render for Comparison {
         let span = if hi > lo { hi - lo } else { 1.0 };
         let y_range = lo - if lo < 0.0 { 0.05 * span } else { 0.0 }..hi + 0.18 * span;
         let n = self.rows.len();
-        let title = self.title.as_deref().unwrap_or("Measured against the paper");
+        let title = self
+            .title
+            .as_deref()
+            .unwrap_or("Measured against the paper");
         let area = titled(root, title, NAME)?;
         let keys: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let mut chart = ChartBuilder::on(&area)
             .margin(16)
             .margin_right(30)
-            .x_label_area_size(64)
+            .x_label_area_size(44)
             .y_label_area_size(100)
             .build_cartesian_2d(
                 CategoryAxis {
@@ -132,15 +136,21 @@ impl sealed::Render for Comparison {
         let width = 0.36;
         let (measured_c, paper_c) = (PALETTE[0], PALETTE[4]);
         chart
-            .draw_series(self.rows.iter().enumerate().filter(|(_, r)| r.measured.is_finite()).map(
-                |(i, r)| {
-                    let x = i as f64;
-                    Rectangle::new([(x - width, 0.0), (x, r.measured)], measured_c.filled())
-                },
-            ))
+            .draw_series(
+                self.rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.measured.is_finite())
+                    .map(|(i, r)| {
+                        let x = i as f64;
+                        Rectangle::new([(x - width, 0.0), (x, r.measured)], measured_c.filled())
+                    }),
+            )
             .drawn(NAME)?
             .label("measured")
-            .legend(move |(x, y)| Rectangle::new([(x + 4, y - 8), (x + 22, y + 8)], measured_c.filled()));
+            .legend(move |(x, y)| {
+                Rectangle::new([(x + 4, y - 8), (x + 22, y + 8)], measured_c.filled())
+            });
         chart
             .draw_series(self.rows.iter().enumerate().filter_map(|(i, r)| {
                 r.paper.filter(|p| p.is_finite()).map(|p| {
@@ -150,7 +160,27 @@ impl sealed::Render for Comparison {
             }))
             .drawn(NAME)?
             .label("paper")
-            .legend(move |(x, y)| Rectangle::new([(x + 4, y - 8), (x + 22, y + 8)], paper_c.filled()));
+            .legend(move |(x, y)| {
+                Rectangle::new([(x + 4, y - 8), (x + 22, y + 8)], paper_c.filled())
+            });
+        // Each bar's value above it (below it for a negative value).
+        let labels = self.rows.iter().enumerate().flat_map(|(i, r)| {
+            [
+                (i as f64 - width / 2.0, Some(r.measured)),
+                (i as f64 + width / 2.0, r.paper),
+            ]
+        });
+        chart
+            .draw_series(labels.filter_map(|(x, v)| {
+                let v = v.filter(|v| v.is_finite())?;
+                let v_pos = if v >= 0.0 { VPos::Bottom } else { VPos::Top };
+                Some(Text::new(
+                    style::format_sig(v, 3),
+                    (x, v),
+                    font(style::TICK_SIZE).pos(Pos::new(HPos::Center, v_pos)),
+                ))
+            }))
+            .drawn(NAME)?;
         style::legend(&mut chart, SeriesLabelPosition::UpperRight, NAME)
     }
 }

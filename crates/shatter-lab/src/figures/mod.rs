@@ -252,10 +252,7 @@ pub fn univariate_fit(data: &UnivariateFit, stem: &Path) -> Result<FigurePaths, 
 }
 
 /// Writes `g_P` against `t`; see [`PopulationWeight`] and [`write_figure`].
-pub fn population_weight(
-    data: &PopulationWeight,
-    stem: &Path,
-) -> Result<FigurePaths, FigureError> {
+pub fn population_weight(data: &PopulationWeight, stem: &Path) -> Result<FigurePaths, FigureError> {
     write_figure(data, stem)
 }
 
@@ -295,13 +292,26 @@ impl<T, E: std::error::Error + Send + Sync> Drawn<T> for Result<T, DrawingAreaEr
 }
 
 /// The area below a figure title, after drawing the title.
-fn titled<'a, DB: DrawingBackend>(
-    root: &'a DrawingArea<DB, Shift>,
+///
+/// The title sits centred in a band of twice its size; plotters' own `titled` places
+/// `ab_glyph` text a few pixels too high.
+fn titled<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     title: &str,
     figure: &'static str,
 ) -> Result<DrawingArea<DB, Shift>, FigureError> {
-    root.titled(title, style::font(style::TITLE_SIZE))
-        .drawn(figure)
+    use plotters::prelude::Text;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let band = (2.0 * style::TITLE_SIZE) as u32;
+    let (width, _) = root.dim_in_pixel();
+    let (top, rest) = root.split_vertically(band);
+    top.draw(&Text::new(
+        title.to_string(),
+        ((width / 2) as i32, (band / 2) as i32),
+        style::font(style::TITLE_SIZE).pos(Pos::new(HPos::Center, VPos::Center)),
+    ))
+    .drawn(figure)?;
+    Ok(rest)
 }
 
 #[cfg(test)]

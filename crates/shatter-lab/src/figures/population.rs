@@ -4,7 +4,7 @@
 //! dimension. Values come from `shatter_core::theory::tabulate_population_weight`.
 
 use plotters::chart::{ChartBuilder, SeriesLabelPosition};
-use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::coord::Shift;
 use plotters::prelude::{Color, DrawingArea, DrawingBackend, LineSeries};
 use shatter_core::theory::tabulate_population_weight;
@@ -106,7 +106,13 @@ impl sealed::Render for PopulationWeight {
             .margin_right(30)
             .x_label_area_size(64)
             .y_label_area_size(100)
-            .build_cartesian_2d(0.0f64..1.0f64, y_range.log_scale())
+            .build_cartesian_2d(
+                0.0f64..1.0f64,
+                y_range
+                    .clone()
+                    .log_scale()
+                    .with_key_points(style::log_ticks(&y_range)),
+            )
             .drawn(NAME)?;
         style::mesh(
             &mut chart,
@@ -128,11 +134,12 @@ impl sealed::Render for PopulationWeight {
             }
             let colour = series_color(i);
             chart
-                .draw_series(LineSeries::new(line, colour.stroke_width(3)))
+                .draw_series(LineSeries::new(line, colour.stroke_width(2)))
                 .drawn(NAME)?
                 .label(format!("d = {d}"))
                 .legend(move |(x, y)| style::line_symbol(x, y, colour.stroke_width(3)));
         }
-        style::legend(&mut chart, SeriesLabelPosition::UpperRight, NAME)
+        // The curves start high on the left and fall on the right: the lower left stays empty.
+        style::legend(&mut chart, SeriesLabelPosition::LowerLeft, NAME)
     }
 }

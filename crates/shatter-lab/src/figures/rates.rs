@@ -135,6 +135,23 @@ pub struct RatePlot {
 }
 
 impl RateSeries {
+    /// `(n, lower, upper)` for the spread entries that can be drawn on log axes.
+    fn error_bars(&self) -> Vec<(f64, f64, f64)> {
+        self.spread
+            .iter()
+            .flat_map(|spread| self.ns.iter().zip(spread))
+            .filter(|(n, (lo, hi))| {
+                n.is_finite()
+                    && **n > 0.0
+                    && lo.is_finite()
+                    && hi.is_finite()
+                    && *lo > 0.0
+                    && *hi >= *lo
+            })
+            .map(|(&n, &(lo, hi))| (n, lo, hi))
+            .collect()
+    }
+
     fn valid_points(&self) -> Vec<(f64, f64)> {
         self.ns
             .iter()
@@ -185,24 +202,15 @@ impl sealed::Render for RatePlot {
                 fit_loglog(&ns, &vs).ok()
             })
             .collect();
-        let bars = |s: &RateSeries| -> Vec<(f64, f64, f64)> {
-            s.spread
-                .iter()
-                .flat_map(|spread| s.ns.iter().zip(spread))
-                .filter(|(n, (lo, hi))| {
-                    n.is_finite() && **n > 0.0 && lo.is_finite() && hi.is_finite() && *lo > 0.0
-                        && *hi >= *lo
-                })
-                .map(|(&n, &(lo, hi))| (n, lo, hi))
-                .collect()
-        };
         let all_n = || points.iter().flatten().map(|p| p.0);
-        let y_values = points
-            .iter()
-            .flatten()
-            .map(|p| p.1)
-            .chain(self.series.iter().flat_map(bars).flat_map(|b| [b.1, b.2]));
-        let (Some(x_range), Some(y_range)) = (style::log_range(all_n()), style::log_range(y_values))
+        let y_values = points.iter().flatten().map(|p| p.1).chain(
+            self.series
+                .iter()
+                .flat_map(RateSeries::error_bars)
+                .flat_map(|b| [b.1, b.2]),
+        );
+        let (Some(x_range), Some(y_range)) =
+            (style::log_range(all_n()), style::log_range(y_values))
         else {
             return Err(FigureError::NoData {
                 figure: NAME,
@@ -217,16 +225,6 @@ impl sealed::Render for RatePlot {
             .title
             .as_deref()
             .unwrap_or("Test error against sample size");
-        let area = titled(root, title, NAME)?;
-        let (width, _) = area.dim_in_pixel();
-        let (plot_area, legend_area) = area.split_horizontally(width.saturating_sub(560));
-        let x_coord = x_range.log_scale();
-        let mut chart_builder = ChartBuilder::on(&plot_area);
-        chart_builder
-            .margin(16)
-            .margin_right(30)
-            .x_label_area_size(64)
-            .y_label_area_size(100);
         let x_desc = "training set size n (log scale)";
         let y_desc = format!(
             "{} (log scale)",
@@ -236,19 +234,15 @@ impl sealed::Render for RatePlot {
             let mut label = s.label.clone();
             match fit {
                 Some(f) if f.ci95.is_finite() => {
-                    label += &format!(
-                        ": slope {} ± {}",
-                        style::format_sig(f.slope, 2),
-                        style::format_sig(f.ci95, 1)
-                    );
+                    label += &format!(": slope {:.2} ± {:.2}", f.slope, f.ci95);
                 }
                 Some(f) => {
-                    label += &format!(": slope {} (2 points, no CI)", style::format_sig(f.slope, 2));
+                    label += &format!(": slope {:.2} (2 points, no CI)", f.slope);
                 }
                 None => label += ": no fit",
             }
             if let Some(t) = s.theory_slope {
-                label += &format!(", theory {}", style::format_sig(t, 2));
+                label += &format!(", theory {t:.2}");
             }
             LegendEntry {
                 label,
@@ -268,27 +262,44 @@ impl sealed::Render for RatePlot {
             .collect();
         if self.series.iter().any(|s| s.theory_slope.is_some()) {
             entries.push(LegendEntry {
-                label: "dotted: theory slope".into(),
+                label: "theory slope (series colour)".into(),
                 color: style::REFERENCE,
-                symbols: vec![Symbol::None],
+                symbols: vec![Symbol::Dotted],
             });
         }
 
+        let area = titled(root, title, NAME)?;
+        let (width, _) = area.dim_in_pixel();
+        let heading = "least-squares slope ± 95% CI";
+        let legend_width =
+            style::side_legend_width(&area, heading, &entries, NAME)?.clamp(200, width / 2);
+        let (plot_area, legend_area) = area.split_horizontally(width - legend_width);
+        let x_coord = x_range.log_scale();
+        let y_coord = y_range
+            .clone()
+            .log_scale()
+            .with_key_points(style::log_ticks(&y_range));
+        let mut chart_builder = ChartBuilder::on(&plot_area);
+        chart_builder
+            .margin(16)
+            .margin_right(30)
+            .x_label_area_size(64)
+            .y_label_area_size(100);
         // Tick marks at the sample sizes when there are few of them, else plotters' choice.
         if distinct.len() <= 10 {
             let mut chart = chart_builder
-                .build_cartesian_2d(x_coord.with_key_points(distinct), y_range.log_scale())
+                .build_cartesian_2d(x_coord.with_key_points(distinct), y_coord)
                 .drawn(NAME)?;
             style::mesh(&mut chart, x_desc, &y_desc, NAME)?;
-            self.draw_series(&mut chart, &points, &fits, &bars)?;
+            self.draw_series(&mut chart, &points, &fits)?;
         } else {
             let mut chart = chart_builder
-                .build_cartesian_2d(x_coord, y_range.log_scale())
+                .build_cartesian_2d(x_coord, y_coord)
                 .drawn(NAME)?;
             style::mesh(&mut chart, x_desc, &y_desc, NAME)?;
-            self.draw_series(&mut chart, &points, &fits, &bars)?;
+            self.draw_series(&mut chart, &points, &fits)?;
         }
-        style::side_legend(&legend_area, "", &entries, NAME)
+        style::side_legend(&legend_area, heading, &entries, NAME)
     }
 }
 
@@ -298,7 +309,6 @@ impl RatePlot {
         chart: &mut plotters::chart::ChartContext<'_, DB, plotters::prelude::Cartesian2d<X, Y>>,
         points: &[Vec<(f64, f64)>],
         fits: &[Option<Fit>],
-        bars: &dyn Fn(&RateSeries) -> Vec<(f64, f64, f64)>,
     ) -> Result<(), FigureError>
     where
         DB: DrawingBackend,
@@ -308,7 +318,7 @@ impl RatePlot {
         for ((s, pts), fit) in self.series.iter().zip(points).zip(fits) {
             let colour = series_color(s.colour);
             let line = colour.stroke_width(2);
-            let errs = bars(s);
+            let errs = s.error_bars();
             chart
                 .draw_series(errs.iter().map(|&(n, lo, hi)| {
                     PathElement::new(vec![(n, lo), (n, hi)], colour.stroke_width(2))
@@ -386,7 +396,10 @@ mod tests {
         assert!((fit.slope + 0.75).abs() < 1e-12, "{fit:?}");
         assert!((fit.intercept + 1.0 / 12.0).abs() < 1e-12, "{fit:?}");
         assert!((fit.r2 - 27.0 / 28.0).abs() < 1e-12, "{fit:?}");
-        assert!((fit.ci95 - 12.7062 * (1.0f64 / 48.0).sqrt()).abs() < 1e-9, "{fit:?}");
+        assert!(
+            (fit.ci95 - 12.7062 * (1.0f64 / 48.0).sqrt()).abs() < 1e-9,
+            "{fit:?}"
+        );
         assert_eq!(fit.points, 3);
     }
 

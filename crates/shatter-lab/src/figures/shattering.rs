@@ -4,7 +4,7 @@
 //! shattering by.
 
 use plotters::chart::{ChartBuilder, SeriesLabelPosition};
-use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::coord::Shift;
 use plotters::prelude::{
     Circle, Color, DashedLineSeries, DrawingArea, DrawingBackend, Rectangle, Text, TriangleMarker,
@@ -160,7 +160,13 @@ impl sealed::Render for ShatteringScatter {
                 .margin_right(24)
                 .x_label_area_size(64)
                 .y_label_area_size(100)
-                .build_cartesian_2d(-2.0f64..102.0f64, y_range.clone().log_scale())
+                .build_cartesian_2d(
+                    -2.0f64..102.0f64,
+                    y_range
+                        .clone()
+                        .log_scale()
+                        .with_key_points(style::log_ticks(&y_range)),
+                )
                 .drawn(SCATTER)?;
             style::mesh(
                 &mut chart,
@@ -180,7 +186,10 @@ impl sealed::Render for ShatteringScatter {
             chart
                 .draw_series(std::iter::once(Text::new(
                     "ρ = 10%",
-                    (threshold + 1.5, y_range.end / (y_range.end / y_range.start).powf(0.03)),
+                    (
+                        threshold + 1.5,
+                        y_range.end / (y_range.end / y_range.start).powf(0.03),
+                    ),
                     font(style::TICK_SIZE).pos(Pos::new(HPos::Left, VPos::Top)),
                 )))
                 .drawn(SCATTER)?;
@@ -321,15 +330,20 @@ impl sealed::Render for ActivationHistogram {
                 format!("{} (no valid rate)", run.label)
             };
             chart
-                .draw_series(hist.iter().enumerate().filter(|(_, h)| **h > 0.0).map(
-                    |(b, &h)| {
-                        let x0 = b as f64 * bin_width + gap + i as f64 * bar_width;
-                        Rectangle::new([(x0, 0.0), (x0 + bar_width, h)], colour.filled())
-                    },
-                ))
+                .draw_series(
+                    hist.iter()
+                        .enumerate()
+                        .filter(|(_, h)| **h > 0.0)
+                        .map(|(b, &h)| {
+                            let x0 = b as f64 * bin_width + gap + i as f64 * bar_width;
+                            Rectangle::new([(x0, 0.0), (x0 + bar_width, h)], colour.filled())
+                        }),
+                )
                 .drawn(HISTOGRAM)?
                 .label(label)
-                .legend(move |(x, y)| Rectangle::new([(x + 4, y - 8), (x + 22, y + 8)], colour.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x + 4, y - 8), (x + 22, y + 8)], colour.filled())
+                });
         }
         let threshold = 100.0 * LOW_RATE;
         chart
@@ -341,7 +355,7 @@ impl sealed::Render for ActivationHistogram {
             ))
             .drawn(HISTOGRAM)?
             .label("ρ = 10%")
-            .legend(|(x, y)| style::line_symbol(x, y, style::REFERENCE.stroke_width(2)));
+            .legend(|(x, y)| style::dashed_symbol(x, y, style::REFERENCE.stroke_width(2)));
         style::legend(&mut chart, SeriesLabelPosition::UpperRight, HISTOGRAM)
     }
 }

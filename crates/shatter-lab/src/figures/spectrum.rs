@@ -2,16 +2,17 @@
 //! quadrature, `shatter_core::hessian::trace`) against the eigenvalue, with the top
 //! eigenvalues and the edge-of-stability line `2/eta` marked.
 
-use plotters::chart::{ChartBuilder, ChartContext, SeriesLabelPosition};
-use plotters::coord::combinators::IntoLogRange;
+use plotters::chart::{ChartBuilder, ChartContext};
+use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::{
     AreaSeries, Cartesian2d, Color, DashedLineSeries, DrawingArea, DrawingBackend, LineSeries,
 };
 use shatter_core::hessian::trace::DensityGrid;
 
-use super::style::{self, PALETTE};
+use super::style::{self, LegendEntry, Symbol, PALETTE};
 use super::{sealed, titled, Drawn, Figure, FigureError};
 
 const NAME: &str = "spectral density";
@@ -92,10 +93,19 @@ impl sealed::Render for SpectralDensityPlot {
             .map(|(&x, &y)| (x, y))
             .collect();
         curve.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let tops: Vec<f64> = self.top_eigenvalues.iter().copied().filter(|v| v.is_finite()).collect();
+        let tops: Vec<f64> = self
+            .top_eigenvalues
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
         let edge = self.eta.map(|eta| 2.0 / eta);
         let Some(x_range) = style::linear_range(
-            curve.iter().map(|p| p.0).chain(tops.iter().copied()).chain(edge),
+            curve
+                .iter()
+                .map(|p| p.0)
+                .chain(tops.iter().copied())
+                .chain(edge),
         ) else {
             return Err(FigureError::NoData {
                 figure: NAME,
@@ -110,7 +120,31 @@ impl sealed::Render for SpectralDensityPlot {
         }
         let title = self.title.as_deref().unwrap_or("Hessian spectral density");
         let area = titled(root, title, NAME)?;
-        let mut builder = ChartBuilder::on(&area);
+        let mut entries = vec![LegendEntry {
+            label: "density".into(),
+            color: PALETTE[0],
+            symbols: vec![Symbol::Line],
+        }];
+        if !tops.is_empty() {
+            entries.push(LegendEntry {
+                label: format!("top eigenvalues ({})", tops.len()),
+                color: PALETTE[1],
+                symbols: vec![Symbol::Dotted],
+            });
+        }
+        if let Some(edge) = edge {
+            entries.push(LegendEntry {
+                label: format!("2/η = {}", style::format_sig(edge, 3)),
+                color: style::REFERENCE,
+                symbols: vec![Symbol::Dashed],
+            });
+        }
+        let (width, _) = area.dim_in_pixel();
+        let legend_width =
+            style::side_legend_width(&area, "", &entries, NAME)?.clamp(160, width / 2);
+        let (plot_area, legend_area) = area.split_horizontally(width - legend_width);
+        style::side_legend(&legend_area, "", &entries, NAME)?;
+        let mut builder = ChartBuilder::on(&plot_area);
         builder
             .margin(16)
             .margin_right(30)
@@ -123,14 +157,18 @@ impl sealed::Render for SpectralDensityPlot {
             let floor = y_range.start;
             let clamped: Vec<(f64, f64)> = curve.iter().map(|&(x, y)| (x, y.max(floor))).collect();
             let mut chart = builder
-                .build_cartesian_2d(x_range, y_range.clone().log_scale())
+                .build_cartesian_2d(
+                    x_range,
+                    y_range
+                        .clone()
+                        .log_scale()
+                        .with_key_points(style::log_ticks(&y_range)),
+                )
                 .drawn(NAME)?;
             style::mesh(&mut chart, x_desc, "density (log scale)", NAME)?;
             chart
                 .draw_series(LineSeries::new(clamped, PALETTE[0].stroke_width(2)))
-                .drawn(NAME)?
-                .label("density")
-                .legend(|(x, y)| style::line_symbol(x, y, PALETTE[0].stroke_width(3)));
+                .drawn(NAME)?;
             self.markers(&mut chart, &tops, edge, (y_range.start, y_range.end))
         } else {
             let top = curve.iter().map(|p| p.1).fold(0.0, f64::max);
@@ -146,41 +184,34 @@ impl sealed::Render for SpectralDensityPlot {
                     AreaSeries::new(curve, 0.0, PALETTE[0].mix(0.3))
                         .border_style(PALETTE[0].stroke_width(2)),
                 )
-                .drawn(NAME)?
-                .label("density")
-                .legend(|(x, y)| style::line_symbol(x, y, PALETTE[0].stroke_width(3)));
+                .drawn(NAME)?;
             self.markers(&mut chart, &tops, edge, (y_range.start, y_range.end))
         }
     }
 }
 
 impl SpectralDensityPlot {
-    fn markers<'a, DB, Y>(
+    /// Vertical lines: dotted at the top eigenvalues, dashed at `2/eta`.
+    fn markers<DB, Y>(
         &self,
-        chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+        chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
         tops: &[f64],
         edge: Option<f64>,
         (lo, hi): (f64, f64),
     ) -> Result<(), FigureError>
     where
-        DB: DrawingBackend + 'a,
+        DB: DrawingBackend,
         Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
-        let top_colour = PALETTE[1];
-        for (k, &v) in tops.iter().enumerate() {
-            let drawn = chart
+        for &v in tops {
+            chart
                 .draw_series(DashedLineSeries::new(
                     [(v, lo), (v, hi)],
                     3,
                     4,
-                    top_colour.stroke_width(2),
+                    PALETTE[1].stroke_width(2),
                 ))
                 .drawn(NAME)?;
-            if k == 0 {
-                drawn
-                    .label(format!("top eigenvalues ({})", tops.len()))
-                    .legend(move |(x, y)| style::line_symbol(x, y, top_colour.stroke_width(2)));
-            }
         }
         if let Some(edge) = edge {
             chart
@@ -190,10 +221,8 @@ impl SpectralDensityPlot {
                     7,
                     style::REFERENCE.stroke_width(2),
                 ))
-                .drawn(NAME)?
-                .label(format!("2/η = {}", style::format_sig(edge, 3)))
-                .legend(|(x, y)| style::line_symbol(x, y, style::REFERENCE.stroke_width(2)));
+                .drawn(NAME)?;
         }
-        style::legend(chart, SeriesLabelPosition::UpperRight, NAME)
+        Ok(())
     }
 }

@@ -126,6 +126,58 @@ pub fn log_range(values: impl IntoIterator<Item = f64>) -> Option<Range<f64>> {
     }
 }
 
+/// Tick positions for a log axis over `range`: 1-2-5 (or finer) within each decade when the
+/// range spans few decades, every decade or every few decades when it spans many, so that
+/// there are about 4 to 10 labelled ticks. Empty for a range that is not finite and positive.
+pub fn log_ticks(range: &Range<f64>) -> Vec<f64> {
+    let (lo, hi) = (range.start, range.end);
+    if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi > lo) {
+        return Vec::new();
+    }
+    let decades = (hi / lo).log10();
+    let mantissas: &[f64] = if decades < 0.7 {
+        &[1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0]
+    } else if decades < 1.5 {
+        &[1.0, 2.0, 3.0, 5.0]
+    } else if decades < 3.5 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0]
+    };
+    let step = if decades < 3.5 {
+        1
+    } else {
+        ((decades / 8.0).ceil() as i32).max(1)
+    };
+    let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let mut ticks = Vec::new();
+    for e in first..=last {
+        if e.rem_euclid(step) != 0 {
+            continue;
+        }
+        for m in mantissas {
+            let v = m * 10f64.powi(e);
+            if v >= lo && v <= hi {
+                ticks.push(v);
+            }
+        }
+    }
+    if ticks.len() < 2 {
+        ticks = vec![lo, (lo * hi).sqrt(), hi];
+    }
+    ticks
+}
+
+/// Stroke width of a data line: 2 pixels, 1 for lines of more than 300 points (thick
+/// polylines through noisy dense data get miter spikes in the PNG rasteriser).
+pub fn line_width(points: usize) -> u32 {
+    if points > 300 {
+        1
+    } else {
+        2
+    }
+}
+
 /// The smallest and largest of `values`, `None` when empty.
 pub fn min_max(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
     values.into_iter().fold(None, |acc, v| match acc {
@@ -235,6 +287,15 @@ pub(crate) fn line_symbol(x: i32, y: i32, style: ShapeStyle) -> PathElement<(i32
     PathElement::new(vec![(x, y), (x + 28, y)], style)
 }
 
+/// A legend symbol: a short dashed line (three dashes) in `style`.
+pub(crate) fn dashed_symbol(
+    x: i32,
+    y: i32,
+    style: ShapeStyle,
+) -> plotters::element::DashedPathElement<std::array::IntoIter<(i32, i32), 2>, u32> {
+    plotters::element::DashedPathElement::new([(x, y), (x + 29, y)], 7, 4, style)
+}
+
 /// How one entry of a stand-alone legend is drawn.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Symbol {
@@ -242,8 +303,12 @@ pub(crate) enum Symbol {
     Line,
     /// A dashed line.
     Dashed,
+    /// A dotted line.
+    Dotted,
     /// A filled circle.
     Dot,
+    /// A filled triangle.
+    Triangle,
     /// A hollow square.
     Square,
     /// No symbol: a text line (for notes).
@@ -296,6 +361,23 @@ pub(crate) fn side_legend<DB: DrawingBackend>(
                     }
                     x += 36;
                 }
+                Symbol::Dotted => {
+                    for k in 0..6 {
+                        let x0 = x + 6 * k;
+                        area.draw(&PathElement::new(vec![(x0, y), (x0 + 2, y)], style))
+                            .drawn(figure)?;
+                    }
+                    x += 36;
+                }
+                Symbol::Triangle => {
+                    area.draw(&plotters::element::TriangleMarker::new(
+                        (x + 7, y),
+                        7,
+                        entry.color.filled(),
+                    ))
+                    .drawn(figure)?;
+                    x += 18;
+                }
                 Symbol::Dot => {
                     area.draw(&plotters::element::Circle::new(
                         (x + 6, y),
@@ -327,6 +409,32 @@ pub(crate) fn side_legend<DB: DrawingBackend>(
     Ok(())
 }
 
+/// How wide a stand-alone legend with these entries (and heading) is, in pixels, measured
+/// with the embedded font.
+pub(crate) fn side_legend_width<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    heading: &str,
+    entries: &[LegendEntry],
+    figure: &'static str,
+) -> Result<u32, FigureError> {
+    let style = font(LEGEND_SIZE);
+    let mut widest = area.estimate_text_size(heading, &style).drawn(figure)?.0;
+    for e in entries {
+        let symbols: u32 = e
+            .symbols
+            .iter()
+            .map(|s| match s {
+                Symbol::Line | Symbol::Dashed | Symbol::Dotted => 36,
+                Symbol::Dot | Symbol::Triangle | Symbol::Square => 18,
+                Symbol::None => 0,
+            })
+            .sum();
+        let text = area.estimate_text_size(&e.label, &style).drawn(figure)?.0;
+        widest = widest.max(symbols + text + 6);
+    }
+    Ok(widest + 30)
+}
+
 /// A vertical colour bar for viridis over `[lo, hi]`, with its label, in `area`.
 pub(crate) fn colour_bar<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -336,11 +444,12 @@ pub(crate) fn colour_bar<DB: DrawingBackend>(
     figure: &'static str,
 ) -> Result<(), FigureError> {
     let mut chart = plotters::chart::ChartBuilder::on(area)
-        .margin_top(30)
-        .margin_bottom(72)
+        .margin_top(48)
+        .margin_bottom(80)
+        .margin_left(20)
         .margin_right(8)
         .y_label_area_size(0)
-        .right_y_label_area_size(62)
+        .right_y_label_area_size(80)
         .build_cartesian_2d(0f64..1f64, lo..hi)
         .drawn(figure)?;
     let steps = 128;
@@ -360,12 +469,12 @@ pub(crate) fn colour_bar<DB: DrawingBackend>(
         .axis_desc_style(font(AXIS_SIZE))
         .label_style(font(TICK_SIZE))
         .y_label_formatter(&|v| format_tick(*v))
+        .set_all_tick_mark_size(6)
         .y_labels(6)
         .draw()
         .drawn(figure)?;
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -402,6 +511,24 @@ mod tests {
         assert_eq!(log_range([3.0]), Some(1.5..6.0));
         let r = log_range([1.0, 100.0, 0.0]).unwrap_or(0.0..0.0);
         assert!(r.start < 1.0 && r.start > 0.5 && r.end > 100.0 && r.end < 200.0);
+    }
+
+    #[test]
+    fn log_ticks_are_round_and_inside() {
+        let ticks = log_ticks(&(0.015..3.0));
+        let expected = [0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0];
+        assert_eq!(ticks.len(), expected.len(), "{ticks:?}");
+        assert!(ticks
+            .iter()
+            .zip(expected)
+            .all(|(t, e)| (t / e - 1.0).abs() < 1e-12));
+        assert!((4..=8).contains(&log_ticks(&(1e-11..0.2)).len()));
+        assert!(log_ticks(&(1e-11..0.2))
+            .iter()
+            .all(|t| (1e-11..0.2).contains(t)));
+        assert_eq!(log_ticks(&(1.5..6.0)).first(), Some(&1.5));
+        assert!(log_ticks(&(0.0..1.0)).is_empty());
+        assert_eq!(log_ticks(&(1.01..1.02)).len(), 3);
     }
 
     #[test]

@@ -4,17 +4,20 @@
 //! each.
 
 use plotters::chart::{ChartBuilder, SeriesLabelPosition};
-use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
+use plotters::coord::Shift;
 use plotters::prelude::{
     Circle, Color, DashedLineSeries, DrawingArea, DrawingBackend, EmptyElement, LineSeries,
     PathElement,
 };
-use plotters::coord::Shift;
 
 use super::style::{self, font, series_color};
 use super::{sealed, titled, Drawn, Figure, FigureError};
 
 const NAME: &str = "training curves";
+
+/// Points of one line.
+type Line = Vec<(f64, f64)>;
 
 /// Lines longer than this are thinned (keeping each bucket's minimum and maximum, so spikes
 /// and edge-of-stability oscillations survive) to keep SVGs small.
@@ -66,9 +69,11 @@ pub struct TrainingCurves {
 
 impl TrainingCurves {
     fn has_sharpness(&self) -> bool {
-        self.series
-            .iter()
-            .any(|s| s.sharpness.iter().any(|p| p.epoch.is_finite() && p.value.is_finite()))
+        self.series.iter().any(|s| {
+            s.sharpness
+                .iter()
+                .any(|p| p.epoch.is_finite() && p.value.is_finite())
+        })
     }
 
     fn check(&self) -> Result<(), FigureError> {
@@ -166,7 +171,8 @@ impl Figure for TrainingCurves {
 impl sealed::Render for TrainingCurves {
     fn render<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), FigureError> {
         self.check()?;
-        let loss: Vec<(Vec<(f64, f64)>, Vec<(f64, f64)>)> = self
+        // Per run: (train loss, test MSE) points that a log axis can show.
+        let loss: Vec<(Line, Line)> = self
             .series
             .iter()
             .map(|s| {
@@ -205,12 +211,18 @@ impl sealed::Render for TrainingCurves {
             .margin_right(30)
             .x_label_area_size(64)
             .y_label_area_size(100)
-            .build_cartesian_2d(x_range.clone(), y_range.log_scale())
+            .build_cartesian_2d(
+                x_range.clone(),
+                y_range
+                    .clone()
+                    .log_scale()
+                    .with_key_points(style::log_ticks(&y_range)),
+            )
             .drawn(NAME)?;
         style::mesh(&mut chart, "epoch", "loss / MSE (log scale)", NAME)?;
         for (i, (s, (train, test))) in self.series.iter().zip(&loss).enumerate() {
             let colour = series_color(i);
-            let line = colour.stroke_width(2);
+            let line = colour.stroke_width(style::line_width(train.len()));
             chart
                 .draw_series(LineSeries::new(train.iter().copied(), line))
                 .drawn(NAME)?
@@ -218,14 +230,15 @@ impl sealed::Render for TrainingCurves {
                 .legend(move |(x, y)| style::line_symbol(x, y, colour.stroke_width(3)));
             if !test.is_empty() {
                 chart
-                    .draw_series(DashedLineSeries::new(test.iter().copied(), 9, 6, line))
+                    .draw_series(DashedLineSeries::new(
+                        test.iter().copied(),
+                        9,
+                        6,
+                        colour.stroke_width(2),
+                    ))
                     .drawn(NAME)?
                     .label(format!("{}: test MSE", s.label))
-                    .legend(move |(x, y)| {
-                        EmptyElement::at((x, y))
-                            + PathElement::new(vec![(0, 0), (10, 0)], colour.stroke_width(3))
-                            + PathElement::new(vec![(17, 0), (28, 0)], colour.stroke_width(3))
-                    });
+                    .legend(move |(x, y)| style::dashed_symbol(x, y, colour.stroke_width(3)));
             }
         }
         style::legend(&mut chart, SeriesLabelPosition::UpperRight, NAME)?;
@@ -266,11 +279,7 @@ impl TrainingCurves {
             }
         }
         let x_range = match style::min_max(points.iter().flatten().map(|p| p.epoch)) {
-            Some((lo, hi)) => {
-                let r = style::linear_range([lo, hi, x_range.start, x_range.end])
-                    .unwrap_or(x_range);
-                r.start.max(0.0).min(r.end - 1e-9)..r.end
-            }
+            Some((lo, hi)) => lo.min(x_range.start)..hi.max(x_range.end),
             None => x_range,
         };
         let y_values = points
@@ -318,11 +327,7 @@ impl TrainingCurves {
                 ))
                 .drawn(NAME)?
                 .label(label)
-                .legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + PathElement::new(vec![(0, 0), (10, 0)], colour.stroke_width(2))
-                        + PathElement::new(vec![(17, 0), (28, 0)], colour.stroke_width(2))
-                });
+                .legend(move |(x, y)| style::dashed_symbol(x, y, colour.stroke_width(2)));
         }
         for (i, (s, pts)) in self.series.iter().zip(&points).enumerate() {
             if pts.is_empty() {
@@ -335,7 +340,9 @@ impl TrainingCurves {
                     pts.iter()
                         .filter(|p| p.err > 0.0)
                         .flat_map(|p| [p.value - p.err, p.value + p.err].map(|y| (p.epoch, y)))
-                        .map(|at| EmptyElement::at(at) + PathElement::new(vec![(-4, 0), (4, 0)], bar)),
+                        .map(|at| {
+                            EmptyElement::at(at) + PathElement::new(vec![(-4, 0), (4, 0)], bar)
+                        }),
                 )
                 .drawn(NAME)?;
             chart

@@ -90,53 +90,19 @@ impl sealed::Render for UnivariateFit {
                 .map(|p| p.1),
         )
         .unwrap_or(-1.0..1.0);
-        let knots: Vec<f64> = self.knots.iter().copied().filter(|k| k.is_finite()).collect();
+        let knots: Vec<f64> = self
+            .knots
+            .iter()
+            .copied()
+            .filter(|k| k.is_finite())
+            .collect();
         let shown: Vec<(f64, Option<f64>)> = knots
             .iter()
             .filter(|k| x_range.contains(k))
             .map(|&k| (k, interpolate(&learned, k)))
             .collect();
 
-        let title = self.title.as_deref().unwrap_or("Univariate fit");
-        let area = titled(root, title, NAME)?;
-        let (width, _) = area.dim_in_pixel();
-        let (plot_area, legend_area) = area.split_horizontally(width.saturating_sub(290));
-        let mut chart = ChartBuilder::on(&plot_area)
-            .margin(16)
-            .margin_right(24)
-            .x_label_area_size(64)
-            .y_label_area_size(90)
-            .build_cartesian_2d(x_range.clone(), y_range.clone())
-            .drawn(NAME)?;
-        style::mesh(&mut chart, "input x", "output y", NAME)?;
-
         let (data_c, truth_c, learned_c, knot_c) = (PALETTE[6], PALETTE[6], PALETTE[0], PALETTE[1]);
-        if !truth.is_empty() {
-            let clipped: Vec<(f64, f64)> = truth.iter().copied().filter(|p| x_range.contains(&p.0)).collect();
-            chart
-                .draw_series(DashedLineSeries::new(clipped, 10, 7, truth_c.stroke_width(2)))
-                .drawn(NAME)?;
-        }
-        let clipped: Vec<(f64, f64)> = learned.iter().copied().filter(|p| x_range.contains(&p.0)).collect();
-        chart
-            .draw_series(LineSeries::new(clipped, learned_c.stroke_width(3)))
-            .drawn(NAME)?;
-        chart
-            .draw_series(data.iter().map(|&p| Circle::new(p, 5, data_c.mix(0.75).filled())))
-            .drawn(NAME)?;
-        chart
-            .draw_series(shown.iter().filter_map(|&(k, y)| {
-                y.filter(|y| y_range.contains(y))
-                    .map(|y| TriangleMarker::new((k, y), 7, knot_c.filled()))
-            }))
-            .drawn(NAME)?;
-        chart
-            .draw_series(shown.iter().map(|&(k, _)| {
-                EmptyElement::at((k, y_range.start))
-                    + PathElement::new(vec![(0, 0), (0, -16)], knot_c.stroke_width(2))
-            }))
-            .drawn(NAME)?;
-
         let mut entries = vec![];
         if !data.is_empty() {
             entries.push(LegendEntry {
@@ -161,7 +127,7 @@ impl sealed::Render for UnivariateFit {
         entries.push(LegendEntry {
             label: format!("knots ({})", shown.len()),
             color: knot_c,
-            symbols: vec![Symbol::Square],
+            symbols: vec![Symbol::Triangle],
         });
         if outside > 0 {
             entries.push(LegendEntry {
@@ -170,6 +136,63 @@ impl sealed::Render for UnivariateFit {
                 symbols: vec![Symbol::None],
             });
         }
+        let title = self.title.as_deref().unwrap_or("Univariate fit");
+        let area = titled(root, title, NAME)?;
+        let (width, _) = area.dim_in_pixel();
+        let legend_width =
+            style::side_legend_width(&area, "", &entries, NAME)?.clamp(160, width / 2);
+        let (plot_area, legend_area) = area.split_horizontally(width - legend_width);
+        let mut chart = ChartBuilder::on(&plot_area)
+            .margin(16)
+            .margin_right(24)
+            .x_label_area_size(64)
+            .y_label_area_size(90)
+            .build_cartesian_2d(x_range.clone(), y_range.clone())
+            .drawn(NAME)?;
+        style::mesh(&mut chart, "input x", "output y", NAME)?;
+
+        if !truth.is_empty() {
+            let clipped: Vec<(f64, f64)> = truth
+                .iter()
+                .copied()
+                .filter(|p| x_range.contains(&p.0))
+                .collect();
+            chart
+                .draw_series(DashedLineSeries::new(
+                    clipped,
+                    10,
+                    7,
+                    truth_c.stroke_width(2),
+                ))
+                .drawn(NAME)?;
+        }
+        let clipped: Vec<(f64, f64)> = learned
+            .iter()
+            .copied()
+            .filter(|p| x_range.contains(&p.0))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(clipped, learned_c.stroke_width(3)))
+            .drawn(NAME)?;
+        chart
+            .draw_series(
+                data.iter()
+                    .map(|&p| Circle::new(p, 5, data_c.mix(0.75).filled())),
+            )
+            .drawn(NAME)?;
+        chart
+            .draw_series(shown.iter().filter_map(|&(k, y)| {
+                y.filter(|y| y_range.contains(y))
+                    .map(|y| TriangleMarker::new((k, y), 7, knot_c.filled()))
+            }))
+            .drawn(NAME)?;
+        chart
+            .draw_series(shown.iter().map(|&(k, _)| {
+                EmptyElement::at((k, y_range.start))
+                    + PathElement::new(vec![(0, 0), (0, -16)], knot_c.stroke_width(2))
+            }))
+            .drawn(NAME)?;
+
         style::side_legend(&legend_area, "", &entries, NAME)
     }
 }
