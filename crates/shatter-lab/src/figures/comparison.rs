@@ -70,7 +70,8 @@ impl Figure for Comparison {
     }
 
     fn size(&self) -> (u32, u32) {
-        ((300 + 130 * self.rows.len() as u32).max(800), 620)
+        let rows = u32::try_from(self.rows.len()).unwrap_or(u32::MAX);
+        (rows.saturating_mul(130).saturating_add(300).max(800), 620)
     }
 }
 

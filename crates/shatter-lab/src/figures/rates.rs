@@ -271,8 +271,9 @@ impl sealed::Render for RatePlot {
         let area = titled(root, title, NAME)?;
         let (width, _) = area.dim_in_pixel();
         let heading = "least-squares slope ± 95% CI";
-        let legend_width =
-            style::side_legend_width(&area, heading, &entries, NAME)?.clamp(200, width / 2);
+        let legend_width = style::side_legend_width(&area, heading, &entries, NAME)?
+            .max(200)
+            .min(width / 2);
         let (plot_area, legend_area) = area.split_horizontally(width - legend_width);
         let x_coord = x_range.log_scale();
         let y_coord = y_range

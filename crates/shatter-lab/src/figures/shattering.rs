@@ -101,7 +101,8 @@ impl Figure for ShatteringScatter {
     }
 
     fn size(&self) -> (u32, u32) {
-        (140 + 620 * self.runs.len().max(1) as u32, 660)
+        let panels = u32::try_from(self.runs.len().max(1)).unwrap_or(u32::MAX);
+        (panels.saturating_mul(620).saturating_add(140), 660)
     }
 }
 

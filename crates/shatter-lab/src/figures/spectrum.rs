@@ -140,8 +140,9 @@ impl sealed::Render for SpectralDensityPlot {
             });
         }
         let (width, _) = area.dim_in_pixel();
-        let legend_width =
-            style::side_legend_width(&area, "", &entries, NAME)?.clamp(160, width / 2);
+        let legend_width = style::side_legend_width(&area, "", &entries, NAME)?
+            .max(160)
+            .min(width / 2);
         let (plot_area, legend_area) = area.split_horizontally(width - legend_width);
         style::side_legend(&legend_area, "", &entries, NAME)?;
         let mut builder = ChartBuilder::on(&plot_area);

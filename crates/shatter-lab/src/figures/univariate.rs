@@ -139,8 +139,9 @@ impl sealed::Render for UnivariateFit {
         let title = self.title.as_deref().unwrap_or("Univariate fit");
         let area = titled(root, title, NAME)?;
         let (width, _) = area.dim_in_pixel();
-        let legend_width =
-            style::side_legend_width(&area, "", &entries, NAME)?.clamp(160, width / 2);
+        let legend_width = style::side_legend_width(&area, "", &entries, NAME)?
+            .max(160)
+            .min(width / 2);
         let (plot_area, legend_area) = area.split_horizontally(width - legend_width);
         let mut chart = ChartBuilder::on(&plot_area)
             .margin(16)
