@@ -1,0 +1,181 @@
+//! Self-contained HTML reports: one `index.html` per experiment with the comparison table first,
+//! the sentences of the analysis, every figure inline (SVG), the exact spec, and provenance
+//! (program version, git commit, seeds, machine, wall time). No external file, script or font is
+//! referenced, so a report opens offline in any browser.
+
+use super::analysis::{Analysis, Verdict};
+use super::experiments::{Experiment, Scale};
+
+/// Where and how the numbers were made.
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    /// Program version.
+    pub version: String,
+    /// Git commit of the program, when known.
+    pub git_commit: String,
+    /// Machine: CPU model and core count.
+    pub machine: String,
+    /// Seeds used by the runs.
+    pub seeds: Vec<u64>,
+    /// Number of runs in the report.
+    pub runs: usize,
+    /// Sum of the runs' wall times, seconds.
+    pub run_seconds: f64,
+    /// Wall time of the whole reproduction (0 when only the report was made).
+    pub wall_seconds: f64,
+    /// The results store.
+    pub store: String,
+    /// When the report was written (UTC, RFC 3339).
+    pub date: String,
+}
+
+/// One figure of a report: a caption and its SVG text.
+#[derive(Clone, Debug)]
+pub struct ReportFigure {
+    /// What the figure shows.
+    pub caption: String,
+    /// The SVG document.
+    pub svg: String,
+}
+
+/// Escapes text for HTML.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ccc}\
+table{border-collapse:collapse;width:100%;font-size:.92em;margin:.6em 0}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
+th{background:#f3f3f3}td.agrees{background:#e6f4e6}td.differs{background:#fbe3e3}\
+figure{margin:1.2em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.9em;color:#555}\
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}.meta{color:#555;font-size:.9em}";
+
+/// The report of one experiment.
+pub fn render_report(
+    experiment: &Experiment,
+    scale: Scale,
+    analysis: &Analysis,
+    figures: &[ReportFigure],
+    spec_text: &str,
+    provenance: &Provenance,
+) -> String {
+    let mut h = String::new();
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    h.push_str(&format!("<title>shatter: {} ({})</title><style>{STYLE}</style></head><body>\n", escape(experiment.id), scale));
+    h.push_str(&format!("<h1>{} <span class=\"meta\">({} scale)</span></h1>\n", escape(experiment.id), scale));
+    h.push_str(&format!("<p class=\"meta\">{}</p>\n<p>{}</p>\n", escape(experiment.figure), escape(experiment.what)));
+    h.push_str(&format!("<p><b>Paper:</b> {}</p>\n", escape(experiment.reported)));
+    h.push_str("<h2>Measured against the paper</h2>\n");
+    h.push_str(&comparison_table(analysis));
+    if !analysis.words.is_empty() {
+        h.push_str("<h2>In words</h2>\n<ul>\n");
+        for w in &analysis.words {
+            h.push_str(&format!("<li>{}</li>\n", escape(w)));
+        }
+        h.push_str("</ul>\n");
+    }
+    let (agree, differ) = verdict_counts(analysis);
+    h.push_str(&format!("<p>{agree} comparison(s) agree with the paper and {differ} do not.</p>\n"));
+    if !figures.is_empty() {
+        h.push_str("<h2>Figures</h2>\n");
+        for f in figures {
+            h.push_str(&format!("<figure>{}<figcaption>{}</figcaption></figure>\n", strip_xml_declaration(&f.svg), escape(&f.caption)));
+        }
+    }
+    h.push_str("<h2>Spec</h2>\n<p>Run it again with <code>shatter sweep SPEC.toml --store results.db</code>.</p>\n");
+    h.push_str(&format!("<pre>{}</pre>\n", escape(spec_text)));
+    h.push_str(&provenance_section(provenance));
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// Counts rows that agree and that differ.
+pub fn verdict_counts(analysis: &Analysis) -> (usize, usize) {
+    let agree = analysis.rows.iter().filter(|r| r.verdict == Verdict::Agrees).count();
+    let differ = analysis.rows.iter().filter(|r| r.verdict == Verdict::Differs).count();
+    (agree, differ)
+}
+
+/// The comparison table as HTML.
+pub fn comparison_table(analysis: &Analysis) -> String {
+    let mut h = String::from("<table class=\"comparison\"><tr><th>quantity</th><th>setting</th><th>measured</th><th>paper</th><th>verdict</th></tr>\n");
+    for r in &analysis.rows {
+        let class = r.verdict.word();
+        let verdict = if r.criterion.is_empty() { r.verdict.word().to_string() } else { format!("{} ({})", r.verdict.word(), r.criterion) };
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>\n",
+            escape(&r.quantity),
+            escape(&r.setting),
+            escape(&r.measured),
+            escape(&r.paper),
+            escape(verdict.trim())
+        ));
+    }
+    h.push_str("</table>\n");
+    h
+}
+
+fn provenance_section(p: &Provenance) -> String {
+    let seeds: Vec<String> = p.seeds.iter().map(|s| s.to_string()).collect();
+    format!(
+        "<h2>Provenance</h2>\n<table class=\"provenance\">\
+<tr><th>program</th><td>shatter {}</td></tr><tr><th>git commit</th><td>{}</td></tr>\
+<tr><th>machine</th><td>{}</td></tr><tr><th>runs</th><td>{}</td></tr><tr><th>seeds</th><td>{}</td></tr>\
+<tr><th>wall time of the runs (sum)</th><td>{:.1} s</td></tr><tr><th>wall time of the reproduction</th><td>{:.1} s</td></tr>\
+<tr><th>store</th><td>{}</td></tr><tr><th>written</th><td>{}</td></tr></table>\n",
+        escape(&p.version),
+        escape(&p.git_commit),
+        escape(&p.machine),
+        p.runs,
+        escape(&seeds.join(", ")),
+        p.run_seconds,
+        p.wall_seconds,
+        escape(&p.store),
+        escape(&p.date)
+    )
+}
+
+fn strip_xml_declaration(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}
+
+/// One line of the index page.
+#[derive(Clone, Debug)]
+pub struct IndexEntry {
+    /// Experiment id.
+    pub id: String,
+    /// Relative link to its report.
+    pub href: String,
+    /// Rows that agree and differ.
+    pub agree: usize,
+    /// Rows that differ.
+    pub differ: usize,
+    /// What the paper reports.
+    pub reported: String,
+    /// Wall time, seconds.
+    pub wall_seconds: f64,
+}
+
+/// An index page linking several reports.
+pub fn render_index(title: &str, entries: &[IndexEntry], provenance: &Provenance) -> String {
+    let mut h = format!("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\n<h1>{}</h1>\n", escape(title), escape(title));
+    h.push_str("<table><tr><th>experiment</th><th>agree</th><th>differ</th><th>paper</th><th>wall time</th></tr>\n");
+    for e in entries {
+        h.push_str(&format!(
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} s</td></tr>\n",
+            escape(&e.href),
+            escape(&e.id),
+            e.agree,
+            e.differ,
+            escape(&e.reported),
+            e.wall_seconds
+        ));
+    }
+    h.push_str("</table>\n");
+    h.push_str(&provenance_section(provenance));
+    h.push_str("</body></html>\n");
+    h
+}
