@@ -18,7 +18,9 @@ mod merge;
 mod query;
 
 pub use merge::MergeReport;
-pub use query::{Filter, FilterError};
+pub use query::{queryable_columns, Filter, FilterError};
+/// A value read from the store (`NULL`, integer, real, text).
+pub use rusqlite::types::Value as SqlValue;
 
 use crate::io::{save_model_npz, IoError};
 use crate::run::{RunOutput, Summary};

@@ -140,8 +140,8 @@ impl Filter {
 }
 
 impl Store {
-    /// The given columns of the runs that pass `filter`, ordered by those columns and then
-    /// run id, at most `limit` rows. Column names must come from [`queryable_columns`].
+    /// The given columns of the runs that pass `filter`, ordered by the config columns among
+    /// them and then run id, at most `limit` rows. Column names must come from [`queryable_columns`].
     pub fn select_runs(
         &self,
         columns: &[&str],
@@ -155,7 +155,12 @@ impl Store {
             .map(|c| format!("\"{c}\""))
             .collect();
         let (where_sql, params) = filter.to_sql();
-        let mut order = cols.clone();
+        // Settings first (so that runs of one grid line up), then the id.
+        let mut order: Vec<String> = columns
+            .iter()
+            .filter(|c| super::CONFIG_COLUMNS.iter().any(|k| k.name == **c))
+            .map(|c| format!("\"{c}\""))
+            .collect();
         order.push("run_id".into());
         let sql = format!(
             "SELECT {} FROM runs{where_sql} ORDER BY {}{}",
