@@ -1,0 +1,4 @@
+//! Integration tests of the `shatter` binary: sweeps killed with SIGKILL and resumed, two
+//! sweeps on one store, usage errors and their exit codes.
+
+mod sweep;
