@@ -5,7 +5,9 @@ use super::usage_hint;
 use crate::args::RunsArgs;
 use anyhow::Context;
 
-use shatter_lab::store::{queryable_columns, Filter, Kind, SqlValue as Value, Store, CONFIG_COLUMNS};
+use shatter_lab::store::{
+    queryable_columns, Filter, Kind, SqlValue as Value, Store, CONFIG_COLUMNS,
+};
 
 const METRICS: [&str; 6] = [
     "final_train_loss",

@@ -55,7 +55,14 @@ fn from_parquet(f: &Field) -> Cell {
 #[test]
 fn csv_and_parquet_read_back_equal_to_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = sweep_into(TINY, &dir.path().join("r.db"), Parallelism { jobs: 2, threads_per_run: 1 });
+    let store = sweep_into(
+        TINY,
+        &dir.path().join("r.db"),
+        Parallelism {
+            jobs: 2,
+            threads_per_run: 1,
+        },
+    );
     export(&store, Format::Csv, &dir.path().join("csv")).unwrap();
     export(&store, Format::Parquet, &dir.path().join("pq")).unwrap();
     for (table, columns) in tables() {
@@ -67,11 +74,18 @@ fn csv_and_parquet_read_back_equal_to_the_store() {
         };
         let mut stmt = store
             .connection()
-            .prepare(&format!("SELECT {} FROM {table} ORDER BY {order}", names.join(", ")))
+            .prepare(&format!(
+                "SELECT {} FROM {table} ORDER BY {order}",
+                names.join(", ")
+            ))
             .unwrap();
         let expected: Vec<Vec<Cell>> = stmt
             .query_map([], |r| {
-                Ok(columns.iter().enumerate().map(|(i, c)| from_store(&r.get::<_, SqlValue>(i).unwrap(), c.kind)).collect())
+                Ok(columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| from_store(&r.get::<_, SqlValue>(i).unwrap(), c.kind))
+                    .collect())
             })
             .unwrap()
             .map(Result::unwrap)
@@ -83,7 +97,13 @@ fn csv_and_parquet_read_back_equal_to_the_store() {
         assert_eq!(header, names, "{table}.csv header");
         let got: Vec<Vec<Cell>> = csv
             .records()
-            .map(|r| r.unwrap().iter().zip(&columns).map(|(s, c)| from_csv(s, c.kind)).collect())
+            .map(|r| {
+                r.unwrap()
+                    .iter()
+                    .zip(&columns)
+                    .map(|(s, c)| from_csv(s, c.kind))
+                    .collect()
+            })
             .collect();
         assert_eq!(got, expected, "{table}.csv");
 
@@ -96,7 +116,9 @@ fn csv_and_parquet_read_back_equal_to_the_store() {
                 let row = row.unwrap();
                 let cols: Vec<&String> = row.get_column_iter().map(|(n, _)| n).collect();
                 assert_eq!(cols, names, "{table}.parquet columns");
-                row.get_column_iter().map(|(_, f)| from_parquet(f)).collect()
+                row.get_column_iter()
+                    .map(|(_, f)| from_parquet(f))
+                    .collect()
             })
             .collect();
         assert_eq!(got, expected, "{table}.parquet");

@@ -43,6 +43,9 @@ pub fn sweep_into(text: &str, db: &Path, parallelism: Parallelism) -> Store {
         &mut |_| {},
     )
     .expect("sweep runs");
-    assert!(!report.interrupted && report.failures.is_empty(), "{report:?}");
+    assert!(
+        !report.interrupted && report.failures.is_empty(),
+        "{report:?}"
+    );
     store
 }
