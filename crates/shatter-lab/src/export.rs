@@ -113,13 +113,16 @@ pub fn export(store: &Store, format: Format, dir: &Path) -> Result<Vec<PathBuf>,
     Ok(written)
 }
 
+/// What [`for_each_batch`] calls with each batch of rows.
+type BatchFn<'a> = dyn FnMut(&[Vec<Value>]) -> Result<(), ExportError> + 'a;
+
 /// Calls `each` on the rows of `table` in batches of at most `batch` rows.
 fn for_each_batch(
     store: &Store,
     table: &str,
     columns: &[Column],
     batch: usize,
-    each: &mut dyn FnMut(&[Vec<Value>]) -> Result<(), ExportError>,
+    each: &mut BatchFn<'_>,
 ) -> Result<(), ExportError> {
     let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
     let sql = format!(

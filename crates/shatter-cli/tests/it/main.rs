@@ -1,4 +1,6 @@
 //! Integration tests of the `shatter` binary: sweeps killed with SIGKILL and resumed, two
 //! sweeps on one store, usage errors and their exit codes.
 
+#![allow(clippy::print_stderr)]
+
 mod sweep;

@@ -86,7 +86,7 @@ enum Event {
     Started,
     Done {
         slot: usize,
-        result: Result<RunOutput, String>,
+        result: Result<Box<RunOutput>, String>,
         started_at: f64,
         finished_at: f64,
     },
@@ -169,7 +169,7 @@ pub fn run_sweep(
                         }))
                     });
                     let result = match result {
-                        Ok(Ok(out)) => Ok(out),
+                        Ok(Ok(out)) => Ok(Box::new(out)),
                         Ok(Err(e)) => Err(e.to_string()),
                         Err(panic) => {
                             let what = panic

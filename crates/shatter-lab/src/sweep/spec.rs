@@ -71,7 +71,7 @@ pub enum SweepSpecError {
         /// The axis values of the point.
         label: String,
         /// The run check's error.
-        source: SpecError,
+        source: Box<SpecError>,
     },
     /// Two points resolve to the same run.
     #[error("{path}: points {first} ({first_label}) and {second} ({second_label}) are the same run {run_id}; remove the repeated value")]
@@ -524,7 +524,7 @@ impl SweepSpec {
                 index,
                 total,
                 label: label.clone(),
-                source,
+                source: Box::new(source),
             };
             // A stand-in source text with each key on the line that sets it here, so that the
             // run checks name this file's lines.
