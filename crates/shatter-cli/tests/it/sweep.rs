@@ -245,8 +245,9 @@ fn a_second_sweep_on_the_same_store_refuses_and_names_the_first() {
     let mut first = spawn_sweep(&spec, &db);
     let lock = dir.path().join("r.db.lock");
     let pid = first.id().to_string();
+    // Mid-sweep: the lock names the first sweep and some runs are stored.
     let holding = wait_until(&mut first, || {
-        std::fs::read_to_string(&lock).is_ok_and(|s| s.trim() == pid)
+        std::fs::read_to_string(&lock).is_ok_and(|s| s.trim() == pid) && stored(&db) >= 1
     });
     assert!(holding, "the first sweep ended before taking the lock");
     let second = run(&[

@@ -9,8 +9,10 @@
 //! none of it (plus, at worst, an unreferenced model or a temporary file that the next writer
 //! removes). One writer at a time: a writer holds an exclusive advisory lock on `<db>.lock`
 //! (released by the operating system when the process dies, `kill -9` included); a second
-//! writer is refused with the holder's pid. Readers never lock. SQLite has no NaN: NaN is
-//! stored as NULL and read back as NaN where the field is not optional.
+//! writer is refused with the holder's pid. Readers never lock; a new store is built under a
+//! temporary name and renamed into place, so a reader never sees one without its tables.
+//! SQLite has no NaN: NaN is stored as NULL and read back as NaN where the field is not
+//! optional.
 //!
 //! Filtering runs is `query`'s job, combining stores `merge`'s, writing tables `export`'s.
 
@@ -292,6 +294,9 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(file_err(dir))?;
         }
         let lock = take_lock(path)?;
+        if !path.exists() {
+            create_new(path)?;
+        }
         let conn = Connection::open(path).map_err(sql_err(path))?;
         let e = sql_err(path);
         conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -323,21 +328,7 @@ impl Store {
                             .into(),
                 });
             }
-            let sql = format!(
-                "BEGIN;
-                 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                 INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}'), ('created_by', 'shatter {}');
-                 {};
-                 {};
-                 {};
-                 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
-                 COMMIT;",
-                env!("CARGO_PKG_VERSION"),
-                create_table_sql("runs", &run_columns(), "run_id"),
-                create_table_sql("trajectories", TRAJECTORY_COLUMNS, "run_id, epoch"),
-                create_table_sql("neurons", NEURON_COLUMNS, "run_id, neuron"),
-            );
-            conn.execute_batch(&sql).map_err(&e)?;
+            create_schema(&conn, path)?;
         }
         let models_dir = models_dir_for(path);
         std::fs::create_dir_all(&models_dir).map_err(file_err(&models_dir))?;
@@ -678,6 +669,66 @@ impl Store {
             .map_err(self.e())?;
         Ok(lines.join("\n"))
     }
+}
+
+/// Creates the tables in an empty database.
+fn create_schema(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let e = sql_err(path);
+    let sql = format!(
+        "BEGIN;
+         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}'), ('created_by', 'shatter {}');
+         {};
+         {};
+         {};
+         CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+         COMMIT;",
+        env!("CARGO_PKG_VERSION"),
+        create_table_sql("runs", &run_columns(), "run_id"),
+        create_table_sql("trajectories", TRAJECTORY_COLUMNS, "run_id, epoch"),
+        create_table_sql("neurons", NEURON_COLUMNS, "run_id, neuron"),
+    );
+    conn.execute_batch(&sql).map_err(&e)?;
+    Ok(())
+}
+
+/// Creates a new store at `path` (the caller holds its lock): the schema is built in a
+/// temporary file beside it, which is renamed into place, so a reader never sees a database
+/// without tables.
+fn create_new(path: &Path) -> Result<(), StoreError> {
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.creating"));
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        // Leftovers of a creation that was killed; we hold the lock.
+        let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
+    }
+    {
+        let conn = Connection::open(&tmp).map_err(sql_err(path))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql_err(path))?;
+        create_schema(&conn, path)?;
+        conn.close().map_err(|(_, e)| sql_err(path)(e))?;
+    }
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(file_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(file_err(path))?;
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            // Makes the rename durable; some file systems refuse, which loses nothing but that.
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 fn check_version(conn: &Connection, path: &Path) -> Result<(), StoreError> {
