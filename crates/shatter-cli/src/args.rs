@@ -40,6 +40,14 @@ pub enum Command {
     Theory(TheoryArgs),
     /// Time a GD step, a Hessian-vector product and a sharpness estimate.
     Bench(BenchArgs),
+    /// Run every point of an experiment spec into a results store; resumes where it stopped.
+    Sweep(SweepArgs),
+    /// Write a store's tables (runs, trajectories, neurons) as CSV or Parquet files.
+    Export(ExportArgs),
+    /// List a store's runs, optionally filtered (`--where "d=5 and lr=0.2"`).
+    Runs(RunsArgs),
+    /// Combine stores into one, refusing runs whose results disagree.
+    Merge(MergeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -118,4 +126,64 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// The experiment spec: [base] run settings, [grid] axes, optional [[zip]] groups and
+    /// [measure] (see examples/cod-quick.toml).
+    pub spec: PathBuf,
+    /// The results store (SQLite; created if missing). Models go in a folder beside it.
+    #[arg(long, required_unless_present = "print_points")]
+    pub store: Option<PathBuf>,
+    /// Run only slice i of N (1-based, i/N): the points whose index is i-1 modulo N.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<shatter_lab::sweep::Shard>,
+    /// Runs at once. Default: one per thread (see --threads), fewer when fewer runs remain.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Print the expanded points (index, run id, axis values) as TSV and exit.
+    #[arg(long)]
+    pub print_points: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The results store.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// csv or parquet.
+    #[arg(long, default_value = "csv")]
+    pub format: shatter_lab::export::Format,
+    /// Output folder for runs.*, trajectories.*, neurons.*.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    /// The results store.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Filter: clauses `key OP value` joined by `and`, OP one of = != < > <= >=; keys are run
+    /// columns (config, summary, status, sweep).
+    #[arg(long = "where", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Columns to show, comma-separated. Default: run_id, status, the settings that vary, and
+    /// the main metrics.
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Show at most this many runs.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Stores to merge from.
+    #[arg(required = true)]
+    pub sources: Vec<PathBuf>,
+    /// The store to merge into (created if missing).
+    #[arg(long)]
+    pub into: PathBuf,
 }

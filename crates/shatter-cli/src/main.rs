@@ -17,6 +17,10 @@ fn main() {
         args::Command::Inspect(a) => cmd::inspect::run(a, &cli.global),
         args::Command::Theory(a) => cmd::theory::run(a),
         args::Command::Bench(a) => cmd::bench::run(a, &cli.global),
+        args::Command::Sweep(a) => cmd::sweep::run(a, &cli.global),
+        args::Command::Export(a) => cmd::export::run(a, &cli.global),
+        args::Command::Runs(a) => cmd::runs::run(a),
+        args::Command::Merge(a) => cmd::merge::run(a, &cli.global),
     };
     if let Err(err) = result {
         let usage = err.downcast_ref::<cmd::UsageError>().is_some();
@@ -26,6 +30,9 @@ fn main() {
             .and_then(|u| u.hint.as_deref())
         {
             eprintln!("hint: {hint}");
+        }
+        if let Some(f) = err.downcast_ref::<cmd::FailureHint>() {
+            eprintln!("hint: {}", f.hint);
         }
         std::process::exit(if usage { 2 } else { 1 });
     }

@@ -1,7 +1,11 @@
 //! shatter-lab: everything around a run. Specs (TOML keys and flags, checked configs, run ids),
-//! data and model files, executing a run and writing its directory.
+//! data and model files, executing a run and writing its directory; sweeps (experiment specs,
+//! scheduling, resume, shards), the SQLite results store and its export to CSV and Parquet.
 
 pub mod figures;
+pub mod export;
 pub mod io;
 pub mod run;
 pub mod spec;
+pub mod store;
+pub mod sweep;

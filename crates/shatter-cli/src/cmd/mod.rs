@@ -1,7 +1,11 @@
 //! One module per subcommand: each resolves its settings, calls the libraries and prints.
 
 pub mod bench;
+pub mod export;
 pub mod inspect;
+pub mod merge;
+pub mod runs;
+pub mod sweep;
 pub mod theory;
 pub mod train;
 
@@ -38,6 +42,40 @@ pub fn usage_hint(message: impl Into<String>, hint: impl Into<String>) -> anyhow
         hint: Some(hint.into()),
     }
     .into()
+}
+
+/// A failure (exit code 1) with a hint on what to do about it.
+#[derive(Debug)]
+pub struct FailureHint {
+    pub message: String,
+    pub hint: String,
+}
+
+impl fmt::Display for FailureHint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FailureHint {}
+
+/// A failure with a hint.
+pub fn failure_hint(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    FailureHint {
+        message: message.into(),
+        hint: hint.into(),
+    }
+    .into()
+}
+
+/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Runs `f` on a rayon pool of `threads` workers (0: one per core).

@@ -1,0 +1,155 @@
+//! `shatter sweep SPEC --store DB`: expands an experiment spec, skips the runs the store already
+//! holds, runs the rest on every core with one progress bar, and stores each run as it ends.
+
+use super::{failure_hint, usage, usage_hint};
+use crate::args::{Global, SweepArgs};
+use crate::progress;
+use anyhow::Context;
+use shatter_lab::store::{Store, StoreError};
+use shatter_lab::sweep::{run_sweep, Parallelism, Progress, SweepSpec, SweepSpecError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Opens a store for writing, turning a held lock into a failure with a hint.
+pub fn open_writer(path: &std::path::Path) -> anyhow::Result<Store> {
+    match Store::open_writer(path) {
+        Ok(s) => Ok(s),
+        Err(e @ StoreError::Locked { .. }) => Err(failure_hint(
+            e.to_string(),
+            "wait for it to finish (it resumes cleanly if stopped with Ctrl-C), or use another --store and `shatter merge` later",
+        )),
+        Err(e @ StoreError::Schema { .. }) => Err(usage(e.to_string())),
+        Err(e) => Err(anyhow::Error::new(e).context("opening the store")),
+    }
+}
+
+pub fn run(args: SweepArgs, global: &Global) -> anyhow::Result<()> {
+    let spec = SweepSpec::from_file(&args.spec).map_err(|e| match e {
+        SweepSpecError::Read { .. } => anyhow::Error::new(e),
+        other => usage_hint(
+            other.to_string(),
+            "[base], [grid], [[zip]] and [measure] take the keys of `shatter train --help` (and width_per_n)",
+        ),
+    })?;
+    let mut points = spec.points().map_err(|e| {
+        usage_hint(
+            e.to_string(),
+            "`shatter train --help` lists every setting with its range",
+        )
+    })?;
+    if let Some(shard) = args.shard {
+        points.retain(|p| shard.contains(p.index));
+    }
+    if args.print_points {
+        let mut text = String::from("index\trun_id\tpoint\n");
+        for p in &points {
+            text.push_str(&format!("{}\t{}\t{}\n", p.index, p.run_id, p.label));
+        }
+        return super::print_stdout(&text);
+    }
+    let store_path = args
+        .store
+        .clone()
+        .ok_or_else(|| usage("--store is required"))?;
+    let mut store = open_writer(&store_path)?;
+    let cores = if global.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        global.threads
+    };
+    let done = store.done_ids().context("reading the store")?;
+    let todo = points.iter().filter(|p| !done.contains(&p.run_id)).count();
+    let parallelism = match args.jobs {
+        Some(0) => return Err(usage("--jobs must be at least 1")),
+        Some(jobs) => Parallelism {
+            jobs,
+            threads_per_run: (cores / jobs).max(1),
+        },
+        None => Parallelism::auto(cores, todo),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second handler cannot be installed in one process; a failure here only loses Ctrl-C.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let pb = progress::bar(
+        todo as u64,
+        global.quiet,
+        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} runs {msg} (eta {eta})",
+    );
+    let start = Instant::now();
+    let mut on_progress = |p: &Progress| {
+        pb.set_position(p.finished as u64);
+        pb.set_message(format!(
+            "| {} running, {} failed, {} diverged",
+            p.running, p.failed, p.diverged
+        ));
+    };
+    let shard = args
+        .shard
+        .map(|s| format!(" (shard {s})"))
+        .unwrap_or_default();
+    if !global.quiet {
+        eprintln!(
+            "sweep {}{shard}: {} points, {} already in {}, {} to run ({} at once, {} thread{} each)",
+            spec.name,
+            points.len(),
+            points.len() - todo,
+            store_path.display(),
+            todo,
+            parallelism.jobs,
+            parallelism.threads_per_run,
+            if parallelism.threads_per_run == 1 { "" } else { "s" }
+        );
+    }
+    let report = run_sweep(
+        &points,
+        &mut store,
+        &spec.name,
+        spec.keep,
+        parallelism,
+        &stop,
+        &mut on_progress,
+    )
+    .context("running the sweep")?;
+    pb.finish_and_clear();
+    let p = &report.progress;
+    if !global.quiet {
+        eprintln!(
+            "{} runs stored in {:.1} s: {} completed, {} diverged, {} failed",
+            p.finished,
+            start.elapsed().as_secs_f64(),
+            p.completed,
+            p.diverged,
+            p.failed
+        );
+    }
+    if report.interrupted {
+        return Err(failure_hint(
+            format!(
+                "interrupted: {} of {} runs still to do",
+                p.todo - p.finished,
+                p.total
+            ),
+            "run the same command again to resume",
+        ));
+    }
+    if !report.failures.is_empty() {
+        let mut message = format!("{} runs failed:", report.failures.len());
+        for (id, label, why) in report.failures.iter().take(5) {
+            message.push_str(&format!("\n  {id} ({label}): {why}"));
+        }
+        return Err(failure_hint(
+            message,
+            format!(
+                "`shatter runs --store {} --where \"status = failed\" --columns run_id,error` lists them; the next sweep tries them again",
+                store_path.display()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! Running a sweep's points: skip those a store already holds (resume), start the rest longest
+//! first on `jobs` worker threads (each run on its own rayon pool of `threads_per_run`
+//! threads), and store each finished run from the calling thread, one transaction per run.
+//! Results do not depend on the parallelism: a run is a pure function of its spec and the
+//! kernels give identical bits for any thread count.
+//!
+//! Stopping: when `stop` is set, running runs stop at their next trajectory row and are not
+//! stored (they are not done); no new run starts. A run whose execution fails (a bad data file)
+//! is stored as `failed` with its message, and the sweep goes on; a diverged run is a result.
+
+use super::spec::{Keep, Point};
+use crate::run::{execute, RunOptions, RunOutput};
+use crate::store::{unix_now, NewRun, Outcome, Store, StoreError};
+use shatter_core::train::{Control, RunStatus};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+/// A sweep that could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// Storing a result failed; the sweep stopped (finished runs before it are stored).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A worker's thread pool could not be built.
+    #[error("building a thread pool: {0}")]
+    Pool(String),
+}
+
+/// How the machine is shared: `jobs` runs at once, each on `threads_per_run` threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parallelism {
+    /// Runs at once (at least 1).
+    pub jobs: usize,
+    /// Threads inside each run (at least 1).
+    pub threads_per_run: usize,
+}
+
+impl Parallelism {
+    /// The default for `cores` cores and `runs` runs to do: as many runs at once as there are
+    /// cores (independent runs scale perfectly, threads inside a small run do not), and when
+    /// fewer runs than cores remain, the cores split among them.
+    pub fn auto(cores: usize, runs: usize) -> Parallelism {
+        let cores = cores.max(1);
+        let jobs = cores.min(runs.max(1));
+        Parallelism {
+            jobs,
+            threads_per_run: (cores / jobs).max(1),
+        }
+    }
+}
+
+/// Counts for a progress display.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Points in the sweep (or shard).
+    pub total: usize,
+    /// Points already in the store when the sweep started.
+    pub skipped: usize,
+    /// Points to run in this session.
+    pub todo: usize,
+    /// Runs stored in this session (completed, diverged or failed).
+    pub finished: usize,
+    /// Runs in progress.
+    pub running: usize,
+    /// Of `finished`, completed.
+    pub completed: usize,
+    /// Of `finished`, diverged.
+    pub diverged: usize,
+    /// Of `finished`, failed.
+    pub failed: usize,
+}
+
+/// How a sweep ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Final counts.
+    pub progress: Progress,
+    /// Whether it stopped before running every point.
+    pub interrupted: bool,
+    /// `(run_id, label, message)` of the runs that failed.
+    pub failures: Vec<(String, String, String)>,
+}
+
+enum Event {
+    Started,
+    Done {
+        slot: usize,
+        result: Result<Box<RunOutput>, String>,
+        started_at: f64,
+        finished_at: f64,
+    },
+    PoolFailed(String),
+}
+
+/// Runs the points of `points` that `store` does not hold as completed or diverged, storing
+/// each as it finishes. `on_progress` is called from the calling thread after every change.
+#[allow(clippy::too_many_arguments)]
+pub fn run_sweep(
+    points: &[Point],
+    store: &mut Store,
+    sweep_name: &str,
+    keep: Keep,
+    parallelism: Parallelism,
+    stop: &AtomicBool,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<SweepReport, SweepError> {
+    let done = store.done_ids()?;
+    let mut todo: Vec<&Point> = points
+        .iter()
+        .filter(|p| !done.contains(&p.run_id))
+        .collect();
+    // Longest first, so that the last runs to finish are short ones.
+    todo.sort_by(|a, b| b.cost().total_cmp(&a.cost()).then(a.index.cmp(&b.index)));
+    let mut progress = Progress {
+        total: points.len(),
+        skipped: points.len() - todo.len(),
+        todo: todo.len(),
+        ..Progress::default()
+    };
+    on_progress(&progress);
+    let mut report = SweepReport {
+        progress: progress.clone(),
+        interrupted: false,
+        failures: Vec::new(),
+    };
+    if todo.is_empty() {
+        return Ok(report);
+    }
+    let next = AtomicUsize::new(0);
+    let mut first_error: Option<SweepError> = None;
+    let mut interrupted_runs = 0usize;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<Event>();
+        for _ in 0..parallelism.jobs.max(1) {
+            let tx = tx.clone();
+            let (todo, next) = (&todo, &next);
+            scope.spawn(move || {
+                let pool = match rayon::ThreadPoolBuilder::new()
+                    .num_threads(parallelism.threads_per_run.max(1))
+                    .build()
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Event::PoolFailed(e.to_string()));
+                        return;
+                    }
+                };
+                loop {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let slot = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(point) = todo.get(slot) else { break };
+                    if tx.send(Event::Started).is_err() {
+                        break;
+                    }
+                    let started_at = unix_now();
+                    let mut observe = |_: &shatter_core::train::Record| {
+                        if stop.load(Ordering::SeqCst) {
+                            Control::Stop
+                        } else {
+                            Control::Continue
+                        }
+                    };
+                    let result = pool.install(|| {
+                        std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            execute(&point.config, &RunOptions::default(), &mut observe)
+                        }))
+                    });
+                    let result = match result {
+                        Ok(Ok(out)) => Ok(Box::new(out)),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(panic) => {
+                            let what = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_default();
+                            Err(format!("internal error (a bug in shatter): {what}"))
+                        }
+                    };
+                    let event = Event::Done {
+                        slot,
+                        result,
+                        started_at,
+                        finished_at: unix_now(),
+                    };
+                    if tx.send(event).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for event in rx {
+            match event {
+                Event::Started => progress.running += 1,
+                Event::PoolFailed(msg) => {
+                    stop.store(true, Ordering::SeqCst);
+                    first_error.get_or_insert(SweepError::Pool(msg));
+                }
+                Event::Done {
+                    slot,
+                    result,
+                    started_at,
+                    finished_at,
+                } => {
+                    progress.running = progress.running.saturating_sub(1);
+                    let point = todo[slot];
+                    let outcome = match &result {
+                        Ok(out) if matches!(out.status, RunStatus::Interrupted { .. }) => {
+                            interrupted_runs += 1;
+                            on_progress(&progress);
+                            continue;
+                        }
+                        Ok(out) => Outcome::Ran(out),
+                        Err(msg) => Outcome::Failed(msg),
+                    };
+                    if first_error.is_some() {
+                        continue;
+                    }
+                    let stored = store.record(&NewRun {
+                        run_id: &point.run_id,
+                        spec: &point.spec,
+                        sweep: sweep_name,
+                        outcome,
+                        keep,
+                        device: "cpu",
+                        started_at,
+                        finished_at,
+                    });
+                    match stored {
+                        Err(e) => {
+                            stop.store(true, Ordering::SeqCst);
+                            first_error = Some(e.into());
+                        }
+                        Ok(()) => {
+                            progress.finished += 1;
+                            match &result {
+                                Ok(out) if matches!(out.status, RunStatus::Diverged { .. }) => {
+                                    progress.diverged += 1
+                                }
+                                Ok(_) => progress.completed += 1,
+                                Err(msg) => {
+                                    progress.failed += 1;
+                                    report.failures.push((
+                                        point.run_id.clone(),
+                                        point.label.clone(),
+                                        msg.clone(),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            on_progress(&progress);
+        }
+    });
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    report.interrupted = interrupted_runs > 0 || progress.finished < progress.todo;
+    report.progress = progress;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_parallelism_uses_every_core() {
+        assert_eq!(
+            Parallelism::auto(2, 250),
+            Parallelism {
+                jobs: 2,
+                threads_per_run: 1
+            }
+        );
+        assert_eq!(
+            Parallelism::auto(2, 1),
+            Parallelism {
+                jobs: 1,
+                threads_per_run: 2
+            }
+        );
+        assert_eq!(
+            Parallelism::auto(16, 3),
+            Parallelism {
+                jobs: 3,
+                threads_per_run: 5
+            }
+        );
+    }
+}
