@@ -48,6 +48,11 @@ pub enum Command {
     Runs(RunsArgs),
     /// Combine stores into one, refusing runs whose results disagree.
     Merge(MergeArgs),
+    /// Reproduce an experiment of the papers (or `all`, or `headline`: shattering and cod) with
+    /// its store, figures and an HTML report setting the measured outcome beside the paper's.
+    Reproduce(ReproduceArgs),
+    /// Write an HTML report (tables, figures, spec, provenance) for a results store.
+    Report(ReportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -186,4 +191,41 @@ pub struct MergeArgs {
     /// The store to merge into (created if missing).
     #[arg(long)]
     pub into: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// Experiment id: shattering, cod, dims, lr, underparam, gelu, cod-variants; `all` runs every
+    /// one, `headline` runs shattering and cod.
+    pub id: String,
+    /// quick (the same phenomenon at reduced size, minutes on a laptop) or paper (the papers'
+    /// sizes, epochs and seeds).
+    #[arg(long, default_value = "quick")]
+    pub scale: String,
+    /// Output directory: one folder per experiment with results.db, spec.toml, figures/ and
+    /// index.html.
+    #[arg(long, default_value = "reproduce")]
+    pub out: PathBuf,
+    /// Print the experiment's sweep spec (TOML) and exit.
+    #[arg(long)]
+    pub print_spec: bool,
+    /// Runs at once (default: one per core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The results store.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Output directory for index.html and figures/.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Analyse the runs as this experiment of `shatter reproduce` (for its comparison table).
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// The sweep spec the store was made from, shown in the report.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
 }

@@ -21,6 +21,8 @@ fn main() {
         args::Command::Export(a) => cmd::export::run(a, &cli.global),
         args::Command::Runs(a) => cmd::runs::run(a),
         args::Command::Merge(a) => cmd::merge::run(a, &cli.global),
+        args::Command::Reproduce(a) => cmd::reproduce::run(a, &cli.global),
+        args::Command::Report(a) => cmd::report::run(a, &cli.global),
     };
     if let Err(err) = result {
         let usage = err.downcast_ref::<cmd::UsageError>().is_some();

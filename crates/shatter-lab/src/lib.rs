@@ -5,6 +5,7 @@
 pub mod figures;
 pub mod export;
 pub mod io;
+pub mod reproduce;
 pub mod run;
 pub mod spec;
 pub mod store;

@@ -4,6 +4,8 @@ pub mod bench;
 pub mod export;
 pub mod inspect;
 pub mod merge;
+pub mod report;
+pub mod reproduce;
 pub mod runs;
 pub mod sweep;
 pub mod theory;

@@ -1,0 +1,406 @@
+//! Reproductions of the papers' experiments (SCIENCE.md section 7) and reports of any store.
+//!
+//! `run_experiment` writes the built-in spec of an experiment, runs it as a sweep into its own
+//! store (resuming whatever is already there), and writes `index.html` with the comparison
+//! table, the figures (also as SVG and PNG files) and provenance. `write_report` does the last
+//! step for any store, so `shatter report` works on user sweeps too.
+
+pub mod analysis;
+pub mod experiments;
+pub mod report;
+
+use crate::figures::{
+    self, ActivationHistogram, Comparison, ComparisonRow, Figure, HistogramRun, NeuronPoint, PopulationWeight, RatePlot,
+    RateSeries, SharpnessPoint, ShatteringRun, ShatteringScatter, TrainingCurves, TrainingSeries,
+};
+use crate::store::{Store, StoreError, StoredRun};
+use crate::sweep::{run_sweep, Parallelism, Progress, SweepSpec, SweepSpecError};
+use analysis::{analyse, Analysis, RunView};
+use experiments::{experiment, spec_text, Experiment, Scale};
+use report::{render_report, verdict_counts, Provenance, ReportFigure};
+use shatter_core::theory::stable_minima_upper;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// Why a reproduction or report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReproduceError {
+    /// Unknown experiment id.
+    #[error("unknown experiment {id:?}; known: {known}")]
+    Unknown {
+        /// What was asked for.
+        id: String,
+        /// The known ids.
+        known: String,
+    },
+    /// The built-in spec did not parse (a bug) or a user spec is wrong.
+    #[error(transparent)]
+    Spec(#[from] SweepSpecError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The sweep failed.
+    #[error("running the sweep: {0}")]
+    Sweep(String),
+    /// A figure could not be drawn.
+    #[error("drawing {what}: {source}")]
+    Figure {
+        /// Which figure.
+        what: String,
+        /// The cause.
+        source: figures::FigureError,
+    },
+    /// Writing a file failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// What a finished report says, for index pages and the terminal.
+#[derive(Clone, Debug)]
+pub struct ReportOutcome {
+    /// The report file.
+    pub path: PathBuf,
+    /// Comparison rows that agree.
+    pub agree: usize,
+    /// Comparison rows that differ.
+    pub differ: usize,
+    /// Runs in the report.
+    pub runs: usize,
+    /// Sentences of the analysis.
+    pub words: Vec<String>,
+}
+
+/// Every run of a store, as the analysis sees it (failed runs included, with their status).
+pub fn load_views(store: &Store) -> Result<Vec<(RunView, StoredRun)>, StoreError> {
+    let mut out = Vec::new();
+    for id in store.run_ids()? {
+        if let Some(run) = store.load(&id)? {
+            let summary = run.summary.clone().unwrap_or_else(|| crate::run::Summary { status: run.status.clone(), ..Default::default() });
+            out.push((RunView { run_id: id, spec: run.spec.resolved(), summary }, run));
+        }
+    }
+    Ok(out)
+}
+
+fn mkdir(path: &Path) -> Result<(), ReproduceError> {
+    std::fs::create_dir_all(path).map_err(|source| ReproduceError::Write { path: path.to_path_buf(), source })
+}
+
+/// Runs experiment `id` at `scale` into `out_dir/<id>/` (store `results.db`, `spec.toml`,
+/// `figures/`, `index.html`), resuming what is already stored.
+pub fn run_experiment(
+    id: &str,
+    scale: Scale,
+    out_dir: &Path,
+    parallelism: Option<Parallelism>,
+    cores: usize,
+    stop: &AtomicBool,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<(ReportOutcome, bool), ReproduceError> {
+    let exp = experiment(id).ok_or_else(|| ReproduceError::Unknown { id: id.into(), known: experiments::experiment_ids() })?;
+    let text = spec_text(id, scale).expect("every experiment has a spec");
+    let dir = out_dir.join(id);
+    mkdir(&dir)?;
+    let spec_path = dir.join("spec.toml");
+    crate::run::write_atomic(&spec_path, text.as_bytes()).map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    let spec = SweepSpec::from_toml(&text, &spec_path.display().to_string())?;
+    let points = spec.points()?;
+    let start = Instant::now();
+    let store_path = dir.join("results.db");
+    let mut store = Store::open_writer(&store_path)?;
+    let done = store.done_ids()?;
+    let todo = points.iter().filter(|p| !done.contains(&p.run_id)).count();
+    let parallelism = parallelism.unwrap_or_else(|| Parallelism::auto(cores, todo));
+    let sweep = run_sweep(&points, &mut store, &spec.name, spec.keep, parallelism, stop, on_progress).map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    let wall = start.elapsed().as_secs_f64();
+    let outcome = write_report(Some(exp), Some(scale), &store, &text, &dir, wall)?;
+    Ok((outcome, sweep.interrupted))
+}
+
+/// Writes `out_dir/index.html` (and `out_dir/figures/`) for the runs in `store`. With an
+/// experiment, its analysis and figures; without one, a generic report (runs table, training
+/// curves, shattering plots).
+pub fn write_report(
+    exp: Option<&Experiment>,
+    scale: Option<Scale>,
+    store: &Store,
+    spec_text: &str,
+    out_dir: &Path,
+    wall_seconds: f64,
+) -> Result<ReportOutcome, ReproduceError> {
+    mkdir(out_dir)?;
+    let fig_dir = out_dir.join("figures");
+    mkdir(&fig_dir)?;
+    let loaded = load_views(store)?;
+    let views: Vec<RunView> = loaded.iter().map(|(v, _)| v.clone()).collect();
+    let generic = Experiment { id: "sweep", figure: "", what: "All runs of the store.", reported: "" };
+    let exp_ref = exp.unwrap_or(&generic);
+    let analysis = match exp {
+        Some(e) => analyse(e.id, &views),
+        None => generic_analysis(&views),
+    };
+    let figures = draw_figures(exp_ref.id, store, &views, &analysis, &fig_dir)?;
+    let mut seeds: Vec<u64> = views.iter().filter_map(|v| v.spec.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let provenance = Provenance {
+        version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: option_env!("SHATTER_GIT_COMMIT").map(str::to_string).unwrap_or_else(git_commit),
+        machine: machine(),
+        seeds,
+        runs: views.len(),
+        run_seconds: views.iter().map(|v| v.summary.wall_seconds).sum(),
+        wall_seconds,
+        store: store.path().display().to_string(),
+        date: now_utc(),
+    };
+    let html = render_report(exp_ref, scale.unwrap_or(Scale::Quick), &analysis, &figures, spec_text, &provenance);
+    let path = out_dir.join("index.html");
+    crate::run::write_atomic(&path, html.as_bytes()).map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    let (agree, differ) = verdict_counts(&analysis);
+    Ok(ReportOutcome { path, agree, differ, runs: views.len(), words: analysis.words })
+}
+
+fn generic_analysis(views: &[RunView]) -> Analysis {
+    use analysis::{Row, Verdict};
+    let mut a = Analysis::default();
+    for v in views {
+        let s = &v.summary;
+        a.rows.push(Row {
+            quantity: format!("run {}", &v.run_id[..8.min(v.run_id.len())]),
+            setting: format!(
+                "d={} n={} K={} eta={} decay={} loss={} seed={}",
+                v.spec.d.unwrap_or(0),
+                v.spec.n.unwrap_or(0),
+                v.spec.width.unwrap_or(0),
+                v.spec.lr.unwrap_or(0.0),
+                v.spec.weight_decay.unwrap_or(0.0),
+                v.spec.loss.clone().unwrap_or_default(),
+                v.spec.seed.unwrap_or(0)
+            ),
+            measured: format!(
+                "{}: test MSE {}, sharpness {} (2/eta {}), {} firing on <= 10%",
+                s.status,
+                fmt(s.test_mse),
+                fmt(s.sharpness),
+                fmt(Some(s.two_over_eta)),
+                s.frac_neurons_rate_le_10pct.map(|f| format!("{:.0}%", 100.0 * f)).unwrap_or_else(|| "-".into())
+            ),
+            paper: String::new(),
+            verdict: Verdict::Context,
+            criterion: String::new(),
+        });
+    }
+    let rates = analysis::fit_rates(views);
+    if rates.iter().any(|r| r.ns.len() >= 2) {
+        a.rates = rates;
+    }
+    a
+}
+
+fn fmt(x: Option<f64>) -> String {
+    x.filter(|v| v.is_finite()).map(|v| figures::style::format_sig(v, 3)).unwrap_or_else(|| "-".into())
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
+}
+
+fn now_utc() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86400, secs % 86400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn figure<F: Figure>(fig: &F, what: &str, stem: &Path, caption: String) -> Result<ReportFigure, ReproduceError> {
+    let err = |source| ReproduceError::Figure { what: what.into(), source };
+    figures::write_figure(fig, stem).map_err(err)?;
+    Ok(ReportFigure { caption, svg: figures::svg_string(fig).map_err(err)? })
+}
+
+fn run_label(v: &RunView) -> String {
+    let s = &v.spec;
+    let mut parts = Vec::new();
+    if let Some(l) = &s.loss {
+        if l != "square" {
+            parts.push(l.clone());
+        }
+    }
+    parts.push(format!("eta={}", s.lr.unwrap_or(0.0)));
+    if s.weight_decay.unwrap_or(0.0) > 0.0 {
+        parts.push(format!("decay={}", s.weight_decay.unwrap_or(0.0)));
+    }
+    parts.push(format!("d={}", s.d.unwrap_or(0)));
+    parts.push(format!("K={}", s.width.unwrap_or(0)));
+    if s.activation.as_deref() == Some("gelu") {
+        parts.push("gelu".into());
+    }
+    parts.join(" ")
+}
+
+fn training_series(store: &Store, v: &RunView, label: String) -> Result<Option<TrainingSeries>, ReproduceError> {
+    let traj = store.trajectory(&v.run_id)?;
+    if traj.is_empty() {
+        return Ok(None);
+    }
+    let test: Vec<f64> = traj.iter().map(|r| r.test_mse.unwrap_or(f64::NAN)).collect();
+    Ok(Some(TrainingSeries {
+        label,
+        epochs: traj.iter().map(|r| r.epoch as f64).collect(),
+        train_loss: traj.iter().map(|r| r.train_loss).collect(),
+        test_mse: test.iter().any(|t| t.is_finite()).then_some(test),
+        sharpness: traj
+            .iter()
+            .filter_map(|r| r.sharpness.map(|s| SharpnessPoint { epoch: r.epoch as f64, value: s, err: r.sharpness_err.unwrap_or(0.0) }))
+            .collect(),
+        eta: v.spec.lr,
+    }))
+}
+
+fn shattering_run(store: &Store, v: &RunView, label: String) -> Result<Option<ShatteringRun>, ReproduceError> {
+    let neurons = store.neurons(&v.run_id)?;
+    if neurons.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ShatteringRun {
+        label,
+        neurons: neurons
+            .iter()
+            .map(|n| NeuronPoint { activation_rate: n.activation_rate, amplitude: n.amplitude, offset: n.boundary_offset })
+            .collect(),
+    }))
+}
+
+fn draw_figures(id: &str, store: &Store, views: &[RunView], analysis: &Analysis, dir: &Path) -> Result<Vec<ReportFigure>, ReproduceError> {
+    let mut figs = Vec::new();
+    let done: Vec<&RunView> = views.iter().filter(|v| v.summary.status == "completed").collect();
+    // Runs whose neurons and training curves are shown: all of them for small experiments, the
+    // largest-n seed-0 run per arm otherwise.
+    let shown: Vec<&RunView> = if done.len() <= 12 {
+        done.clone()
+    } else {
+        let mut best: std::collections::BTreeMap<String, &RunView> = std::collections::BTreeMap::new();
+        for v in &done {
+            if v.spec.seed.unwrap_or(0) != 0 {
+                continue;
+            }
+            let key = format!("{} {} {}", v.spec.loss.clone().unwrap_or_default(), v.spec.lr.unwrap_or(0.0), v.spec.weight_decay.unwrap_or(0.0));
+            let better = best.get(&key).is_none_or(|b| (v.spec.n, v.spec.d) > (b.spec.n, b.spec.d));
+            if better {
+                best.insert(key, v);
+            }
+        }
+        best.into_values().collect()
+    };
+    if !analysis.rates.is_empty() {
+        let mut losses: Vec<String> = analysis.rates.iter().map(|r| r.loss.clone()).collect();
+        losses.dedup();
+        losses.sort();
+        losses.dedup();
+        for loss in losses {
+            let mut arms: Vec<String> = analysis.rates.iter().map(|r| r.arm.clone()).collect();
+            arms.sort();
+            arms.dedup();
+            let series: Vec<RateSeries> = analysis
+                .rates
+                .iter()
+                .filter(|r| r.loss == loss)
+                .map(|r| RateSeries {
+                    label: format!("d={} {}", r.d, r.arm),
+                    ns: r.ns.clone(),
+                    values: r.medians.clone(),
+                    spread: Some(r.spread.clone()),
+                    theory_slope: (r.arm.starts_with("GD")).then(|| -stable_minima_upper(r.d)),
+                    colour: r.d.saturating_sub(1),
+                    arm: arms.iter().position(|a| a == &r.arm).unwrap_or(0),
+                })
+                .collect();
+            let plot = RatePlot {
+                title: Some(format!("Test MSE against n ({loss} loss): median over seeds, fitted slopes")),
+                y_label: Some("test MSE against the noiseless target".into()),
+                series,
+            };
+            figs.push(figure(
+                &plot,
+                "rate plot",
+                &dir.join(format!("rates_{loss}")),
+                format!("Test MSE against n on log-log axes under the {loss} loss; lines are least-squares fits with 95% intervals; dotted lines show the stable-minima rate 1/(2d+4) of SCIENCE.md section 6."),
+            )?);
+        }
+        let pw = PopulationWeight { title: None, dims: vec![1, 2, 3, 4, 5], points: 201 };
+        figs.push(figure(&pw, "g_P", &dir.join("population_weight"), "The population weight g_P(t) for inputs uniform in the unit ball: the implicit regularisation vanishes like (1-|t|)^(d+2) towards the boundary.".into())?);
+    }
+    let mut series = Vec::new();
+    for v in shown.iter().take(8) {
+        if let Some(s) = training_series(store, v, run_label(v))? {
+            series.push(s);
+        }
+    }
+    if !series.is_empty() && (id == "shattering" || id == "sweep" || id == "lr" || shown.len() <= 6) {
+        let curves = TrainingCurves { title: Some("Training: loss, test MSE and sharpness against 2/eta".into()), series };
+        figs.push(figure(&curves, "training curves", &dir.join("training"), "Train loss and test MSE (log scale) and sharpness with its 2/eta line, per run.".into())?);
+    }
+    let mut runs = Vec::new();
+    for v in shown.iter().take(6) {
+        if let Some(r) = shattering_run(store, v, run_label(v))? {
+            runs.push(r);
+        }
+    }
+    if !runs.is_empty() {
+        let hist = ActivationHistogram { title: None, runs: runs.iter().map(HistogramRun::from).collect() };
+        let scatter = ShatteringScatter { title: None, runs };
+        figs.push(figure(&scatter, "shattering scatter", &dir.join("shattering"), "Each neuron's activation rate against its amplitude |v_k| ||w_k||, coloured by its boundary offset |t_k|; the line marks 10%.".into())?);
+        figs.push(figure(&hist, "activation histogram", &dir.join("activation_rates"), "Histogram of activation rates (5% bins).".into())?);
+    }
+    if id == "dims" || id == "gelu" {
+        let rows: Vec<ComparisonRow> = done
+            .iter()
+            .map(|v| {
+                let d = v.spec.d.unwrap_or(0);
+                ComparisonRow {
+                    label: format!("d={d}"),
+                    measured: 1.0 - v.summary.frac_dead.unwrap_or(f64::NAN),
+                    paper: match d {
+                        1 => Some(0.0),
+                        6 => Some(0.65),
+                        _ => None,
+                    },
+                }
+            })
+            .collect();
+        let cmp = Comparison { title: Some("Fraction of neurons still active at the end".into()), y_label: Some("fraction not dead".into()), rows };
+        figs.push(figure(&cmp, "active fraction", &dir.join("active_fraction"), "Fraction of neurons active on at least one training point, against the paper's endpoints.".into())?);
+    }
+    Ok(figs)
+}
