@@ -184,8 +184,9 @@ struct SweepFile {
 
 /// The sweep-only key that sets `width = round(width_per_n * n)` at every point.
 pub const WIDTH_PER_N: &str = "width_per_n";
-const MEASURE_RUN_KEYS: [&str; 5] = [
+const MEASURE_RUN_KEYS: [&str; 6] = [
     "sharpness_every",
+    "test_every",
     "log_every",
     "top_k",
     "lanczos_tol",
