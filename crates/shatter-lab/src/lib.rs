@@ -2,8 +2,8 @@
 //! data and model files, executing a run and writing its directory; sweeps (experiment specs,
 //! scheduling, resume, shards), the SQLite results store and its export to CSV and Parquet.
 
-pub mod figures;
 pub mod export;
+pub mod figures;
 pub mod io;
 pub mod reproduce;
 pub mod run;

@@ -236,6 +236,13 @@ pub struct RunConfig {
     pub seed: u64,
 }
 
+impl RunConfig {
+    /// The number of training samples the spec asks for (`n`; a data file may hold another).
+    pub fn data_n(&self) -> usize {
+        self.spec.n.unwrap_or(512)
+    }
+}
+
 impl RunSpec {
     /// Reads a spec from TOML text; `path` names it in errors. Unknown keys and wrong types are
     /// errors with the line.

@@ -104,12 +104,19 @@ fn bench_shape<F: Float>(
     let seconds_per_gd_step =
         ((per_run - 2.0 * seconds_per_hvp - seconds_per_gradient) / epochs as f64).max(0.0);
     // A cold-start estimate at the default tolerance, as `shatter train` makes its first one.
-    let opts = LanczosOptions { top_k: 1, smallest: false, ..LanczosOptions::default() };
+    let opts = LanczosOptions {
+        top_k: 1,
+        smallest: false,
+        ..LanczosOptions::default()
+    };
     let mut products = 0;
     let mut tracker = SharpnessTracker::<F>::new(shape, opts);
     let seconds_per_sharpness = time_per_call(args.seconds / 4.0, || {
         tracker.forget();
-        products = tracker.measure(&net0, &data, &mut ws).map(|e| e.products).unwrap_or(0);
+        products = tracker
+            .measure(&net0, &data, &mut ws)
+            .map(|e| e.products)
+            .unwrap_or(0);
     });
     let flops = (4 * n * width * d + 6 * n * width) as f64;
     Timing {

@@ -4,7 +4,9 @@
 use super::{failure_hint, usage, usage_hint};
 use crate::args::{Global, ReproduceArgs};
 use crate::progress;
-use shatter_lab::reproduce::experiments::{experiment, experiment_ids, spec_text, Scale, EXPERIMENTS};
+use shatter_lab::reproduce::experiments::{
+    experiment, experiment_ids, spec_text, Scale, EXPERIMENTS,
+};
 use shatter_lab::reproduce::report::{render_index, IndexEntry, Provenance};
 use shatter_lab::reproduce::run_experiment;
 use shatter_lab::sweep::{Parallelism, Progress};
@@ -13,7 +15,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
-    let scale: Scale = args.scale.parse().map_err(|e: String| usage(format!("--scale: {e}")))?;
+    let scale: Scale = args
+        .scale
+        .parse()
+        .map_err(|e: String| usage(format!("--scale: {e}")))?;
     let ids: Vec<&str> = match args.id.as_str() {
         "all" => EXPERIMENTS.iter().map(|e| e.id).collect(),
         "headline" => vec!["shattering", "cod"],
@@ -27,14 +32,26 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
     };
     if args.print_spec {
         for id in &ids {
-            print!("{}", spec_text(id, scale).expect("every experiment has a spec"));
+            print!(
+                "{}",
+                spec_text(id, scale).expect("every experiment has a spec")
+            );
         }
         return Ok(());
     }
-    let cores = if global.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { global.threads };
+    let cores = if global.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        global.threads
+    };
     let parallelism = match args.jobs {
         Some(0) => return Err(usage("--jobs must be at least 1")),
-        Some(jobs) => Some(Parallelism { jobs, threads_per_run: (cores / jobs).max(1) }),
+        Some(jobs) => Some(Parallelism {
+            jobs,
+            threads_per_run: (cores / jobs).max(1),
+        }),
         None => None,
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -46,18 +63,36 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut entries = Vec::new();
     for id in &ids {
-        let pb = progress::bar(0, global.quiet, "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} runs {msg} (eta {eta})");
+        let pb = progress::bar(
+            0,
+            global.quiet,
+            "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} runs {msg} (eta {eta})",
+        );
         pb.set_prefix(id.to_string());
         let t = Instant::now();
         let mut on_progress = |p: &Progress| {
             pb.set_length(p.todo as u64);
             pb.set_position(p.finished as u64);
-            pb.set_message(format!("{id}: {} running, {} failed, {} diverged", p.running, p.failed, p.diverged));
+            pb.set_message(format!(
+                "{id}: {} running, {} failed, {} diverged",
+                p.running, p.failed, p.diverged
+            ));
         };
-        let (outcome, interrupted) = run_experiment(id, scale, &args.out, parallelism, cores, &stop, &mut on_progress)?;
+        let (outcome, interrupted) = run_experiment(
+            id,
+            scale,
+            &args.out,
+            parallelism,
+            cores,
+            &stop,
+            &mut on_progress,
+        )?;
         pb.finish_and_clear();
         if interrupted {
-            return Err(failure_hint(format!("interrupted during {id}"), "run the same command again to resume"));
+            return Err(failure_hint(
+                format!("interrupted during {id}"),
+                "run the same command again to resume",
+            ));
         }
         let wall = t.elapsed().as_secs_f64();
         if !global.quiet {
@@ -72,7 +107,9 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
             href: format!("{id}/index.html"),
             agree: outcome.agree,
             differ: outcome.differ,
-            reported: experiment(id).map(|e| e.reported.to_string()).unwrap_or_default(),
+            reported: experiment(id)
+                .map(|e| e.reported.to_string())
+                .unwrap_or_default(),
             wall_seconds: wall,
         });
     }
@@ -83,7 +120,11 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
             store: args.out.display().to_string(),
             ..Provenance::default()
         };
-        let html = render_index(&format!("shatter reproduce {} ({scale} scale)", args.id), &entries, &provenance);
+        let html = render_index(
+            &format!("shatter reproduce {} ({scale} scale)", args.id),
+            &entries,
+            &provenance,
+        );
         let path = args.out.join("index.html");
         shatter_lab::run::write_atomic(&path, html.as_bytes())?;
         println!("{}", path.display());

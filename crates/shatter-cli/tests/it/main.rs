@@ -1,15 +1,12 @@
-<<<<<<< HEAD
-//! Integration tests of the `shatter` binary: each runs the real program on real computation.
+//! Integration tests of the `shatter` binary: each runs the real program on real computation
+//! (training, inspection, bad input; sweeps killed with SIGKILL and resumed, two sweeps on one
+//! store; reproductions and reports).
+
+#![allow(clippy::print_stderr)]
 
 mod bad_input;
 mod common;
 mod inspect;
-mod train;
-=======
-//! Integration tests of the `shatter` binary: sweeps killed with SIGKILL and resumed, two
-//! sweeps on one store, usage errors and their exit codes.
-
-#![allow(clippy::print_stderr)]
-
+mod reproduce;
 mod sweep;
->>>>>>> sweep
+mod train;

@@ -282,14 +282,33 @@ impl TrainingCurves {
             Some((lo, hi)) => lo.min(x_range.start)..hi.max(x_range.end),
             None => x_range,
         };
+        // The axis fits the last 90% of training and the 2/eta lines: the sharpness at
+        // initialisation is often far above the edge of stability and would flatten the plateau.
+        // Earlier points above the axis are drawn at its top edge.
+        let cut = x_range.start + 0.1 * (x_range.end - x_range.start);
+        let late = |p: &&SharpnessPoint| p.epoch >= cut;
+        let any_late = points.iter().flatten().any(|p| late(&p));
         let y_values = points
             .iter()
             .flatten()
+            .filter(|p| !any_late || late(p))
             .flat_map(|p| [p.value - p.err, p.value + p.err])
             .chain(etas.iter().map(|(_, e)| 2.0 / e))
             .chain([0.0]);
         let y_range = style::linear_range(y_values).unwrap_or(0.0..1.0);
         let y_range = y_range.start..y_range.end + 0.06 * (y_range.end - y_range.start);
+        let points: Vec<Vec<SharpnessPoint>> = points
+            .into_iter()
+            .map(|pts| {
+                pts.into_iter()
+                    .map(|p| SharpnessPoint {
+                        value: p.value.clamp(y_range.start, y_range.end),
+                        err: if p.value > y_range.end { 0.0 } else { p.err },
+                        ..p
+                    })
+                    .collect()
+            })
+            .collect();
 
         let mut chart = ChartBuilder::on(panel)
             .caption("Sharpness", font(style::PANEL_TITLE_SIZE))

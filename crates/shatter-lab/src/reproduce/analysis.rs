@@ -147,7 +147,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let m = v.len();
-    Some(if m % 2 == 1 { v[m / 2] } else { 0.5 * (v[m / 2 - 1] + v[m / 2]) })
+    Some(if m % 2 == 1 {
+        v[m / 2]
+    } else {
+        0.5 * (v[m / 2 - 1] + v[m / 2])
+    })
 }
 
 fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
@@ -194,7 +198,11 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
 
 /// Analyses the runs of experiment `id`; unknown ids give an empty analysis.
 pub fn analyse(id: &str, runs: &[RunView]) -> Analysis {
-    let ok: Vec<RunView> = runs.iter().filter(|r| r.summary.status == "completed").cloned().collect();
+    let ok: Vec<RunView> = runs
+        .iter()
+        .filter(|r| r.summary.status == "completed")
+        .cloned()
+        .collect();
     let mut a = match id {
         "shattering" => shattering(&ok),
         "cod" => rates(&ok, RateClaim::Cod),
@@ -204,7 +212,10 @@ pub fn analyse(id: &str, runs: &[RunView]) -> Analysis {
         "underparam" => underparam(&ok),
         _ => Analysis::default(),
     };
-    let diverged = runs.iter().filter(|r| r.summary.status == "diverged").count();
+    let diverged = runs
+        .iter()
+        .filter(|r| r.summary.status == "diverged")
+        .count();
     let failed = runs.len() - ok.len() - diverged;
     if diverged > 0 || failed > 0 {
         a.words.push(format!("{diverged} run(s) diverged and {failed} did not complete; they are left out of the table."));
@@ -281,7 +292,10 @@ fn shattering(runs: &[RunView]) -> Analysis {
         let large = runs.iter().find(|r| &loss_of(r) == loss && decay(r) == 0.0);
         let small = runs.iter().find(|r| &loss_of(r) == loss && decay(r) > 0.0);
         if let (Some(l), Some(w)) = (large, small) {
-            let (fl, fw) = (l.summary.frac_neurons_rate_le_10pct.unwrap_or(f64::NAN), w.summary.frac_neurons_rate_le_10pct.unwrap_or(f64::NAN));
+            let (fl, fw) = (
+                l.summary.frac_neurons_rate_le_10pct.unwrap_or(f64::NAN),
+                w.summary.frac_neurons_rate_le_10pct.unwrap_or(f64::NAN),
+            );
             a.words.push(format!(
                 "Under the {} loss, the large step leaves {} of the neurons firing on at most 10% of the data (weight decay: {}), with sharpness {} against 2/eta = {}; test MSE is {} for the large step and {} with weight decay (paper: ~1.1 and ~0.055).",
                 convention(loss),
@@ -295,7 +309,11 @@ fn shattering(runs: &[RunView]) -> Analysis {
         }
     }
     if distance.len() > 1 {
-        let best = distance.iter().min_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k.clone()).unwrap_or_default();
+        let best = distance
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(k, _)| k.clone())
+            .unwrap_or_default();
         for (loss, dist) in &distance {
             a.rows.push(Row {
                 quantity: "distance of both test MSEs from the paper's (sum of |log ratio|)".into(),
@@ -303,7 +321,11 @@ fn shattering(runs: &[RunView]) -> Analysis {
                 measured: num(Some(*dist)),
                 paper: "0".into(),
                 verdict: Verdict::Context,
-                criterion: if *loss == best { "nearest".into() } else { String::new() },
+                criterion: if *loss == best {
+                    "nearest".into()
+                } else {
+                    String::new()
+                },
             });
         }
         a.words.push(format!(
@@ -327,44 +349,92 @@ pub fn fit_rates(runs: &[RunView]) -> Vec<RateFit> {
     let mut groups: BTreeMap<(String, String, usize), BTreeMap<u64, Vec<f64>>> = BTreeMap::new();
     for r in runs {
         let target = r.spec.target.clone().unwrap_or_default();
-        let arm = if target == "linear" || target.is_empty() { arm_label(r) } else { format!("{target}, {}", arm_label(r)) };
+        let arm = if target == "linear" || target.is_empty() {
+            arm_label(r)
+        } else {
+            format!("{target}, {}", arm_label(r))
+        };
         let key = (loss_of(r), arm, r.spec.d.unwrap_or(0));
         if let Some(mse) = r.summary.test_mse {
-            groups.entry(key).or_default().entry(r.spec.n.unwrap_or(0) as u64).or_default().push(mse);
+            groups
+                .entry(key)
+                .or_default()
+                .entry(r.spec.n.unwrap_or(0) as u64)
+                .or_default()
+                .push(mse);
         }
     }
     let mut out = Vec::new();
     for ((loss, arm, d), by_n) in groups {
         let ns: Vec<f64> = by_n.keys().map(|&n| n as f64).collect();
-        let medians: Vec<f64> = by_n.values().map(|v| median(v.clone()).unwrap_or(f64::NAN)).collect();
-        let spread: Vec<(f64, f64)> = by_n.values().map(|v| (quantile(v.clone(), 0.25), quantile(v.clone(), 0.75))).collect();
+        let medians: Vec<f64> = by_n
+            .values()
+            .map(|v| median(v.clone()).unwrap_or(f64::NAN))
+            .collect();
+        let spread: Vec<(f64, f64)> = by_n
+            .values()
+            .map(|v| (quantile(v.clone(), 0.25), quantile(v.clone(), 0.75)))
+            .collect();
         if let Ok(fit) = fit_loglog(&ns, &medians) {
-            out.push(RateFit { loss, arm, d, ns, medians, spread, rate: -fit.slope, ci95: fit.ci95 });
+            out.push(RateFit {
+                loss,
+                arm,
+                d,
+                ns,
+                medians,
+                spread,
+                rate: -fit.slope,
+                ci95: fit.ci95,
+            });
         }
     }
     out
 }
 
 fn rates(runs: &[RunView], claim: RateClaim) -> Analysis {
-    let mut a = Analysis { rates: fit_rates(runs), ..Analysis::default() };
+    let mut a = Analysis {
+        rates: fit_rates(runs),
+        ..Analysis::default()
+    };
     let mut groups: BTreeMap<(String, String), Vec<&RateFit>> = BTreeMap::new();
     for f in &a.rates {
-        groups.entry((f.loss.clone(), f.arm.clone())).or_default().push(f);
+        groups
+            .entry((f.loss.clone(), f.arm.clone()))
+            .or_default()
+            .push(f);
     }
     for ((loss, arm), fits) in &groups {
         let gd = arm.contains("GD") && !arm.contains("decay");
         for f in fits {
             let (paper, verdict, criterion) = match (claim, gd) {
-                (RateClaim::Cod, true) if f.d == 5 => ("~0.1".to_string(), Verdict::of(f.rate < 0.3), "below 0.3".to_string()),
-                (RateClaim::Cod, true) => ("falls with d".to_string(), Verdict::Context, String::new()),
-                (RateClaim::Cod, false) => ("> 0.5".to_string(), Verdict::of(f.rate > 0.5), "above 0.5".to_string()),
-                (RateClaim::Flatten, _) => ("flattens as d grows".to_string(), Verdict::Context, String::new()),
+                (RateClaim::Cod, true) if f.d == 5 => (
+                    "~0.1".to_string(),
+                    Verdict::of(f.rate < 0.3),
+                    "below 0.3".to_string(),
+                ),
+                (RateClaim::Cod, true) => {
+                    ("falls with d".to_string(), Verdict::Context, String::new())
+                }
+                (RateClaim::Cod, false) => (
+                    "> 0.5".to_string(),
+                    Verdict::of(f.rate > 0.5),
+                    "above 0.5".to_string(),
+                ),
+                (RateClaim::Flatten, _) => (
+                    "flattens as d grows".to_string(),
+                    Verdict::Context,
+                    String::new(),
+                ),
             };
             a.rows.push(Row {
                 quantity: format!("rate of test MSE ~ n^(-rate), d = {}", f.d),
                 setting: format!("{}, {arm}", convention(loss)),
                 measured: format!("{} ± {}", num(Some(f.rate)), num(Some(f.ci95))),
-                paper: format!("{paper}; theory: stable minima {}, minimax {}", num(Some(stable_minima_upper(f.d))), num(Some(minimax_lower(f.d)))),
+                paper: format!(
+                    "{paper}; theory: stable minima {}, minimax {}",
+                    num(Some(stable_minima_upper(f.d))),
+                    num(Some(minimax_lower(f.d)))
+                ),
                 verdict,
                 criterion,
             });
@@ -378,11 +448,21 @@ fn rates(runs: &[RunView], claim: RateClaim) -> Analysis {
             } else {
                 ("rate stays steep at the largest d", "yes (> 0.5)")
             };
-            let verdict = if gd || claim == RateClaim::Flatten { Verdict::of(flattens) } else { Verdict::of(fd.rate > 0.5) };
+            let verdict = if gd || claim == RateClaim::Flatten {
+                Verdict::of(flattens)
+            } else {
+                Verdict::of(fd.rate > 0.5)
+            };
             a.rows.push(Row {
                 quantity: quantity.into(),
                 setting: format!("{}, {arm}", convention(loss)),
-                measured: format!("{} at d = {} -> {} at d = {}", num(Some(f1.rate)), f1.d, num(Some(fd.rate)), fd.d),
+                measured: format!(
+                    "{} at d = {} -> {} at d = {}",
+                    num(Some(f1.rate)),
+                    f1.d,
+                    num(Some(fd.rate)),
+                    fd.d
+                ),
                 paper: paper.into(),
                 verdict,
                 criterion: String::new(),
@@ -394,7 +474,11 @@ fn rates(runs: &[RunView], claim: RateClaim) -> Analysis {
                 f1.d,
                 num(Some(fd.rate)),
                 fd.d,
-                if flattens { ", flattening with the dimension" } else { ", not flattening" }
+                if flattens {
+                    ", flattening with the dimension"
+                } else {
+                    ", not flattening"
+                }
             ));
         }
     }
@@ -411,12 +495,23 @@ fn dims(runs: &[RunView]) -> Analysis {
     let mut a = Analysis::default();
     let v = by_d(runs);
     let ds: Vec<f64> = v.iter().map(|r| r.spec.d.unwrap_or(0) as f64).collect();
-    let active: Vec<f64> = v.iter().map(|r| 1.0 - r.summary.frac_dead.unwrap_or(f64::NAN)).collect();
+    let active: Vec<f64> = v
+        .iter()
+        .map(|r| 1.0 - r.summary.frac_dead.unwrap_or(f64::NAN))
+        .collect();
     for (r, act) in v.iter().zip(&active) {
         let d = r.spec.d.unwrap_or(0);
         let (paper, verdict, criterion) = match d {
-            1 => ("~0%".to_string(), Verdict::of(*act < 0.15), "below 15%".to_string()),
-            6 => ("~65%".to_string(), Verdict::of((0.45..=0.85).contains(act)), "45% to 85%".to_string()),
+            1 => (
+                "~0%".to_string(),
+                Verdict::of(*act < 0.15),
+                "below 15%".to_string(),
+            ),
+            6 => (
+                "~65%".to_string(),
+                Verdict::of((0.45..=0.85).contains(act)),
+                "45% to 85%".to_string(),
+            ),
             _ => ("rising with d".to_string(), Verdict::Context, String::new()),
         };
         a.rows.push(Row {
@@ -437,13 +532,35 @@ fn dims(runs: &[RunView]) -> Analysis {
             measured: format!("Spearman rank correlation with d: {}", num(rho)),
             paper: paper.into(),
             verdict: ok.map_or(Verdict::Context, Verdict::of),
-            criterion: if rising { "correlation > 0.5".into() } else { "correlation < -0.5".into() },
+            criterion: if rising {
+                "correlation > 0.5".into()
+            } else {
+                "correlation < -0.5".into()
+            },
         });
     };
-    trend(&active, true, "active fraction against d", "rises with d", &mut a);
-    let train: Vec<f64> = v.iter().map(|r| r.summary.final_train_loss.unwrap_or(f64::NAN)).collect();
-    trend(&train, false, "train loss against d", "falls with d", &mut a);
-    let test: Vec<f64> = v.iter().map(|r| r.summary.test_mse.unwrap_or(f64::NAN)).collect();
+    trend(
+        &active,
+        true,
+        "active fraction against d",
+        "rises with d",
+        &mut a,
+    );
+    let train: Vec<f64> = v
+        .iter()
+        .map(|r| r.summary.final_train_loss.unwrap_or(f64::NAN))
+        .collect();
+    trend(
+        &train,
+        false,
+        "train loss against d",
+        "falls with d",
+        &mut a,
+    );
+    let test: Vec<f64> = v
+        .iter()
+        .map(|r| r.summary.test_mse.unwrap_or(f64::NAN))
+        .collect();
     trend(&test, true, "test MSE against d", "rises with d", &mut a);
     if let (Some(f), Some(l)) = (v.first(), v.last()) {
         a.words.push(format!(
@@ -466,15 +583,29 @@ fn step_size(runs: &[RunView]) -> Analysis {
         a.rows.push(Row {
             quantity: "neurons firing on <= 10% (and path norm)".into(),
             setting: format!("eta = {}, {} epochs", lr(r), r.spec.epochs.unwrap_or(0)),
-            measured: format!("{} (path norm {})", pct(r.summary.frac_neurons_rate_le_10pct), num(r.summary.path_norm)),
+            measured: format!(
+                "{} (path norm {})",
+                pct(r.summary.frac_neurons_rate_le_10pct),
+                num(r.summary.path_norm)
+            ),
             paper: "grows with eta".into(),
             verdict: Verdict::Context,
             criterion: String::new(),
         });
     }
     for (name, vals) in [
-        ("fraction firing on <= 10% against eta", v.iter().map(|r| r.summary.frac_neurons_rate_le_10pct.unwrap_or(f64::NAN)).collect::<Vec<_>>()),
-        ("path norm against eta", v.iter().map(|r| r.summary.path_norm.unwrap_or(f64::NAN)).collect()),
+        (
+            "fraction firing on <= 10% against eta",
+            v.iter()
+                .map(|r| r.summary.frac_neurons_rate_le_10pct.unwrap_or(f64::NAN))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "path norm against eta",
+            v.iter()
+                .map(|r| r.summary.path_norm.unwrap_or(f64::NAN))
+                .collect(),
+        ),
     ] {
         let rho = spearman(&lrs, &vals);
         a.rows.push(Row {
@@ -500,7 +631,12 @@ fn underparam(runs: &[RunView]) -> Analysis {
         }
         a.rows.push(Row {
             quantity: "neurons firing on <= 10% of the data".into(),
-            setting: format!("d = {}, K = {}, decay = {}", r.spec.d.unwrap_or(0), r.spec.width.unwrap_or(0), decay(r)),
+            setting: format!(
+                "d = {}, K = {}, decay = {}",
+                r.spec.d.unwrap_or(0),
+                r.spec.width.unwrap_or(0),
+                decay(r)
+            ),
             measured: pct(Some(frac)),
             paper: "shattering persists".into(),
             verdict: Verdict::of(frac > 0.25),
@@ -516,11 +652,24 @@ mod tests {
     use super::*;
 
     fn view(d: usize, n: usize, lr: f64, wd: f64, seed: u64, mse: f64) -> RunView {
-        let spec = RunSpec { d: Some(d), n: Some(n), lr: Some(lr), weight_decay: Some(wd), seed: Some(seed), ..RunSpec::default() }.resolved();
+        let spec = RunSpec {
+            d: Some(d),
+            n: Some(n),
+            lr: Some(lr),
+            weight_decay: Some(wd),
+            seed: Some(seed),
+            ..RunSpec::default()
+        }
+        .resolved();
         RunView {
             run_id: spec.run_id(),
             spec,
-            summary: Summary { test_mse: Some(mse), status: "completed".into(), two_over_eta: 2.0 / lr, ..Summary::default() },
+            summary: Summary {
+                test_mse: Some(mse),
+                status: "completed".into(),
+                two_over_eta: 2.0 / lr,
+                ..Summary::default()
+            },
         }
     }
 
@@ -531,19 +680,42 @@ mod tests {
             for n in [32, 64, 128, 256, 512] {
                 for seed in 0..3 {
                     let jitter = 1.0 + 0.01 * seed as f64;
-                    runs.push(view(d, n, 0.2, 0.0, seed, jitter * (n as f64).powf(-1.0 / d as f64)));
+                    runs.push(view(
+                        d,
+                        n,
+                        0.2,
+                        0.0,
+                        seed,
+                        jitter * (n as f64).powf(-1.0 / d as f64),
+                    ));
                     runs.push(view(d, n, 0.01, 0.1, seed, jitter * (n as f64).powf(-0.8)));
                 }
             }
         }
         let a = analyse("cod", &runs);
-        let gd5 = a.rates.iter().find(|f| f.d == 5 && f.arm.starts_with("GD")).unwrap();
+        let gd5 = a
+            .rates
+            .iter()
+            .find(|f| f.d == 5 && f.arm.starts_with("GD"))
+            .unwrap();
         assert!((gd5.rate - 0.2).abs() < 1e-6, "{gd5:?}");
-        let wd1 = a.rates.iter().find(|f| f.d == 1 && f.arm.contains("decay")).unwrap();
+        let wd1 = a
+            .rates
+            .iter()
+            .find(|f| f.d == 1 && f.arm.contains("decay"))
+            .unwrap();
         assert!((wd1.rate - 0.8).abs() < 1e-6, "{wd1:?}");
-        let verdict_gd5 = a.rows.iter().find(|r| r.quantity.ends_with("d = 5") && r.setting.contains("GD")).unwrap();
+        let verdict_gd5 = a
+            .rows
+            .iter()
+            .find(|r| r.quantity.ends_with("d = 5") && r.setting.contains("GD"))
+            .unwrap();
         assert_eq!(verdict_gd5.verdict, Verdict::Agrees, "0.2 < 0.3");
-        assert!(a.words.iter().any(|w| w.contains("flattening")), "{:?}", a.words);
+        assert!(
+            a.words.iter().any(|w| w.contains("flattening")),
+            "{:?}",
+            a.words
+        );
     }
 
     #[test]

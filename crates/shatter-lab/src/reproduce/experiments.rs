@@ -101,7 +101,11 @@ pub fn experiment(id: &str) -> Option<&'static Experiment> {
 
 /// The ids, comma-separated, for messages.
 pub fn experiment_ids() -> String {
-    EXPERIMENTS.iter().map(|e| e.id).collect::<Vec<_>>().join(", ")
+    EXPERIMENTS
+        .iter()
+        .map(|e| e.id)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The sweep spec (TOML) of experiment `id` at `scale`. The loss convention is a grid axis where
@@ -111,8 +115,11 @@ pub fn spec_text(id: &str, scale: Scale) -> Option<String> {
     let quick = scale == Scale::Quick;
     let text = match id {
         "shattering" => {
-            let (n, width, epochs, losses) =
-                if quick { (512, 1024, 8000, "[\"square\", \"mse\"]") } else { (512, 2048, 20000, "[\"square\"]") };
+            let (n, width, epochs, losses) = if quick {
+                (512, 1024, 8000, "[\"square\", \"mse\"]")
+            } else {
+                (512, 2048, 20000, "[\"square\"]")
+            };
             format!(
                 r#"name = "shattering-{scale}"
 description = "Large step without decay against small step with weight decay (SCIENCE.md section 7, shattering)."
@@ -177,7 +184,11 @@ weight_decay = [0.0, 0.1]
             )
         }
         "dims" | "gelu" => {
-            let (n, width, epochs) = if quick { (256, 512, 5000) } else { (512, 1024, 20000) };
+            let (n, width, epochs) = if quick {
+                (256, 512, 5000)
+            } else {
+                (512, 1024, 20000)
+            };
             let activation = if id == "gelu" { "gelu" } else { "relu" };
             format!(
                 r#"name = "{id}-{scale}"
@@ -204,8 +215,15 @@ d = [1, 2, 3, 4, 5, 6]
             )
         }
         "lr" => {
-            let (n, width, budget, lrs) = if quick { (256, 512, 2500.0, [0.25, 0.5, 1.0, 2.0]) } else { (512, 1024, 10000.0, [0.25, 0.5, 1.0, 2.0]) };
-            let epochs: Vec<String> = lrs.iter().map(|lr| format!("{}", (budget / lr) as usize)).collect();
+            let (n, width, budget, lrs) = if quick {
+                (256, 512, 2500.0, [0.25, 0.5, 1.0, 2.0])
+            } else {
+                (512, 1024, 10000.0, [0.25, 0.5, 1.0, 2.0])
+            };
+            let epochs: Vec<String> = lrs
+                .iter()
+                .map(|lr| format!("{}", (budget / lr) as usize))
+                .collect();
             let lrs: Vec<String> = lrs.iter().map(|lr| format!("{lr:?}")).collect();
             format!(
                 r#"name = "lr-{scale}"
@@ -259,8 +277,11 @@ weight_decay = [0.0, 0.0, 0.0, 0.05, 0.05, 0.05, 0.0, 0.0, 0.0]
             )
         }
         "cod-variants" => {
-            let (epochs, seeds, ns) =
-                if quick { (2000, "[0, 1]", "[32, 64, 128, 256]") } else { (20000, "[0, 1, 2, 3, 4]", "[32, 64, 128, 256, 512]") };
+            let (epochs, seeds, ns) = if quick {
+                (2000, "[0, 1]", "[32, 64, 128, 256]")
+            } else {
+                (20000, "[0, 1, 2, 3, 4]", "[32, 64, 128, 256, 512]")
+            };
             format!(
                 r#"name = "cod-variants-{scale}"
 description = "Slopes of MSE against n with sigma^2 = 0.25, K = 2n, decay 0.01 (linear target) and with the Hölder-1/2 target for several step sizes."
@@ -292,4 +313,61 @@ weight_decay = [0.0, 0.01, 0.0, 0.0, 0.0, 0.0]
         _ => return None,
     };
     Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::SweepSpec;
+
+    #[test]
+    fn every_built_in_spec_parses_and_expands_at_both_scales() {
+        for e in EXPERIMENTS {
+            for scale in [Scale::Quick, Scale::Paper] {
+                let text = spec_text(e.id, scale).expect("a spec for every experiment");
+                let spec = SweepSpec::from_toml(&text, "built-in")
+                    .unwrap_or_else(|err| panic!("{} {scale}: {err}", e.id));
+                let points = spec
+                    .points()
+                    .unwrap_or_else(|err| panic!("{} {scale}: {err}", e.id));
+                assert!(!points.is_empty(), "{} {scale}", e.id);
+                // Printing the spec and reading it back gives the same runs.
+                let again = SweepSpec::from_toml(&text, "printed")
+                    .unwrap()
+                    .points()
+                    .unwrap();
+                let ids: Vec<_> = points.iter().map(|p| p.run_id.clone()).collect();
+                let ids_again: Vec<_> = again.iter().map(|p| p.run_id.clone()).collect();
+                assert_eq!(ids, ids_again, "{} {scale}", e.id);
+            }
+        }
+    }
+
+    #[test]
+    fn paper_scale_uses_the_papers_sizes() {
+        let count = |id, scale| {
+            SweepSpec::from_toml(&spec_text(id, scale).unwrap(), "x")
+                .unwrap()
+                .points()
+                .unwrap()
+        };
+        let cod = count("cod", Scale::Paper);
+        assert_eq!(cod.len(), 250, "5 d x 5 n x 5 seeds x 2 arms");
+        assert!(cod.iter().all(
+            |p| p.config.train.epochs == 20000 && p.config.shape.width == 4 * p.config.data_n()
+        ));
+        let shattering = count("shattering", Scale::Paper);
+        assert!(shattering.iter().all(|p| p.config.shape.width == 2048
+            && p.config.shape.d == 10
+            && p.config.train.epochs == 20000));
+        let quick = count("shattering", Scale::Quick);
+        assert_eq!(quick.len(), 4, "two arms under both loss conventions");
+    }
+
+    #[test]
+    fn unknown_ids_have_no_spec() {
+        assert!(spec_text("nope", Scale::Quick).is_none());
+        assert!(experiment("nope").is_none());
+        assert!(experiment_ids().contains("cod-variants"));
+    }
 }

@@ -10,8 +10,9 @@ pub mod experiments;
 pub mod report;
 
 use crate::figures::{
-    self, ActivationHistogram, Comparison, ComparisonRow, Figure, HistogramRun, NeuronPoint, PopulationWeight, RatePlot,
-    RateSeries, SharpnessPoint, ShatteringRun, ShatteringScatter, TrainingCurves, TrainingSeries,
+    self, ActivationHistogram, Comparison, ComparisonRow, Figure, HistogramRun, NeuronPoint,
+    PopulationWeight, RatePlot, RateSeries, SharpnessPoint, ShatteringRun, ShatteringScatter,
+    TrainingCurves, TrainingSeries,
 };
 use crate::store::{Store, StoreError, StoredRun};
 use crate::sweep::{run_sweep, Parallelism, Progress, SweepSpec, SweepSpecError};
@@ -81,15 +82,28 @@ pub fn load_views(store: &Store) -> Result<Vec<(RunView, StoredRun)>, StoreError
     let mut out = Vec::new();
     for id in store.run_ids()? {
         if let Some(run) = store.load(&id)? {
-            let summary = run.summary.clone().unwrap_or_else(|| crate::run::Summary { status: run.status.clone(), ..Default::default() });
-            out.push((RunView { run_id: id, spec: run.spec.resolved(), summary }, run));
+            let summary = run.summary.clone().unwrap_or_else(|| crate::run::Summary {
+                status: run.status.clone(),
+                ..Default::default()
+            });
+            out.push((
+                RunView {
+                    run_id: id,
+                    spec: run.spec.resolved(),
+                    summary,
+                },
+                run,
+            ));
         }
     }
     Ok(out)
 }
 
 fn mkdir(path: &Path) -> Result<(), ReproduceError> {
-    std::fs::create_dir_all(path).map_err(|source| ReproduceError::Write { path: path.to_path_buf(), source })
+    std::fs::create_dir_all(path).map_err(|source| ReproduceError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Runs experiment `id` at `scale` into `out_dir/<id>/` (store `results.db`, `spec.toml`,
@@ -103,12 +117,16 @@ pub fn run_experiment(
     stop: &AtomicBool,
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Result<(ReportOutcome, bool), ReproduceError> {
-    let exp = experiment(id).ok_or_else(|| ReproduceError::Unknown { id: id.into(), known: experiments::experiment_ids() })?;
+    let exp = experiment(id).ok_or_else(|| ReproduceError::Unknown {
+        id: id.into(),
+        known: experiments::experiment_ids(),
+    })?;
     let text = spec_text(id, scale).expect("every experiment has a spec");
     let dir = out_dir.join(id);
     mkdir(&dir)?;
     let spec_path = dir.join("spec.toml");
-    crate::run::write_atomic(&spec_path, text.as_bytes()).map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    crate::run::write_atomic(&spec_path, text.as_bytes())
+        .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
     let spec = SweepSpec::from_toml(&text, &spec_path.display().to_string())?;
     let points = spec.points()?;
     let start = Instant::now();
@@ -117,7 +135,16 @@ pub fn run_experiment(
     let done = store.done_ids()?;
     let todo = points.iter().filter(|p| !done.contains(&p.run_id)).count();
     let parallelism = parallelism.unwrap_or_else(|| Parallelism::auto(cores, todo));
-    let sweep = run_sweep(&points, &mut store, &spec.name, spec.keep, parallelism, stop, on_progress).map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    let sweep = run_sweep(
+        &points,
+        &mut store,
+        &spec.name,
+        spec.keep,
+        parallelism,
+        stop,
+        on_progress,
+    )
+    .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
     let wall = start.elapsed().as_secs_f64();
     let outcome = write_report(Some(exp), Some(scale), &store, &text, &dir, wall)?;
     Ok((outcome, sweep.interrupted))
@@ -139,7 +166,12 @@ pub fn write_report(
     mkdir(&fig_dir)?;
     let loaded = load_views(store)?;
     let views: Vec<RunView> = loaded.iter().map(|(v, _)| v.clone()).collect();
-    let generic = Experiment { id: "sweep", figure: "", what: "All runs of the store.", reported: "" };
+    let generic = Experiment {
+        id: "sweep",
+        figure: "",
+        what: "All runs of the store.",
+        reported: "",
+    };
     let exp_ref = exp.unwrap_or(&generic);
     let analysis = match exp {
         Some(e) => analyse(e.id, &views),
@@ -151,7 +183,9 @@ pub fn write_report(
     seeds.dedup();
     let provenance = Provenance {
         version: env!("CARGO_PKG_VERSION").into(),
-        git_commit: option_env!("SHATTER_GIT_COMMIT").map(str::to_string).unwrap_or_else(git_commit),
+        git_commit: option_env!("SHATTER_GIT_COMMIT")
+            .map(str::to_string)
+            .unwrap_or_else(git_commit),
         machine: machine(),
         seeds,
         runs: views.len(),
@@ -160,11 +194,25 @@ pub fn write_report(
         store: store.path().display().to_string(),
         date: now_utc(),
     };
-    let html = render_report(exp_ref, scale.unwrap_or(Scale::Quick), &analysis, &figures, spec_text, &provenance);
+    let html = render_report(
+        exp_ref,
+        scale.unwrap_or(Scale::Quick),
+        &analysis,
+        &figures,
+        spec_text,
+        &provenance,
+    );
     let path = out_dir.join("index.html");
-    crate::run::write_atomic(&path, html.as_bytes()).map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    crate::run::write_atomic(&path, html.as_bytes())
+        .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
     let (agree, differ) = verdict_counts(&analysis);
-    Ok(ReportOutcome { path, agree, differ, runs: views.len(), words: analysis.words })
+    Ok(ReportOutcome {
+        path,
+        agree,
+        differ,
+        runs: views.len(),
+        words: analysis.words,
+    })
 }
 
 fn generic_analysis(views: &[RunView]) -> Analysis {
@@ -190,7 +238,9 @@ fn generic_analysis(views: &[RunView]) -> Analysis {
                 fmt(s.test_mse),
                 fmt(s.sharpness),
                 fmt(Some(s.two_over_eta)),
-                s.frac_neurons_rate_le_10pct.map(|f| format!("{:.0}%", 100.0 * f)).unwrap_or_else(|| "-".into())
+                s.frac_neurons_rate_le_10pct
+                    .map(|f| format!("{:.0}%", 100.0 * f))
+                    .unwrap_or_else(|| "-".into())
             ),
             paper: String::new(),
             verdict: Verdict::Context,
@@ -205,7 +255,9 @@ fn generic_analysis(views: &[RunView]) -> Analysis {
 }
 
 fn fmt(x: Option<f64>) -> String {
-    x.filter(|v| v.is_finite()).map(|v| figures::style::format_sig(v, 3)).unwrap_or_else(|| "-".into())
+    x.filter(|v| v.is_finite())
+        .map(|v| figures::style::format_sig(v, 3))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn git_commit() -> String {
@@ -221,14 +273,24 @@ fn git_commit() -> String {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
 }
 
 fn now_utc() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86400, secs % 86400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -240,13 +302,29 @@ fn now_utc() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
-fn figure<F: Figure>(fig: &F, what: &str, stem: &Path, caption: String) -> Result<ReportFigure, ReproduceError> {
-    let err = |source| ReproduceError::Figure { what: what.into(), source };
+fn figure<F: Figure>(
+    fig: &F,
+    what: &str,
+    stem: &Path,
+    caption: String,
+) -> Result<ReportFigure, ReproduceError> {
+    let err = |source| ReproduceError::Figure {
+        what: what.into(),
+        source,
+    };
     figures::write_figure(fig, stem).map_err(err)?;
-    Ok(ReportFigure { caption, svg: figures::svg_string(fig).map_err(err)? })
+    Ok(ReportFigure {
+        caption,
+        svg: figures::svg_string(fig).map_err(err)?,
+    })
 }
 
 fn run_label(v: &RunView) -> String {
@@ -269,12 +347,19 @@ fn run_label(v: &RunView) -> String {
     parts.join(" ")
 }
 
-fn training_series(store: &Store, v: &RunView, label: String) -> Result<Option<TrainingSeries>, ReproduceError> {
+fn training_series(
+    store: &Store,
+    v: &RunView,
+    label: String,
+) -> Result<Option<TrainingSeries>, ReproduceError> {
     let traj = store.trajectory(&v.run_id)?;
     if traj.is_empty() {
         return Ok(None);
     }
-    let test: Vec<f64> = traj.iter().map(|r| r.test_mse.unwrap_or(f64::NAN)).collect();
+    let test: Vec<f64> = traj
+        .iter()
+        .map(|r| r.test_mse.unwrap_or(f64::NAN))
+        .collect();
     Ok(Some(TrainingSeries {
         label,
         epochs: traj.iter().map(|r| r.epoch as f64).collect(),
@@ -282,13 +367,23 @@ fn training_series(store: &Store, v: &RunView, label: String) -> Result<Option<T
         test_mse: test.iter().any(|t| t.is_finite()).then_some(test),
         sharpness: traj
             .iter()
-            .filter_map(|r| r.sharpness.map(|s| SharpnessPoint { epoch: r.epoch as f64, value: s, err: r.sharpness_err.unwrap_or(0.0) }))
+            .filter_map(|r| {
+                r.sharpness.map(|s| SharpnessPoint {
+                    epoch: r.epoch as f64,
+                    value: s,
+                    err: r.sharpness_err.unwrap_or(0.0),
+                })
+            })
             .collect(),
         eta: v.spec.lr,
     }))
 }
 
-fn shattering_run(store: &Store, v: &RunView, label: String) -> Result<Option<ShatteringRun>, ReproduceError> {
+fn shattering_run(
+    store: &Store,
+    v: &RunView,
+    label: String,
+) -> Result<Option<ShatteringRun>, ReproduceError> {
     let neurons = store.neurons(&v.run_id)?;
     if neurons.is_empty() {
         return Ok(None);
@@ -297,26 +392,47 @@ fn shattering_run(store: &Store, v: &RunView, label: String) -> Result<Option<Sh
         label,
         neurons: neurons
             .iter()
-            .map(|n| NeuronPoint { activation_rate: n.activation_rate, amplitude: n.amplitude, offset: n.boundary_offset })
+            .map(|n| NeuronPoint {
+                activation_rate: n.activation_rate,
+                amplitude: n.amplitude,
+                offset: n.boundary_offset,
+            })
             .collect(),
     }))
 }
 
-fn draw_figures(id: &str, store: &Store, views: &[RunView], analysis: &Analysis, dir: &Path) -> Result<Vec<ReportFigure>, ReproduceError> {
+fn draw_figures(
+    id: &str,
+    store: &Store,
+    views: &[RunView],
+    analysis: &Analysis,
+    dir: &Path,
+) -> Result<Vec<ReportFigure>, ReproduceError> {
     let mut figs = Vec::new();
-    let done: Vec<&RunView> = views.iter().filter(|v| v.summary.status == "completed").collect();
+    let done: Vec<&RunView> = views
+        .iter()
+        .filter(|v| v.summary.status == "completed")
+        .collect();
     // Runs whose neurons and training curves are shown: all of them for small experiments, the
     // largest-n seed-0 run per arm otherwise.
     let shown: Vec<&RunView> = if done.len() <= 12 {
         done.clone()
     } else {
-        let mut best: std::collections::BTreeMap<String, &RunView> = std::collections::BTreeMap::new();
+        let mut best: std::collections::BTreeMap<String, &RunView> =
+            std::collections::BTreeMap::new();
         for v in &done {
             if v.spec.seed.unwrap_or(0) != 0 {
                 continue;
             }
-            let key = format!("{} {} {}", v.spec.loss.clone().unwrap_or_default(), v.spec.lr.unwrap_or(0.0), v.spec.weight_decay.unwrap_or(0.0));
-            let better = best.get(&key).is_none_or(|b| (v.spec.n, v.spec.d) > (b.spec.n, b.spec.d));
+            let key = format!(
+                "{} {} {}",
+                v.spec.loss.clone().unwrap_or_default(),
+                v.spec.lr.unwrap_or(0.0),
+                v.spec.weight_decay.unwrap_or(0.0)
+            );
+            let better = best
+                .get(&key)
+                .is_none_or(|b| (v.spec.n, v.spec.d) > (b.spec.n, b.spec.d));
             if better {
                 best.insert(key, v);
             }
@@ -347,7 +463,9 @@ fn draw_figures(id: &str, store: &Store, views: &[RunView], analysis: &Analysis,
                 })
                 .collect();
             let plot = RatePlot {
-                title: Some(format!("Test MSE against n ({loss} loss): median over seeds, fitted slopes")),
+                title: Some(format!(
+                    "Test MSE against n ({loss} loss): median over seeds, fitted slopes"
+                )),
                 y_label: Some("test MSE against the noiseless target".into()),
                 series,
             };
@@ -358,18 +476,41 @@ fn draw_figures(id: &str, store: &Store, views: &[RunView], analysis: &Analysis,
                 format!("Test MSE against n on log-log axes under the {loss} loss; lines are least-squares fits with 95% intervals; dotted lines show the stable-minima rate 1/(2d+4) of SCIENCE.md section 6."),
             )?);
         }
-        let pw = PopulationWeight { title: None, dims: vec![1, 2, 3, 4, 5], points: 201 };
+        let pw = PopulationWeight {
+            title: None,
+            dims: vec![1, 2, 3, 4, 5],
+            points: 201,
+        };
         figs.push(figure(&pw, "g_P", &dir.join("population_weight"), "The population weight g_P(t) for inputs uniform in the unit ball: the implicit regularisation vanishes like (1-|t|)^(d+2) towards the boundary.".into())?);
     }
-    let mut series = Vec::new();
-    for v in shown.iter().take(8) {
-        if let Some(s) = training_series(store, v, run_label(v))? {
-            series.push(s);
+    // One training figure per step size, so each sharpness panel is on the scale of its 2/eta.
+    let mut lrs: Vec<f64> = shown.iter().map(|v| v.spec.lr.unwrap_or(0.0)).collect();
+    lrs.sort_by(f64::total_cmp);
+    lrs.dedup();
+    if id == "shattering" || id == "sweep" || id == "lr" || shown.len() <= 6 {
+        for (i, lr) in lrs.iter().enumerate() {
+            let mut series = Vec::new();
+            for v in shown.iter().filter(|v| v.spec.lr == Some(*lr)).take(8) {
+                if let Some(s) = training_series(store, v, run_label(v))? {
+                    series.push(s);
+                }
+            }
+            if series.is_empty() {
+                continue;
+            }
+            let curves = TrainingCurves {
+                title: Some(format!(
+                    "Training at eta = {lr}: loss, test MSE and sharpness against 2/eta"
+                )),
+                series,
+            };
+            figs.push(figure(
+                &curves,
+                "training curves",
+                &dir.join(format!("training_{i}")),
+                format!("Train loss and test MSE (log scale) and sharpness with its 2/eta = {} line, for the runs at eta = {lr}.", 2.0 / lr),
+            )?);
         }
-    }
-    if !series.is_empty() && (id == "shattering" || id == "sweep" || id == "lr" || shown.len() <= 6) {
-        let curves = TrainingCurves { title: Some("Training: loss, test MSE and sharpness against 2/eta".into()), series };
-        figs.push(figure(&curves, "training curves", &dir.join("training"), "Train loss and test MSE (log scale) and sharpness with its 2/eta line, per run.".into())?);
     }
     let mut runs = Vec::new();
     for v in shown.iter().take(6) {
@@ -378,10 +519,18 @@ fn draw_figures(id: &str, store: &Store, views: &[RunView], analysis: &Analysis,
         }
     }
     if !runs.is_empty() {
-        let hist = ActivationHistogram { title: None, runs: runs.iter().map(HistogramRun::from).collect() };
+        let hist = ActivationHistogram {
+            title: None,
+            runs: runs.iter().map(HistogramRun::from).collect(),
+        };
         let scatter = ShatteringScatter { title: None, runs };
         figs.push(figure(&scatter, "shattering scatter", &dir.join("shattering"), "Each neuron's activation rate against its amplitude |v_k| ||w_k||, coloured by its boundary offset |t_k|; the line marks 10%.".into())?);
-        figs.push(figure(&hist, "activation histogram", &dir.join("activation_rates"), "Histogram of activation rates (5% bins).".into())?);
+        figs.push(figure(
+            &hist,
+            "activation histogram",
+            &dir.join("activation_rates"),
+            "Histogram of activation rates (5% bins).".into(),
+        )?);
     }
     if id == "dims" || id == "gelu" {
         let rows: Vec<ComparisonRow> = done
@@ -399,7 +548,11 @@ fn draw_figures(id: &str, store: &Store, views: &[RunView], analysis: &Analysis,
                 }
             })
             .collect();
-        let cmp = Comparison { title: Some("Fraction of neurons still active at the end".into()), y_label: Some("fraction not dead".into()), rows };
+        let cmp = Comparison {
+            title: Some("Fraction of neurons still active at the end".into()),
+            y_label: Some("fraction not dead".into()),
+            rows,
+        };
         figs.push(figure(&cmp, "active fraction", &dir.join("active_fraction"), "Fraction of neurons active on at least one training point, against the paper's endpoints.".into())?);
     }
     Ok(figs)

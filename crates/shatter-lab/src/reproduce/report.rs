@@ -40,7 +40,10 @@ pub struct ReportFigure {
 
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 const STYLE: &str = "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\
@@ -61,10 +64,25 @@ pub fn render_report(
 ) -> String {
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    h.push_str(&format!("<title>shatter: {} ({})</title><style>{STYLE}</style></head><body>\n", escape(experiment.id), scale));
-    h.push_str(&format!("<h1>{} <span class=\"meta\">({} scale)</span></h1>\n", escape(experiment.id), scale));
-    h.push_str(&format!("<p class=\"meta\">{}</p>\n<p>{}</p>\n", escape(experiment.figure), escape(experiment.what)));
-    h.push_str(&format!("<p><b>Paper:</b> {}</p>\n", escape(experiment.reported)));
+    h.push_str(&format!(
+        "<title>shatter: {} ({})</title><style>{STYLE}</style></head><body>\n",
+        escape(experiment.id),
+        scale
+    ));
+    h.push_str(&format!(
+        "<h1>{} <span class=\"meta\">({} scale)</span></h1>\n",
+        escape(experiment.id),
+        scale
+    ));
+    h.push_str(&format!(
+        "<p class=\"meta\">{}</p>\n<p>{}</p>\n",
+        escape(experiment.figure),
+        escape(experiment.what)
+    ));
+    h.push_str(&format!(
+        "<p><b>Paper:</b> {}</p>\n",
+        escape(experiment.reported)
+    ));
     h.push_str("<h2>Measured against the paper</h2>\n");
     h.push_str(&comparison_table(analysis));
     if !analysis.words.is_empty() {
@@ -75,11 +93,17 @@ pub fn render_report(
         h.push_str("</ul>\n");
     }
     let (agree, differ) = verdict_counts(analysis);
-    h.push_str(&format!("<p>{agree} comparison(s) agree with the paper and {differ} do not.</p>\n"));
+    h.push_str(&format!(
+        "<p>{agree} comparison(s) agree with the paper and {differ} do not.</p>\n"
+    ));
     if !figures.is_empty() {
         h.push_str("<h2>Figures</h2>\n");
         for f in figures {
-            h.push_str(&format!("<figure>{}<figcaption>{}</figcaption></figure>\n", strip_xml_declaration(&f.svg), escape(&f.caption)));
+            h.push_str(&format!(
+                "<figure>{}<figcaption>{}</figcaption></figure>\n",
+                strip_xml_declaration(&f.svg),
+                escape(&f.caption)
+            ));
         }
     }
     h.push_str("<h2>Spec</h2>\n<p>Run it again with <code>shatter sweep SPEC.toml --store results.db</code>.</p>\n");
@@ -91,8 +115,16 @@ pub fn render_report(
 
 /// Counts rows that agree and that differ.
 pub fn verdict_counts(analysis: &Analysis) -> (usize, usize) {
-    let agree = analysis.rows.iter().filter(|r| r.verdict == Verdict::Agrees).count();
-    let differ = analysis.rows.iter().filter(|r| r.verdict == Verdict::Differs).count();
+    let agree = analysis
+        .rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Agrees)
+        .count();
+    let differ = analysis
+        .rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Differs)
+        .count();
     (agree, differ)
 }
 
@@ -101,7 +133,11 @@ pub fn comparison_table(analysis: &Analysis) -> String {
     let mut h = String::from("<table class=\"comparison\"><tr><th>quantity</th><th>setting</th><th>measured</th><th>paper</th><th>verdict</th></tr>\n");
     for r in &analysis.rows {
         let class = r.verdict.word();
-        let verdict = if r.criterion.is_empty() { r.verdict.word().to_string() } else { format!("{} ({})", r.verdict.word(), r.criterion) };
+        let verdict = if r.criterion.is_empty() {
+            r.verdict.word().to_string()
+        } else {
+            format!("{} ({})", r.verdict.word(), r.criterion)
+        };
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>\n",
             escape(&r.quantity),

@@ -49,6 +49,7 @@ pub const CONFIG_COLUMNS: &[Column] = &[
     col("clip", Kind::Real),
     col("momentum", Kind::Real),
     col("batch_size", Kind::Int),
+    col("mixup_alpha", Kind::Real),
     col("activation", Kind::Text),
     col("bias", Kind::Bool),
     col("loss", Kind::Text),
@@ -64,6 +65,7 @@ pub const CONFIG_COLUMNS: &[Column] = &[
     col("init_scale", Kind::Real),
     col("init_from", Kind::Text),
     col("sharpness_every", Kind::Int),
+    col("test_every", Kind::Int),
     col("log_every", Kind::Int),
     col("top_k", Kind::Int),
     col("lanczos_tol", Kind::Real),
@@ -93,6 +95,10 @@ pub const SUMMARY_COLUMNS: &[Column] = &[
     col("path_norm", Kind::Real),
     col("vg_bound", Kind::Real),
     col("bound_holds", Kind::Bool),
+    col("pieces_inside", Kind::Int),
+    col("weighted_tv", Kind::Real),
+    col("median_knot_distance", Kind::Real),
+    col("frac_small_output_weights", Kind::Real),
     col("wall_seconds", Kind::Real),
 ];
 

@@ -263,9 +263,13 @@ fn a_failing_run_is_stored_as_failed_and_tried_again_next_time() {
 
 #[test]
 fn a_stop_request_stores_nothing_half_done() {
+    // Runs long enough (tens of milliseconds) that the stop lands while later runs are still to
+    // do, however loaded the machine: with the microsecond runs of TINY the worker could finish
+    // every point before the flag is seen.
+    const LONGER: &str = "name = \"longer\"\n[base]\nepochs = 3000\nwidth = 128\nn = 64\nn_test = 40\n[measure]\nsharpness_every = 0\nlog_every = 100\n[grid]\nd = [1, 2, 3, 4]\n[[zip]]\nlr = [0.2, 0.01]\nweight_decay = [0.0, 0.1]\n";
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");
-    let points = SweepSpec::from_toml(TINY, "tiny.toml")
+    let points = SweepSpec::from_toml(LONGER, "longer.toml")
         .unwrap()
         .points()
         .unwrap();
