@@ -251,7 +251,7 @@ epochs = [{epochs}]
             )
         }
         "underparam" => {
-            let (n, epochs) = if quick { (512, 4000) } else { (1024, 20000) };
+            let (n, epochs) = if quick { (1024, 10000) } else { (1024, 20000) };
             format!(
                 r#"name = "underparam-{scale}"
 description = "Under-parameterised networks at eta = 0.5: K in (32, 48, 64) with and without decay on d = 5, and K = 16 with d in (32, 48, 64)."
