@@ -27,6 +27,8 @@ pub struct Global {
     pub threads: usize,
 }
 
+// Parsed once per process; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train one network and write run.json, trajectory.csv, neurons.csv, model.npz, data.npz.

@@ -13,6 +13,10 @@
 //! run time. Sums are never reassociated by the compiler, and every reduction is done in an
 //! explicit order, so every variant gives the same bits.
 
+// The kernels index fixed-size tiles and per-sample arrays side by side on purpose: the explicit
+// indexed loops are what the compiler turns into vector code.
+#![allow(clippy::needless_range_loop)]
+
 use crate::data::Dataset;
 use crate::float::Float;
 use crate::loss::Loss;
@@ -468,6 +472,7 @@ fn affine_tiles<F: Float>(
 /// `X^T C`. Rows of `gw` are done [`ROW_BLOCK`]s at a time with their accumulators in registers;
 /// the coefficient tile (`n x LANES`) stays in L1 for the usual `n`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn transpose_product<F: Float>(
     x: &[F],
     n: usize,

@@ -165,9 +165,10 @@ fn label_column(s: &Option<String>) -> LabelColumn {
 }
 
 /// The training set, the test set (if any) and the label noise `sigma` of generated data.
-pub fn build_data(
-    cfg: &RunConfig,
-) -> Result<(Dataset<f64>, Option<Dataset<f64>>, Option<f64>), RunError> {
+pub type BuiltData = (Dataset<f64>, Option<Dataset<f64>>, Option<f64>);
+
+/// Builds or reads the data of a run (see [`BuiltData`]).
+pub fn build_data(cfg: &RunConfig) -> Result<BuiltData, RunError> {
     match &cfg.data {
         DataSource::Generated(spec) => {
             let problem = generate(spec, cfg.seed)?;
