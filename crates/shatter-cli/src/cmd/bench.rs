@@ -144,13 +144,7 @@ pub fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             ("gd_step/d1_n30_k1000".into(), 1, 30, 1000),
         ],
     };
-    let threads = if global.threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        global.threads
-    };
+    let threads = super::cores(global);
     let mut results = Vec::new();
     for (name, d, n, k) in shapes {
         if d == 0 || n == 0 || k == 0 {

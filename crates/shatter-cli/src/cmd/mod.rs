@@ -87,3 +87,23 @@ pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> an
         .build()?;
     Ok(pool.install(f))
 }
+
+/// The number of worker threads `--threads` asks for (0: one per core).
+pub fn cores(global: &crate::args::Global) -> usize {
+    if global.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        global.threads
+    }
+}
+
+/// A flag that Ctrl-C sets, for stopping cleanly between steps or runs.
+pub fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    // A second handler cannot be installed in one process; a failure here only loses Ctrl-C.
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+    stop
+}

@@ -10,8 +10,6 @@ use shatter_lab::reproduce::experiments::{
 use shatter_lab::reproduce::report::{render_index, IndexEntry, Provenance};
 use shatter_lab::reproduce::run_experiment;
 use shatter_lab::sweep::{Parallelism, Progress};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
@@ -39,13 +37,7 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let cores = if global.threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        global.threads
-    };
+    let cores = super::cores(global);
     let parallelism = match args.jobs {
         Some(0) => return Err(usage("--jobs must be at least 1")),
         Some(jobs) => Some(Parallelism {
@@ -54,12 +46,7 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
         }),
         None => None,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second handler cannot be installed in one process; a failure here only loses Ctrl-C.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
+    let stop = super::stop_on_ctrl_c();
     let start = Instant::now();
     let mut entries = Vec::new();
     for id in &ids {

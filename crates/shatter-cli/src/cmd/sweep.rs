@@ -7,8 +7,6 @@ use crate::progress;
 use anyhow::Context;
 use shatter_lab::store::{Store, StoreError};
 use shatter_lab::sweep::{run_sweep, Parallelism, Progress, SweepSpec, SweepSpecError};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Opens a store for writing, turning a held lock into a failure with a hint.
@@ -53,13 +51,7 @@ pub fn run(args: SweepArgs, global: &Global) -> anyhow::Result<()> {
         .clone()
         .ok_or_else(|| usage("--store is required"))?;
     let mut store = open_writer(&store_path)?;
-    let cores = if global.threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        global.threads
-    };
+    let cores = super::cores(global);
     let done = store.done_ids().context("reading the store")?;
     let todo = points.iter().filter(|p| !done.contains(&p.run_id)).count();
     let parallelism = match args.jobs {
@@ -70,12 +62,7 @@ pub fn run(args: SweepArgs, global: &Global) -> anyhow::Result<()> {
         },
         None => Parallelism::auto(cores, todo),
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second handler cannot be installed in one process; a failure here only loses Ctrl-C.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
+    let stop = super::stop_on_ctrl_c();
     let pb = progress::bar(
         todo as u64,
         global.quiet,

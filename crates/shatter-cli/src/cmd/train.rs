@@ -8,8 +8,6 @@ use shatter_core::train::Control;
 use shatter_lab::run::{execute, write_run_dir, RunOptions};
 use shatter_lab::spec::RunSpec;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 pub fn run(args: TrainArgs, global: &Global) -> anyhow::Result<()> {
     let (file_spec, source) = match &args.config {
@@ -46,12 +44,7 @@ pub fn run(args: TrainArgs, global: &Global) -> anyhow::Result<()> {
         global.quiet,
         "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} epochs {msg} (eta {eta})",
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second handler cannot be installed in one process; a failure here only loses Ctrl-C.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
+    let stop = super::stop_on_ctrl_c();
     let mut last_sharpness = None;
     let mut observe = |r: &shatter_core::train::Record| {
         if let Some(s) = r.sharpness {
@@ -62,7 +55,7 @@ pub fn run(args: TrainArgs, global: &Global) -> anyhow::Result<()> {
             .map(|s| format!(" sharpness {s:.4} (2/eta {two_over_eta:.4})"))
             .unwrap_or_default();
         pb.set_message(format!("loss {:.6}{sharp}", r.train_loss));
-        if stop.load(Ordering::SeqCst) {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
             Control::Stop
         } else {
             Control::Continue
