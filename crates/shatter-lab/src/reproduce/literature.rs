@@ -59,7 +59,8 @@ fn univariate_spec(scale: Scale) -> String {
         .iter()
         .map(|lr| ((budget / lr) as usize).min(cap))
         .collect();
-    let every = |parts: usize| -> Vec<usize> { epochs.iter().map(|e| (e / parts).max(1)).collect() };
+    let every =
+        |parts: usize| -> Vec<usize> { epochs.iter().map(|e| (e / parts).max(1)).collect() };
     format!(
         r#"name = "univariate-{scale}"
 description = "About 30 noisy points of sin(pi x) on [-1, 1]: pieces, knots, sharpness and test MSE against the step size (eta x epochs = {budget}, at most {cap} epochs)."
@@ -313,7 +314,8 @@ pub fn univariate(runs: &[RunView]) -> Analysis {
         let s = &r.summary;
         let sigma = r.spec.sigma.unwrap_or(1.0);
         a.rows.push(Row {
-            quantity: "pieces inside / sharpness (2/eta) / test MSE / train MSE over sigma^2".into(),
+            quantity: "pieces inside / sharpness (2/eta) / test MSE / train MSE over sigma^2"
+                .into(),
             setting: format!("eta = {}, {} epochs", lr(r), r.spec.epochs.unwrap_or(0)),
             measured: format!(
                 "{} / {} ({}) / {} / {}",
@@ -356,7 +358,11 @@ pub fn univariate(runs: &[RunView]) -> Analysis {
         setting: "all eta".into(),
         measured: format!(
             "sharpness / (2/eta) from {} to {}; Spearman with 2/eta {}",
-            num(ratios.iter().copied().filter(|x| x.is_finite()).reduce(f64::min)),
+            num(ratios
+                .iter()
+                .copied()
+                .filter(|x| x.is_finite())
+                .reduce(f64::min)),
             num(Some(worst)),
             num(rho)
         ),
@@ -422,14 +428,21 @@ pub fn univariate(runs: &[RunView]) -> Analysis {
             "largest eta that interpolates (train MSE <= {} sigma^2)",
             INTERPOLATION_FRACTION
         ),
-        setting: format!("n = {}, sigma = {}", v[0].spec.n.unwrap_or(0), v[0].spec.sigma.unwrap_or(0.0)),
+        setting: format!(
+            "n = {}, sigma = {}",
+            v[0].spec.n.unwrap_or(0),
+            v[0].spec.sigma.unwrap_or(0.0)
+        ),
         measured: largest.map_or_else(
             || format!("none (smallest eta {})", lrs[0]),
             |x| format!("eta = {x}"),
         ),
         paper: format!("~ 1/(n^2 sigma) = {}", num(Some(threshold))),
         verdict: verdict(largest.is_none_or(|x| x <= far)),
-        criterion: format!("no run with eta > 10/(n^2 sigma) = {} interpolates", num(Some(far))),
+        criterion: format!(
+            "no run with eta > 10/(n^2 sigma) = {} interpolates",
+            num(Some(far))
+        ),
     });
     a.words.push(format!(
         "Pieces inside the data go from {} at eta = {} to {} at eta = {}; the test MSE is smallest at eta = {}; {}.",
@@ -464,7 +477,11 @@ pub fn no_bias(runs: &[RunView]) -> Analysis {
         let s = &r.summary;
         a.rows.push(Row {
             quantity: "neurons firing on <= 10% of the data".into(),
-            setting: format!("eta = {}, {}", lr(r), if biased { "with bias" } else { "no bias" }),
+            setting: format!(
+                "eta = {}, {}",
+                lr(r),
+                if biased { "with bias" } else { "no bias" }
+            ),
             measured: pct(s.frac_neurons_rate_le_10pct),
             paper: if biased {
                 "most neurons (shattering)".into()
@@ -476,11 +493,19 @@ pub fn no_bias(runs: &[RunView]) -> Analysis {
             } else {
                 Verdict::Context
             },
-            criterion: if biased { "more than half".into() } else { String::new() },
+            criterion: if biased {
+                "more than half".into()
+            } else {
+                String::new()
+            },
         });
         a.rows.push(Row {
             quantity: "test MSE / sharpness (2/eta) / median activation rate".into(),
-            setting: format!("eta = {}, {}", lr(r), if biased { "with bias" } else { "no bias" }),
+            setting: format!(
+                "eta = {}, {}",
+                lr(r),
+                if biased { "with bias" } else { "no bias" }
+            ),
             measured: format!(
                 "{} / {} ({}) / {}",
                 num(s.test_mse),
@@ -659,7 +684,9 @@ pub fn geometry(runs: &[RunView]) -> Analysis {
             paper: format!(
                 "stable-minima rate of dimension {}: {}",
                 m.unwrap_or(f.d),
-                num(Some(shatter_core::theory::stable_minima_upper(m.unwrap_or(f.d))))
+                num(Some(shatter_core::theory::stable_minima_upper(
+                    m.unwrap_or(f.d)
+                )))
             ),
             verdict: Verdict::Context,
             criterion: String::new(),
@@ -979,7 +1006,7 @@ fn logistic_margins(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysi
             ));
         }
         a.rows.push(Row {
-            quantity: "train accuracy (Bayes sign(f*): ...) / min margin y f(x) / margin over path norm".into(),
+            quantity: "train accuracy (Bayes classifier sign(f*)) / min margin y f(x) / margin over path norm".into(),
             setting: format!("eta = {}, {} epochs", lr(r), r.spec.epochs.unwrap_or(0)),
             measured: format!(
                 "{} (Bayes {}) / {} / {}",
@@ -1066,26 +1093,34 @@ fn fit_figure(store: &Store, r: &RunView) -> Option<UnivariateFit> {
         title: Some(format!(
             "eta = {}: {} pieces inside the data, test MSE {}",
             lr(r),
-            r.summary.pieces_inside.map_or("-".into(), |p| p.to_string()),
+            r.summary
+                .pieces_inside
+                .map_or("-".into(), |p| p.to_string()),
             num(r.summary.test_mse)
         )),
-        data: xs.iter().copied().zip(problem.train.y.iter().copied()).collect(),
-        truth: Some(grid.iter().map(|&x| (x, problem.target.eval(&[x]))).collect()),
+        data: xs
+            .iter()
+            .copied()
+            .zip(problem.train.y.iter().copied())
+            .collect(),
+        truth: Some(
+            grid.iter()
+                .map(|&x| (x, problem.target.eval(&[x])))
+                .collect(),
+        ),
         learned: grid.iter().map(|&x| (x, logit(&model, x))).collect(),
         knots,
     })
 }
 
-fn bars(
-    title: &str,
-    y_label: &str,
-    rows: Vec<ComparisonRow>,
-) -> Option<Comparison> {
-    rows.iter().any(|r| r.measured.is_finite()).then(|| Comparison {
-        title: Some(title.into()),
-        y_label: Some(y_label.into()),
-        rows,
-    })
+fn bars(title: &str, y_label: &str, rows: Vec<ComparisonRow>) -> Option<Comparison> {
+    rows.iter()
+        .any(|r| r.measured.is_finite())
+        .then(|| Comparison {
+            title: Some(title.into()),
+            y_label: Some(y_label.into()),
+            rows,
+        })
 }
 
 fn draw_univariate(
@@ -1264,7 +1299,11 @@ fn draw_shattering_bars(
         }
     };
     let mut v: Vec<&RunView> = done.iter().collect();
-    v.sort_by(|x, y| alpha(x).total_cmp(&alpha(y)).then(has_bias(y).cmp(&has_bias(x))));
+    v.sort_by(|x, y| {
+        alpha(x)
+            .total_cmp(&alpha(y))
+            .then(has_bias(y).cmp(&has_bias(x)))
+    });
     let rows: Vec<ComparisonRow> = v
         .iter()
         .flat_map(|r| {
@@ -1428,9 +1467,7 @@ mod tests {
                             ..RunSpec::default()
                         },
                         Summary {
-                            test_mse: Some(
-                                (1.0 + 0.01 * seed as f64) * (n as f64).powf(-rate),
-                            ),
+                            test_mse: Some((1.0 + 0.01 * seed as f64) * (n as f64).powf(-rate)),
                             ..Summary::default()
                         },
                     ));
@@ -1450,8 +1487,15 @@ mod tests {
             .iter()
             .filter(|r| r.verdict != Verdict::Context)
             .collect();
-        assert_eq!(claims.len(), 4, "two m, each: D-invariance and beats the ball");
-        assert!(claims.iter().all(|r| r.verdict == Verdict::Agrees), "{claims:?}");
+        assert_eq!(
+            claims.len(),
+            4,
+            "two m, each: D-invariance and beats the ball"
+        );
+        assert!(
+            claims.iter().all(|r| r.verdict == Verdict::Agrees),
+            "{claims:?}"
+        );
         assert_eq!(intrinsic_dim("subspaces(3, 2)"), Some(2));
         assert_eq!(intrinsic_dim("ball"), None);
     }
