@@ -225,6 +225,11 @@ fn printed_specs_run_as_sweeps() {
         "underparam",
         "gelu",
         "cod-variants",
+        "univariate",
+        "no-bias",
+        "geometry",
+        "logistic",
+        "mixup",
     ] {
         let out = ok(&["reproduce", id, "--print-spec"]);
         let path = dir.path().join(format!("{id}.toml"));

@@ -210,6 +210,11 @@ pub fn analyse(id: &str, runs: &[RunView]) -> Analysis {
         "dims" | "gelu" => dims(&ok),
         "lr" => step_size(&ok),
         "underparam" => underparam(&ok),
+        "univariate" => super::literature::univariate(&ok),
+        "no-bias" => super::literature::no_bias(&ok),
+        "geometry" => super::literature::geometry(&ok),
+        "logistic" => super::literature::logistic(&ok),
+        "mixup" => super::literature::mixup(&ok),
         _ => Analysis::default(),
     };
     let diverged = runs

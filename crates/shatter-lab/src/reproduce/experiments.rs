@@ -92,6 +92,36 @@ pub const EXPERIMENTS: &[Experiment] = &[
         what: "The cod experiment with sigma^2 = 0.25, K = 2n and decay 0.01; and with the Hölder-1/2 target for eta in {0.05, 0.1, 0.2, 0.4}.",
         reported: "Slopes still flatten as d grows.",
     },
+    Experiment {
+        id: "univariate",
+        figure: "Qiao, Zhang, Singh, Soudry, Wang 2024 (arXiv:2406.06838)",
+        what: "About 30 noisy points of sin(pi x) on [-1, 1] fitted by a univariate ReLU network, step sizes from well below 1/(n^2 sigma) up to 0.4.",
+        reported: "Larger eta: fewer linear pieces, knots away from data points, sparser output weights; sharpness tracks 2/eta; U-shaped test MSE against eta; interpolation only for eta ~ 1/(n^2 sigma).",
+    },
+    Experiment {
+        id: "no-bias",
+        figure: "Liang, Qiao, Wang, Parhi 2025 (discussion of the mechanism)",
+        what: "The shattering setting (d = 10, eta = 0.9, no decay) with and without hidden biases.",
+        reported: "Without biases every neuron is a half-space through the origin and shattering disappears.",
+    },
+    Experiment {
+        id: "geometry",
+        figure: "Liang, Cloninger, Parhi, Wang 2025 (arXiv:2510.18120)",
+        what: "Test MSE against n for inputs on a union of m-dimensional subspaces of R^D (m = 1, 2; D = 5, 10), beside full-dimensional ball and radial-Beta inputs in R^10.",
+        reported: "Rates of stable minima follow the intrinsic dimension m, not the ambient D.",
+    },
+    Experiment {
+        id: "logistic",
+        figure: "Qiao and Wang 2025 (arXiv:2512.01473)",
+        what: "Univariate logistic regression with labels drawn from sigmoid(sin(pi x)): sharpness, path norm and excess risk against step size and training length.",
+        reported: "Flatness alone does not control logistic regression: flat solutions can fit noisy labels with a growing norm; a norm bound is needed as well.",
+    },
+    Experiment {
+        id: "mixup",
+        figure: "Issue 7 (mixup beside the shattering setting)",
+        what: "The shattering setting (d = 10, eta = 0.9, no decay) trained on mixup batches with alpha in {0.2, 1} beside plain GD.",
+        reported: "No number in the literature: the report measures how mixup changes the fraction of neurons firing on few points and the test MSE.",
+    },
 ];
 
 /// The experiment with this id.
@@ -309,6 +339,9 @@ lr = [0.2, 0.01, 0.05, 0.1, 0.2, 0.4]
 weight_decay = [0.0, 0.01, 0.0, 0.0, 0.0, 0.0]
 "#
             )
+        }
+        "univariate" | "no-bias" | "geometry" | "logistic" | "mixup" => {
+            return super::literature::spec_text(id, scale)
         }
         _ => return None,
     };

@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod experiments;
+pub mod literature;
 pub mod report;
 
 use crate::figures::{
@@ -177,6 +178,7 @@ pub fn write_report(
         Some(e) => analyse(e.id, &views),
         None => generic_analysis(&views),
     };
+    let analysis = literature::with_models(exp_ref.id, store, &views, analysis);
     let figures = draw_figures(exp_ref.id, store, &views, &analysis, &fig_dir)?;
     let mut seeds: Vec<u64> = views.iter().filter_map(|v| v.spec.seed).collect();
     seeds.sort_unstable();
@@ -555,5 +557,6 @@ fn draw_figures(
         };
         figs.push(figure(&cmp, "active fraction", &dir.join("active_fraction"), "Fraction of neurons active on at least one training point, against the paper's endpoints.".into())?);
     }
+    figs.extend(literature::draw(id, store, views, dir)?);
     Ok(figs)
 }
