@@ -591,9 +591,11 @@ impl RunSpec {
         // The kernel name is checked even where it is ignored, so a typo never passes.
         let kernel: Kernel = match self.kernel.as_deref().or(s.kernel.as_deref()) {
             None => Kernel::ReluNtk,
-            Some(text) => text.parse().map_err(
-                |e: shatter_core::baseline::BaselineError| range("kernel", quote(text), &e.to_string()),
-            )?,
+            Some(text) => text
+                .parse()
+                .map_err(|e: shatter_core::baseline::BaselineError| {
+                    range("kernel", quote(text), &e.to_string())
+                })?,
         };
         let model = match self.model.as_deref().unwrap_or(MODEL_NETWORK) {
             MODEL_NETWORK => ModelKind::Network,
@@ -614,13 +616,7 @@ impl RunSpec {
                 }
                 ModelKind::Krr { kernel, folds }
             }
-            other => {
-                return Err(range(
-                    "model",
-                    quote(other),
-                    "must be network or krr",
-                ))
-            }
+            other => return Err(range("model", quote(other), "must be network or krr")),
         };
         let shape = Shape {
             d,
@@ -804,7 +800,11 @@ mod tests {
             ..base.clone()
         };
         assert_eq!(explicit.resolved(), base.resolved());
-        assert_eq!(explicit.run_id(), base.run_id(), "network ids are unchanged");
+        assert_eq!(
+            explicit.run_id(),
+            base.run_id(),
+            "network ids are unchanged"
+        );
         let krr = RunSpec {
             model: Some("krr".into()),
             ..base.clone()
@@ -832,16 +832,27 @@ mod tests {
         for (text, words) in [
             (
                 "model = \"krr\"\nkernel = \"polynomial\"",
-                vec!["run.toml:2", "kernel", "polynomial", "laplace, gaussian or ntk"],
+                vec![
+                    "run.toml:2",
+                    "kernel",
+                    "polynomial",
+                    "laplace, gaussian or ntk",
+                ],
             ),
             // A misspelt kernel is an error even where it would be ignored.
             ("kernel = \"gauss\"", vec!["run.toml:1", "kernel", "gauss"]),
-            ("model = \"forest\"", vec!["run.toml:1", "model", "network or krr"]),
+            (
+                "model = \"forest\"",
+                vec!["run.toml:1", "model", "network or krr"],
+            ),
             (
                 "model = \"krr\"\nn = 10\ncv_folds = 11",
                 vec!["run.toml:3", "cv_folds", "n = 10"],
             ),
-            ("model = \"krr\"\nloss = \"logistic\"", vec!["run.toml:2", "krr", "logistic"]),
+            (
+                "model = \"krr\"\nloss = \"logistic\"",
+                vec!["run.toml:2", "krr", "logistic"],
+            ),
         ] {
             let spec = RunSpec::from_toml(text, "run.toml").unwrap();
             let err = spec

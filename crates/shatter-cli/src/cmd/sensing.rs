@@ -22,7 +22,7 @@ pub fn run(args: SensingArgs, global: &Global) -> anyhow::Result<()> {
         rank: args.rank,
         measurements: args
             .measurements
-            .unwrap_or(3 * args.rank * (args.d1 + args.d2)),
+            .unwrap_or(4 * args.rank * (args.d1 + args.d2)),
         noise_std: args.noise,
     };
     if args.lr.is_empty() {
@@ -34,7 +34,9 @@ pub fn run(args: SensingArgs, global: &Global) -> anyhow::Result<()> {
         )));
     }
     if args.k == 0 {
-        return Err(usage("--k 0 is out of range: the factors need rank at least 1"));
+        return Err(usage(
+            "--k 0 is out of range: the factors need rank at least 1",
+        ));
     }
     if !(args.init_scale.is_finite() && args.init_scale >= 0.0) {
         return Err(usage(format!(
@@ -172,11 +174,22 @@ fn trajectory_csv(lrs: &[f64], outcomes: &[SensingOutcome]) -> String {
     s
 }
 
+/// A number for the table: fixed point for moderate values, exponent otherwise, `-` when not
+/// finite (a diverged run).
+fn num(x: f64) -> String {
+    if !x.is_finite() {
+        "-".into()
+    } else if x == 0.0 || (1e-3..1e4).contains(&x.abs()) {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
 /// The stdout table: one row per step size.
 fn table(lrs: &[f64], outcomes: &[SensingOutcome]) -> String {
-    let opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
     let mut s = format!(
-        "{:>8} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}\n",
+        "{:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
         "lr",
         "status",
         "recovery",
@@ -189,16 +202,16 @@ fn table(lrs: &[f64], outcomes: &[SensingOutcome]) -> String {
     );
     for (&lr, o) in lrs.iter().zip(outcomes) {
         s.push_str(&format!(
-            "{:>8} {:>10} {:>12.3e} {:>10.4} {:>10.4} {:>10.4} {:>10} {:>10.4} {:>12.3e}\n",
+            "{:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
             lr,
             o.status.name(),
-            o.recovery_error,
-            o.balance,
-            o.nuclear_norm,
-            o.truth_nuclear_norm,
-            opt(o.sharpness),
-            2.0 / lr,
-            o.final_loss
+            num(o.recovery_error),
+            num(o.balance),
+            num(o.nuclear_norm),
+            num(o.truth_nuclear_norm),
+            o.sharpness.map(num).unwrap_or_else(|| "-".into()),
+            num(2.0 / lr),
+            num(o.final_loss)
         ));
     }
     s

@@ -30,7 +30,13 @@ fn krr_writes_run_json_with_its_errors_and_no_model() {
     assert_eq!(run["config"]["kernel"], "gaussian");
     assert_eq!(run["config"]["cv_folds"], 5);
     let s = &run["summary"];
-    for key in ["train_mse", "test_mse", "population_risk", "krr_lambda", "krr_cv_mse"] {
+    for key in [
+        "train_mse",
+        "test_mse",
+        "population_risk",
+        "krr_lambda",
+        "krr_cv_mse",
+    ] {
         assert!(
             s[key].as_f64().is_some_and(f64::is_finite),
             "summary lacks {key}: {s} (seed 3)"
@@ -85,7 +91,10 @@ fn a_bad_kernel_or_model_names_its_key_with_exit_code_2() {
             vec!["train", "--model", "krr", "--kernel", "polynomial"],
             vec!["kernel", "polynomial", "laplace, gaussian or ntk"],
         ),
-        (vec!["train", "--model", "forest"], vec!["model", "network or krr"]),
+        (
+            vec!["train", "--model", "forest"],
+            vec!["model", "network or krr"],
+        ),
         (
             vec!["train", "--model", "krr", "--n", "4", "--cv-folds", "9"],
             vec!["cv_folds", "n = 4"],
