@@ -241,7 +241,7 @@ pub struct ReportArgs {
 /// initialisation (0.3 per entry), 10000 steps at lr 0.02 end on a sharp, unbalanced iterate
 /// that has not recovered `M*` (relative error about 5e-2, sharpness about 8), and at lr 0.25
 /// on a flatter, more balanced one that has (about 2e-5, sharpness about 3.7 < 2/lr = 8); at
-/// seed 0, about 10 s. Step sizes from about 0.3 on diverge from this initialisation.
+/// seed 0, a few seconds. Step sizes from about 0.3 on diverge from this initialisation.
 #[derive(Args, Debug)]
 pub struct SensingArgs {
     /// Rows d1 of the truth M*. At least 1.

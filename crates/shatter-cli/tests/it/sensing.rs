@@ -44,9 +44,9 @@ fn a_larger_step_ends_flatter_and_below_two_over_lr() {
             .as_f64()
             .unwrap_or_else(|| panic!("run {i} lacks {key}: {} (seed 36)", runs[i]))
     };
-    for i in 0..2 {
-        assert_eq!(runs[i]["status"], "completed", "seed 36: {}", runs[i]);
-        assert!(field(i, "recovery_error") < 0.05, "seed 36: {}", runs[i]);
+    for (i, run) in runs.iter().enumerate() {
+        assert_eq!(run["status"], "completed", "seed 36: {run}");
+        assert!(field(i, "recovery_error") < 0.05, "seed 36: {run}");
     }
     let (small, large) = (field(0, "sharpness"), field(1, "sharpness"));
     assert!(
