@@ -23,6 +23,7 @@ fn main() {
         args::Command::Merge(a) => cmd::merge::run(a, &cli.global),
         args::Command::Reproduce(a) => cmd::reproduce::run(a, &cli.global),
         args::Command::Report(a) => cmd::report::run(a, &cli.global),
+        args::Command::Sensing(a) => cmd::sensing::run(a, &cli.global),
     };
     if let Err(err) = result {
         let usage = err.downcast_ref::<cmd::UsageError>().is_some();

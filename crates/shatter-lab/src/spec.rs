@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use shatter_core::baseline::{default_folds, Kernel};
 use shatter_core::data::generate::{DataSpec, InputDist, Labels, TargetKind};
 use shatter_core::hessian::lanczos::LanczosOptions;
 use shatter_core::train::TrainConfig;
@@ -50,6 +51,11 @@ pub enum SpecError {
         source: std::io::Error,
     },
 }
+
+/// `model = "network"`: the two-layer network (the default).
+pub const MODEL_NETWORK: &str = "network";
+/// `model = "krr"`: kernel ridge regression.
+pub const MODEL_KRR: &str = "krr";
 
 /// The settings of one run, as written in a TOML file or given as flags (flags override the
 /// file). Every field is optional; [`RunSpec::resolved`] fills in the defaults given here.
@@ -185,6 +191,40 @@ pub struct RunSpec {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lanczos_max_iter: Option<usize>,
+    /// What is fitted: network (the two-layer network trained by gradient descent) or krr
+    /// (kernel ridge regression, the ridge chosen by cross-validation; the network settings
+    /// are then unused). Default network, which the resolved spec leaves out so that network
+    /// run ids do not change.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Kernel of model = krr: laplace, gaussian or ntk (the two-layer ReLU NTK), laplace:H or
+    /// gaussian:H with a bandwidth H > 0 (default: the median pairwise distance). Default ntk;
+    /// ignored (and left out of the resolved spec) for networks.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// Cross-validation folds choosing the ridge of model = krr (19 values from 1e-8 to 10).
+    /// Default 5, or n when n < 5; 2 to n. Ignored (and left out of the resolved spec) for
+    /// networks.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cv_folds: Option<usize>,
+}
+
+/// What a run fits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ModelKind {
+    /// The two-layer network, trained by gradient descent.
+    Network,
+    /// Kernel ridge regression with the ridge chosen by `folds`-fold cross-validation over
+    /// [`shatter_core::baseline::default_lambdas`].
+    Krr {
+        /// The kernel.
+        kernel: Kernel,
+        /// Cross-validation folds, `2..=n`.
+        folds: usize,
+    },
 }
 
 /// Where the training data comes from.
@@ -234,6 +274,8 @@ pub struct RunConfig {
     pub train: TrainConfig,
     /// Seed of the run.
     pub seed: u64,
+    /// Network or kernel ridge regression.
+    pub model: ModelKind,
 }
 
 impl RunConfig {
@@ -316,6 +358,16 @@ impl RunSpec {
         s.top_k.get_or_insert(1);
         s.lanczos_tol.get_or_insert(1e-4);
         s.lanczos_max_iter.get_or_insert(100);
+        if s.model.as_deref() == Some(MODEL_KRR) {
+            s.kernel.get_or_insert_with(|| "ntk".into());
+            let n = s.n.unwrap_or(512);
+            s.cv_folds.get_or_insert(default_folds(n));
+        } else if s.model.as_deref().is_none_or(|m| m == MODEL_NETWORK) {
+            // Networks keep the spec (and so the run id) they had before krr existed.
+            s.model = None;
+            s.kernel = None;
+            s.cv_folds = None;
+        }
         s
     }
 
@@ -536,6 +588,36 @@ impl RunSpec {
             }
         };
         let seed = s.seed.unwrap_or(0);
+        // The kernel name is checked even where it is ignored, so a typo never passes.
+        let kernel: Kernel = match self.kernel.as_deref().or(s.kernel.as_deref()) {
+            None => Kernel::ReluNtk,
+            Some(text) => text
+                .parse()
+                .map_err(|e: shatter_core::baseline::BaselineError| {
+                    range("kernel", quote(text), &e.to_string())
+                })?,
+        };
+        let model = match self.model.as_deref().unwrap_or(MODEL_NETWORK) {
+            MODEL_NETWORK => ModelKind::Network,
+            MODEL_KRR => {
+                if loss == Loss::Logistic {
+                    return Err(SpecError::Conflict {
+                        place: place("loss"),
+                        message: "model = \"krr\" is kernel ridge regression and needs a square loss, not loss = \"logistic\"".into(),
+                    });
+                }
+                let folds = s.cv_folds.unwrap_or_else(|| default_folds(n));
+                if folds < 2 || (matches!(data, DataSource::Generated(_)) && folds > n) {
+                    return Err(range(
+                        "cv_folds",
+                        folds.to_string(),
+                        &format!("must be between 2 and n = {n}"),
+                    ));
+                }
+                ModelKind::Krr { kernel, folds }
+            }
+            other => return Err(range("model", quote(other), "must be network or krr")),
+        };
         let shape = Shape {
             d,
             width,
@@ -571,6 +653,7 @@ impl RunSpec {
             init,
             train,
             seed,
+            model,
             data,
             spec: s,
         })
@@ -692,6 +775,84 @@ mod tests {
             ("d = 3\ninput = \"interval\"", vec!["d = 1"]),
             ("data = \"x.csv\"\nsigma = 0.5", vec!["sigma", "data"]),
             ("momentum = 1.0", vec!["momentum", "[0, 1)"]),
+        ] {
+            let spec = RunSpec::from_toml(text, "run.toml").unwrap();
+            let err = spec
+                .check(Some(("run.toml", text)))
+                .unwrap_err()
+                .to_string();
+            for w in words {
+                assert!(err.contains(w), "{text:?}: {err:?} lacks {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn network_ids_ignore_the_krr_keys_and_krr_resolves_its_defaults() {
+        let base = RunSpec {
+            d: Some(2),
+            ..RunSpec::default()
+        };
+        let explicit = RunSpec {
+            model: Some("network".into()),
+            kernel: Some("gaussian".into()),
+            cv_folds: Some(3),
+            ..base.clone()
+        };
+        assert_eq!(explicit.resolved(), base.resolved());
+        assert_eq!(
+            explicit.run_id(),
+            base.run_id(),
+            "network ids are unchanged"
+        );
+        let krr = RunSpec {
+            model: Some("krr".into()),
+            ..base.clone()
+        };
+        let r = krr.resolved();
+        assert_eq!(
+            (r.kernel.as_deref(), r.cv_folds),
+            (Some("ntk"), Some(5)),
+            "krr defaults"
+        );
+        assert_ne!(krr.run_id(), base.run_id());
+        let cfg = krr.check(None).expect("a valid krr spec");
+        assert_eq!(
+            cfg.model,
+            ModelKind::Krr {
+                kernel: Kernel::ReluNtk,
+                folds: 5
+            }
+        );
+        assert_eq!(base.check(None).expect("valid").model, ModelKind::Network);
+    }
+
+    #[test]
+    fn bad_krr_settings_name_their_key() {
+        for (text, words) in [
+            (
+                "model = \"krr\"\nkernel = \"polynomial\"",
+                vec![
+                    "run.toml:2",
+                    "kernel",
+                    "polynomial",
+                    "laplace, gaussian or ntk",
+                ],
+            ),
+            // A misspelt kernel is an error even where it would be ignored.
+            ("kernel = \"gauss\"", vec!["run.toml:1", "kernel", "gauss"]),
+            (
+                "model = \"forest\"",
+                vec!["run.toml:1", "model", "network or krr"],
+            ),
+            (
+                "model = \"krr\"\nn = 10\ncv_folds = 11",
+                vec!["run.toml:3", "cv_folds", "n = 10"],
+            ),
+            (
+                "model = \"krr\"\nloss = \"logistic\"",
+                vec!["run.toml:2", "krr", "logistic"],
+            ),
         ] {
             let spec = RunSpec::from_toml(text, "run.toml").unwrap();
             let err = spec

@@ -7,6 +7,7 @@ pub mod merge;
 pub mod report;
 pub mod reproduce;
 pub mod runs;
+pub mod sensing;
 pub mod sweep;
 pub mod theory;
 pub mod train;

@@ -7,6 +7,8 @@
 mod bad_input;
 mod common;
 mod inspect;
+mod krr;
 mod reproduce;
+mod sensing;
 mod sweep;
 mod train;

@@ -133,7 +133,10 @@ fn decay(r: &RunView) -> f64 {
 }
 
 fn arm_label(r: &RunView) -> String {
-    if decay(r) > 0.0 {
+    if r.spec.model.as_deref() == Some(crate::spec::MODEL_KRR) {
+        // Kernel baselines form their own arms, beside the networks in the rate plot.
+        format!("KRR {}", r.spec.kernel.as_deref().unwrap_or("ntk"))
+    } else if decay(r) > 0.0 {
         format!("eta={} decay={}", lr(r), decay(r))
     } else {
         format!("GD eta={}", lr(r))

@@ -428,7 +428,8 @@ impl Store {
         let (status, error, summary_json, model_path) = match run.outcome {
             Outcome::Failed(msg) => ("failed".to_string(), Some(msg.to_string()), None, None),
             Outcome::Ran(out) => {
-                let model_path = if run.keep.models {
+                // Kernel ridge regression runs have no network (width 0) to keep.
+                let model_path = if run.keep.models && out.model.k > 0 {
                     let file = format!("{}.npz", run.run_id);
                     save_model_npz(&self.models_dir.join(&file), &out.model)?;
                     let dir = self

@@ -70,6 +70,9 @@ pub const CONFIG_COLUMNS: &[Column] = &[
     col("top_k", Kind::Int),
     col("lanczos_tol", Kind::Real),
     col("lanczos_max_iter", Kind::Int),
+    col("model", Kind::Text),
+    col("kernel", Kind::Text),
+    col("cv_folds", Kind::Int),
 ];
 
 /// The summary metrics, one column per [`Summary`](crate::run::Summary) field except `status` (the run's own
@@ -99,6 +102,8 @@ pub const SUMMARY_COLUMNS: &[Column] = &[
     col("weighted_tv", Kind::Real),
     col("median_knot_distance", Kind::Real),
     col("frac_small_output_weights", Kind::Real),
+    col("krr_lambda", Kind::Real),
+    col("krr_cv_mse", Kind::Real),
     col("wall_seconds", Kind::Real),
 ];
 

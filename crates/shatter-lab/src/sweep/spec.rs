@@ -167,7 +167,16 @@ impl Point {
             crate::spec::DataSource::Generated(s) => s.n,
             crate::spec::DataSource::File { .. } => self.spec.n.unwrap_or(512),
         };
-        c.train.epochs.max(1) as f64 * n as f64 * c.shape.width as f64 * (c.shape.d + 2) as f64
+        match c.model {
+            // Kernel ridge regression: about `folds + 1` cubic factorisations.
+            crate::spec::ModelKind::Krr { folds, .. } => (folds + 1) as f64 * (n as f64).powi(3),
+            crate::spec::ModelKind::Network => {
+                c.train.epochs.max(1) as f64
+                    * n as f64
+                    * c.shape.width as f64
+                    * (c.shape.d + 2) as f64
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of shatter-lab: sweep specs, the results store, export.
 
 mod export;
+mod krr;
 mod store;
 mod sweep_spec;
 
