@@ -111,7 +111,7 @@ pub fn normal_cdf_pdf_f32(z: f32) -> (f32, f32) {
         0.000_142_582_84,
     ];
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer.
-    const LN2_HI: f32 = 0.693_359_375; // Few bits, so that k * LN2_HI is exact.
+    const LN2_HI: f32 = 355.0 / 512.0; // Few bits, so that k * LN2_HI is exact.
     const LN2_LO: f32 = -2.121_944_4e-4; // ln 2 - LN2_HI.
     const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
     // Beyond |z| = 16 the density is 0 and Phi is 0 or 1 in f32; the clamp keeps z * z finite.
