@@ -131,6 +131,9 @@ pub struct BenchArgs {
     /// f32 or f64.
     #[arg(long, default_value = "f32")]
     pub precision: String,
+    /// Hidden activation of the benchmarked network: relu or gelu.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
     /// Minimum seconds spent timing each operation.
     #[arg(long, default_value_t = 2.0)]
     pub seconds: f64,

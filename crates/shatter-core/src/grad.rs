@@ -32,9 +32,11 @@ const PARALLEL_MIN_WORK: usize = 1 << 16;
 /// An activation known at compile time, so the kernels are specialised per activation.
 pub(crate) trait Act: Copy + Send + Sync + 'static {
     const CURVED: bool;
+    /// `s(z)`.
     fn value<F: Float>(z: F) -> F;
-    fn slope<F: Float>(z: F) -> F;
-    fn curvature<F: Float>(z: F) -> F;
+    /// `(s(z), s'(z), s''(z))`, sharing work between them (GELU's `Phi` and `phi`); the kernels
+    /// take the parts they need and the rest is never computed.
+    fn derivatives<F: Float>(z: F) -> (F, F, F);
 }
 
 #[derive(Clone, Copy)]
@@ -53,16 +55,12 @@ impl Act for Relu {
         }
     }
     #[inline(always)]
-    fn slope<F: Float>(z: F) -> F {
+    fn derivatives<F: Float>(z: F) -> (F, F, F) {
         if z > F::zero() {
-            F::one()
+            (z, F::one(), F::zero())
         } else {
-            F::zero()
+            (F::zero(), F::zero(), F::zero())
         }
-    }
-    #[inline(always)]
-    fn curvature<F: Float>(_z: F) -> F {
-        F::zero()
     }
 }
 
@@ -73,12 +71,8 @@ impl Act for Gelu {
         Activation::Gelu.value(z)
     }
     #[inline(always)]
-    fn slope<F: Float>(z: F) -> F {
-        Activation::Gelu.slope(z)
-    }
-    #[inline(always)]
-    fn curvature<F: Float>(z: F) -> F {
-        Activation::Gelu.curvature(z)
+    fn derivatives<F: Float>(z: F) -> (F, F, F) {
+        Activation::Gelu.derivatives(z)
     }
 }
 
@@ -612,8 +606,9 @@ fn backward_chunk<F: Float, A: Act>(
             let z = load_tile(&ch.z[i * c + t0..], len);
             let cf = &mut ch.coef[i * LANES..(i + 1) * LANES];
             for l in 0..LANES {
-                gv[l] = e.mul_add(A::value(z[l]), gv[l]);
-                cf[l] = e * vt[l] * A::slope(z[l]);
+                let (s0, s1, _) = A::derivatives(z[l]);
+                gv[l] = e.mul_add(s0, gv[l]);
+                cf[l] = e * vt[l] * s1;
                 gb[l] += cf[l];
             }
         }
@@ -667,7 +662,8 @@ fn jvp_chunk<F: Float, A: Act>(
             );
             let p = &mut ch.lanes[i * LANES..(i + 1) * LANES];
             for l in 0..LANES {
-                p[l] += dvt[l] * A::value(z[l]) + vt[l] * A::slope(z[l]) * u[l];
+                let (s0, s1, _) = A::derivatives(z[l]);
+                p[l] += dvt[l] * s0 + vt[l] * s1 * u[l];
             }
         }
         t0 += len;
@@ -704,11 +700,11 @@ fn hvp_back_chunk<F: Float, A: Act>(
             );
             let cf = &mut ch.coef[i * LANES..(i + 1) * LANES];
             for l in 0..LANES {
-                let s1 = A::slope(z[l]);
-                gv[l] += qi * A::value(z[l]) + ei * s1 * u[l];
+                let (s0, s1, s2) = A::derivatives(z[l]);
+                gv[l] += qi * s0 + ei * s1 * u[l];
                 let mut coef = (qi * vt[l] + ei * dvt[l]) * s1;
                 if A::CURVED {
-                    coef += ei * vt[l] * A::curvature(z[l]) * u[l];
+                    coef += ei * vt[l] * s2 * u[l];
                 }
                 cf[l] = coef;
                 gb[l] += coef;

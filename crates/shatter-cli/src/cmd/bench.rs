@@ -16,6 +16,7 @@ use std::time::Instant;
 struct Timing {
     name: String,
     precision: &'static str,
+    activation: &'static str,
     threads: usize,
     d: usize,
     n: usize,
@@ -52,6 +53,7 @@ fn bench_shape<F: Float>(
     d: usize,
     n: usize,
     width: usize,
+    activation: Activation,
     args: &BenchArgs,
     threads: usize,
 ) -> Timing {
@@ -61,7 +63,7 @@ fn bench_shape<F: Float>(
         d,
         width,
         bias: true,
-        activation: Activation::Relu,
+        activation,
     };
     let net0 = Network::<F>::init(shape, 0, 1.0);
     let mut ws = Workspace::new(shape, n);
@@ -122,6 +124,7 @@ fn bench_shape<F: Float>(
     Timing {
         name: name.to_string(),
         precision: F::NAME,
+        activation: activation.name(),
         threads,
         d,
         n,
@@ -145,6 +148,15 @@ pub fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         ],
     };
     let threads = super::cores(global);
+    let activation = match args.activation.as_str() {
+        "relu" => Activation::Relu,
+        "gelu" => Activation::Gelu,
+        other => {
+            return Err(usage(format!(
+                "--activation {other:?}: must be relu or gelu"
+            )))
+        }
+    };
     let mut results = Vec::new();
     for (name, d, n, k) in shapes {
         if d == 0 || n == 0 || k == 0 {
@@ -152,17 +164,18 @@ pub fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         }
         let t = match args.precision.as_str() {
             "f32" => with_threads(threads, || {
-                bench_shape::<f32>(&name, d, n, k, &args, threads)
+                bench_shape::<f32>(&name, d, n, k, activation, &args, threads)
             })?,
             "f64" => with_threads(threads, || {
-                bench_shape::<f64>(&name, d, n, k, &args, threads)
+                bench_shape::<f64>(&name, d, n, k, activation, &args, threads)
             })?,
             other => return Err(usage(format!("--precision {other:?}: must be f32 or f64"))),
         };
         println!(
-            "{:<26} {} threads={} step {:>8.3} ms ({:>5.1} GFLOP/s)  gradient {:>7.3} ms  hvp {:>7.3} ms  20 hvp {:>7.3} ms  sharpness to 1e-4 ({} hvp) {:>7.3} ms",
+            "{:<26} {} {} threads={} step {:>8.3} ms ({:>5.1} GFLOP/s)  gradient {:>7.3} ms  hvp {:>7.3} ms  20 hvp {:>7.3} ms  sharpness to 1e-4 ({} hvp) {:>7.3} ms",
             t.name,
             t.precision,
+            t.activation,
             t.threads,
             t.seconds_per_gd_step * 1e3,
             t.gflops_gd_step,
