@@ -20,7 +20,7 @@ use shatter_core::grad::{forward, mean_squared_error, Workspace};
 use shatter_core::hessian::hvp::HessianOperator;
 use shatter_core::hessian::trace::{spectral_density, SlqOptions};
 use shatter_core::measure::shattering::{neuron_stats, shattering_summary, NeuronStats};
-use shatter_core::measure::variation::variation_summary;
+use shatter_core::measure::variation::{bound_holds_certified, variation_summary};
 use shatter_core::measure::{univariate_summary, DEFAULT_KNOT_TOL};
 use shatter_core::train::{train, Control, Record, RunStatus};
 use shatter_core::{Dataset, Float, Network, Precision};
@@ -364,9 +364,11 @@ fn execute_in<F: Float>(
                 summary.vg_reduced = Some(v.vg_reduced);
                 summary.path_norm = Some(v.path_norm);
                 summary.vg_bound = Some(v.vg_bound);
-                // Allow the certified error of lambda_max (it enters the bound halved).
-                let slack = 0.5 * est.error_bound * factor + 1e-9 * v.vg_bound.abs().max(1.0);
-                summary.bound_holds = Some(v.vg_norm <= v.vg_bound + slack);
+                summary.bound_holds = Some(bound_holds_certified(
+                    v.vg_norm,
+                    v.vg_bound,
+                    est.error_bound * factor,
+                ));
             }
         } else if let Ok(v) = variation_summary(&net64, &data64, 0.0, 0.0) {
             summary.vg_norm = Some(v.vg_norm);

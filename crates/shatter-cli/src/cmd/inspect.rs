@@ -8,7 +8,7 @@ use shatter_core::grad::{forward, Workspace};
 use shatter_core::hessian::hvp::SharpnessTracker;
 use shatter_core::hessian::lanczos::LanczosOptions;
 use shatter_core::measure::{
-    neuron_stats, shattering_summary, univariate_summary, variation_summary,
+    bound_holds_certified, neuron_stats, shattering_summary, univariate_summary, variation_summary,
 };
 use shatter_core::{Activation, Loss};
 use shatter_lab::io::{load_dataset, load_model_npz, LabelColumn};
@@ -80,12 +80,12 @@ pub fn run(args: InspectArgs, global: &Global) -> anyhow::Result<()> {
         });
         if let Some(factor) = loss.to_half_square() {
             let v = variation_summary(&net, &data, est.sharpness * factor, l * factor)?;
-            let slack = 0.5 * est.error_bound * factor + 1e-9 * v.vg_bound.abs().max(1.0);
             out["vg_norm"] = v.vg_norm.into();
             out["vg_reduced"] = v.vg_reduced.into();
             out["path_norm"] = v.path_norm.into();
             out["vg_bound"] = v.vg_bound.into();
-            out["bound_holds"] = (v.vg_norm <= v.vg_bound + slack).into();
+            out["bound_holds"] =
+                bound_holds_certified(v.vg_norm, v.vg_bound, est.error_bound * factor).into();
             out["radius"] = v.radius.into();
         }
         if model.d == 1 {

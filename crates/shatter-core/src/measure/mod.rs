@@ -25,8 +25,8 @@ pub use generalisation::{
 pub use shattering::{neuron_stats, shattering_summary, NeuronStats, ShatteringSummary, LOW_RATE};
 pub use univariate::{univariate_summary, Knot, UnivariateSummary, DEFAULT_KNOT_TOL};
 pub use variation::{
-    flatness_bound, neuron_groups, path_norm, variation_summary, vg_norm, vg_reduced,
-    VariationSummary, DEFAULT_MERGE_TOL,
+    bound_holds_certified, flatness_bound, neuron_groups, path_norm, variation_summary, vg_norm,
+    vg_reduced, VariationSummary, DEFAULT_MERGE_TOL,
 };
 pub use weight::{neuron_weights, population_weight, weight, weight_one_side};
 

@@ -137,6 +137,14 @@ pub fn vg_reduced<F: Float>(
         .sum())
 }
 
+/// Whether `|f|_Vg <= bound` holds given that `lambda_max` is known only to within the certified
+/// error `lambda_error` (Lanczos' Ritz residual bound): `lambda_max` enters the bound halved, so
+/// the bound may be `lambda_error / 2` higher than computed; `1e-9` relative covers rounding.
+/// The one place shatter decides whether the bound holds.
+pub fn bound_holds_certified(vg_norm: f64, bound: f64, lambda_error: f64) -> bool {
+    vg_norm <= bound + 0.5 * lambda_error.abs() + 1e-9 * bound.abs().max(1.0)
+}
+
 /// Right-hand side of the flatness bound (SCIENCE.md section 4):
 /// `lambda_max / 2 - 1/2 + (R + 1) sqrt(2 L)`, with `L` the training loss in the 1/(2n)
 /// convention and `lambda_max` the top eigenvalue of that loss's Hessian. Errors when an

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use shatter_core::grad::{forward, Workspace};
 use shatter_core::hessian::hvp::SharpnessTracker;
 use shatter_core::hessian::lanczos::LanczosOptions;
-use shatter_core::measure::variation_summary;
+use shatter_core::measure::{bound_holds_certified, variation_summary};
 use shatter_core::train::{train, Control, TrainConfig};
 use shatter_core::{Activation, Dataset, Loss, Network, Shape};
 
@@ -27,9 +27,8 @@ pub fn check_bound(net: &Network<f64>, data: &Dataset<f64>, what: &str) -> (f64,
         .measure(net, data, &mut ws)
         .expect("finite Hessian");
     let v = variation_summary(net, data, est.sharpness, loss).expect("measurable network");
-    let slack = 0.5 * est.error_bound + 1e-9 * v.vg_bound.abs().max(1.0);
     assert!(
-        v.vg_norm <= v.vg_bound + slack,
+        bound_holds_certified(v.vg_norm, v.vg_bound, est.error_bound),
         "{what}: |f|_Vg = {} > bound {} (lambda_max {} +- {}, L {loss}, R {})",
         v.vg_norm,
         v.vg_bound,

@@ -443,7 +443,6 @@ fn draw_figures(
     };
     if !analysis.rates.is_empty() {
         let mut losses: Vec<String> = analysis.rates.iter().map(|r| r.loss.clone()).collect();
-        losses.dedup();
         losses.sort();
         losses.dedup();
         for loss in losses {
