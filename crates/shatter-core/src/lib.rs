@@ -12,6 +12,7 @@ pub use data::Dataset;
 pub use float::{Float, Precision};
 pub use model::{Activation, Network, Shape};
 pub mod baseline;
+pub mod batch;
 pub mod grad;
 pub mod hessian;
 pub mod loss;

@@ -171,16 +171,41 @@ impl<F: Float> SharpnessTracker<F> {
             &mut self.lanczos,
         )?;
         let products = op.products;
+        Ok(self.keep(spectrum, products))
+    }
+
+    /// As [`SharpnessTracker::measure_with`], on any operator with the Hessian's dimension
+    /// (`Shape::trainable()`): a device's batched Hessian-vector product, say. Warm-starts from
+    /// the previous top eigenvector like the other methods.
+    ///
+    /// # Errors
+    /// When Lanczos fails (non-finite products, a dimension that does not fit).
+    pub fn measure_operator<O: SymmetricOperator + ?Sized>(
+        &mut self,
+        op: &mut O,
+        options: &LanczosOptions,
+    ) -> Result<SharpnessEstimate, LanczosError> {
+        let spectrum = extreme_eigenvalues(
+            op,
+            options,
+            self.previous.as_deref(),
+            &mut self.lanczos,
+        )?;
+        let products = spectrum.iterations;
+        Ok(self.keep(spectrum, products))
+    }
+
+    fn keep(&mut self, spectrum: Spectrum, products: usize) -> SharpnessEstimate {
         if spectrum.top_vector.iter().all(|v| v.is_finite()) && !spectrum.top_vector.is_empty() {
             self.previous = Some(spectrum.top_vector.clone());
         }
         let top = spectrum.top.first().copied();
-        Ok(SharpnessEstimate {
+        SharpnessEstimate {
             sharpness: top.map_or(0.0, |r| r.value),
             error_bound: top.map_or(0.0, |r| r.error_bound),
             spectrum,
             products,
-        })
+        }
     }
 
     /// Forgets the last top eigenvector, so the next estimate starts cold.
