@@ -1,0 +1,54 @@
+//! shatter-gpu: the CUDA backend. A [`CudaTrainer`] trains a whole batch of runs (any mix of
+//! seeds, step sizes, decays, `n`, `d` and `K`) together in batched kernels, and measures their
+//! sharpness with batched Hessian-vector products driving one Lanczos per run.
+//!
+//! The CUDA driver and NVRTC are loaded at run time (`cudarc` with dynamic loading) and the
+//! kernels are compiled at start-up, so the project builds and runs without CUDA: there
+//! [`CudaTrainer::new`] returns [`GpuError::Unavailable`] with the reason.
+
+// Kernel launches and raw device memory are unsafe by nature; the unsafe blocks are confined
+// to `device.rs` and each states what it relies on.
+#![allow(unsafe_code)]
+
+mod device;
+
+pub use device::{probe, CudaTrainer, DeviceInfo};
+
+/// What can go wrong on the GPU.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GpuError {
+    /// No usable CUDA here: no driver library, no NVRTC, no device of that ordinal.
+    #[error("CUDA is not available: {0}")]
+    Unavailable(String),
+    /// Compiling the kernels with NVRTC failed (a bug in shatter, or an unsupported NVRTC).
+    #[error("compiling the CUDA kernels failed: {0}")]
+    Compile(String),
+    /// A driver call failed (out of memory, a kernel fault).
+    #[error("CUDA driver error: {0}")]
+    Driver(String),
+}
+
+/// The largest input dimension the kernels are built for.
+pub const MAX_D: usize = 256;
+
+/// Why the GPU cannot train a run of `shape` with `cfg` (`None` when it can): it trains
+/// full-batch gradient descent (with clipping, decay and momentum) for `d <= MAX_D`;
+/// mini-batches and mixup stay on the CPU.
+pub fn unsupported(
+    shape: &shatter_core::Shape,
+    cfg: &shatter_core::train::TrainConfig,
+) -> Option<String> {
+    if cfg.batch_size.is_some() {
+        return Some("batch_size (mini-batch SGD) runs on the CPU only".into());
+    }
+    if cfg.mixup_alpha.is_some() {
+        return Some("mixup_alpha (mixup) runs on the CPU only".into());
+    }
+    if shape.d > MAX_D {
+        return Some(format!(
+            "d = {} is above the {MAX_D} the CUDA kernels are built for",
+            shape.d
+        ));
+    }
+    None
+}
