@@ -41,8 +41,9 @@ pub trait BatchTrainer<F: Float> {
     /// HBM3)`.
     fn device(&self) -> String;
 
-    /// Why this trainer cannot train a run of `shape` with `cfg`, or `None` when it can.
-    fn unsupported(&self, shape: &Shape, cfg: &TrainConfig) -> Option<String>;
+    /// Why this trainer cannot train a run of `shape` on `n` samples with `cfg`, or `None` when
+    /// it can.
+    fn unsupported(&self, shape: &Shape, n: usize, cfg: &TrainConfig) -> Option<String>;
 
     /// Trains every run in place and returns their outcomes in the order of `runs`, each the
     /// same as [`train`] gives for that run (up to rounding on other hardware).
@@ -66,7 +67,7 @@ impl<F: Float> BatchTrainer<F> for CpuBatch {
         "cpu".to_string()
     }
 
-    fn unsupported(&self, _shape: &Shape, _cfg: &TrainConfig) -> Option<String> {
+    fn unsupported(&self, _shape: &Shape, _n: usize, _cfg: &TrainConfig) -> Option<String> {
         None
     }
 

@@ -103,9 +103,10 @@ macro_rules! batch_trainer {
             fn unsupported(
                 &self,
                 shape: &shatter_core::Shape,
+                n: usize,
                 cfg: &shatter_core::train::TrainConfig,
             ) -> Option<String> {
-                crate::unsupported(shape, cfg)
+                crate::unsupported(shape, n, cfg)
             }
 
             fn train_batch(

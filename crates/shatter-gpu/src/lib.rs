@@ -31,14 +31,15 @@ pub enum GpuError {
 /// The largest input dimension the kernels are built for.
 pub const MAX_D: usize = 256;
 
-/// Why the GPU cannot train a run of `shape` with `cfg` (`None` when it can): it trains
-/// full-batch gradient descent (with clipping, decay and momentum) for `d <= MAX_D`;
+/// Why the GPU cannot train a run of `shape` on `n` samples with `cfg` (`None` when it can): it
+/// trains full-batch gradient descent (with clipping, decay and momentum) for `d <= MAX_D`;
 /// mini-batches and mixup stay on the CPU.
 pub fn unsupported(
     shape: &shatter_core::Shape,
+    n: usize,
     cfg: &shatter_core::train::TrainConfig,
 ) -> Option<String> {
-    if cfg.batch_size.is_some() {
+    if cfg.batch_size.is_some_and(|b| b < n) {
         return Some("batch_size (mini-batch SGD) runs on the CPU only".into());
     }
     if cfg.mixup_alpha.is_some() {
