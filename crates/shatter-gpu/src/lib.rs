@@ -11,6 +11,8 @@
 #![allow(unsafe_code)]
 
 mod device;
+mod lockstep;
+mod pack;
 
 pub use device::{probe, CudaTrainer, DeviceInfo};
 
