@@ -92,8 +92,11 @@ __device__ __forceinline__ T warp_sum(T v) {
 }
 
 // Samples per tile of the sample kernels, and per shared-memory chunk of the neuron kernels.
+// Loops over the input dimension unroll fully up to 64 (weights stay in registers); beyond, by
+// 8 (they spill to local memory, and compilation stays quick).
 template <int D> struct Tiles {
-    static const int SAMPLES = D <= 64 ? 32 : (D <= 128 ? 16 : 8);
+    static const int SAMPLES = D <= 16 ? 32 : (D <= 64 ? 8 : 4);
+    static const int UNROLL = D <= 64 ? D : 8;
     static const int CHUNK = (2048 / D) < 1 ? 1 : ((2048 / D) > 128 ? 128 : (2048 / D));
 };
 
@@ -133,20 +136,20 @@ __device__ void sample_tile(const i64 *__restrict__ meta, const int *__restrict_
     for (int s = 0; s < S; ++s) acc[s] = T(0);
     for (int k = threadIdx.x; k < K; k += THREADS) {
         T w[D];
-#pragma unroll
+#pragma unroll (Tiles<D>::UNROLL)
         for (int j = 0; j < D; ++j) w[j] = p[(i64)j * K + k];
         const T b = p[(i64)D * K + k];
         const T v = p[(i64)D * K + K + k];
         if (MODE == 2) {
             T dw[D];
-#pragma unroll
+#pragma unroll (Tiles<D>::UNROLL)
             for (int j = 0; j < D; ++j) dw[j] = dir[(i64)j * K + k];
             const T db = dir[(i64)D * K + k];
             const T dv = dir[(i64)D * K + K + k];
 #pragma unroll
             for (int s = 0; s < S; ++s) {
                 T z = b, u = db;
-#pragma unroll
+#pragma unroll (Tiles<D>::UNROLL)
                 for (int j = 0; j < D; ++j) {
                     z += w[j] * xs[s * D + j];
                     u += dw[j] * xs[s * D + j];
@@ -159,7 +162,7 @@ __device__ void sample_tile(const i64 *__restrict__ meta, const int *__restrict_
 #pragma unroll
             for (int s = 0; s < S; ++s) {
                 T z = b;
-#pragma unroll
+#pragma unroll (Tiles<D>::UNROLL)
                 for (int j = 0; j < D; ++j) z += w[j] * xs[s * D + j];
                 T s0, s1, s2;
                 act<T, ACT>(z, s0, s1, s2);
@@ -228,7 +231,7 @@ __device__ void neuron_tile(const i64 *__restrict__ meta, const int *__restrict_
     const bool mine = k < K;
     T w[D], dw[D], gw[D];
     T b = T(0), v = T(0), db = T(0), dv = T(0), gb = T(0), gv = T(0);
-#pragma unroll
+#pragma unroll (Tiles<D>::UNROLL)
     for (int j = 0; j < D; ++j) {
         w[j] = mine ? p[(i64)j * K + k] : T(0);
         dw[j] = (MODE == 1 && mine) ? dir[(i64)j * K + k] : T(0);
@@ -256,7 +259,7 @@ __device__ void neuron_tile(const i64 *__restrict__ meta, const int *__restrict_
         if (!mine) continue;
         for (int s = 0; s < count; ++s) {
             T z = b, u = db;
-#pragma unroll
+#pragma unroll (Tiles<D>::UNROLL)
             for (int j = 0; j < D; ++j) {
                 z += w[j] * xs[s * D + j];
                 if (MODE == 1) u += dw[j] * xs[s * D + j];
@@ -275,12 +278,12 @@ __device__ void neuron_tile(const i64 *__restrict__ meta, const int *__restrict_
                 gv += q * s0 + e * s1 * u;
             }
             gb += coef;
-#pragma unroll
+#pragma unroll (Tiles<D>::UNROLL)
             for (int j = 0; j < D; ++j) gw[j] += coef * xs[s * D + j];
         }
     }
     if (!mine) return;
-#pragma unroll
+#pragma unroll (Tiles<D>::UNROLL)
     for (int j = 0; j < D; ++j) g[(i64)j * K + k] = gw[j];
     g[(i64)D * K + k] = bias ? gb : T(0);
     g[(i64)D * K + K + k] = gv;

@@ -10,6 +10,7 @@
 // to `device.rs` and each states what it relies on.
 #![allow(unsafe_code)]
 
+mod compile;
 mod device;
 mod lockstep;
 mod pack;

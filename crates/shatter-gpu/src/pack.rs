@@ -25,12 +25,12 @@ pub(crate) fn padded_dim(d: usize) -> Option<usize> {
 
 /// Samples per block of the sample kernels for padded dimension `dp` (`Tiles<D>::SAMPLES`).
 pub(crate) fn samples_per_tile(dp: usize) -> usize {
-    if dp <= 64 {
+    if dp <= 16 {
         32
-    } else if dp <= 128 {
-        16
-    } else {
+    } else if dp <= 64 {
         8
+    } else {
+        4
     }
 }
 
