@@ -1,7 +1,8 @@
 //! Finding the device and holding its context.
 
+use crate::compile::Cache;
 use crate::GpuError;
-use cudarc::driver::CudaContext;
+use cudarc::driver::{CudaContext, CudaStream};
 use std::sync::Arc;
 
 /// The device a trainer runs on.
@@ -70,10 +71,11 @@ pub(crate) fn open(ordinal: usize) -> Result<(Arc<CudaContext>, DeviceInfo), Gpu
     Ok((ctx, info))
 }
 
-/// Trains batches of runs on one CUDA device.
+/// Trains batches of runs on one CUDA device. Kernels are compiled on first use and kept for
+/// later batches.
 pub struct CudaTrainer {
-    #[allow(dead_code)]
-    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    cache: Cache,
     info: DeviceInfo,
 }
 
@@ -84,7 +86,11 @@ impl CudaTrainer {
     /// [`GpuError::Unavailable`] when there is no CUDA here (the message says what is missing).
     pub fn new(ordinal: usize) -> Result<CudaTrainer, GpuError> {
         let (ctx, info) = open(ordinal)?;
-        Ok(CudaTrainer { ctx, info })
+        Ok(CudaTrainer {
+            stream: ctx.default_stream(),
+            cache: Cache::new(ctx, info.capability),
+            info,
+        })
     }
 
     /// The device.
@@ -113,11 +119,17 @@ macro_rules! batch_trainer {
                 &mut self,
                 runs: &mut [shatter_core::batch::BatchRun<'_, $f>],
                 observe: &shatter_core::batch::BatchObserver<'_>,
-            ) -> Result<Vec<shatter_core::train::TrainOutcome>, shatter_core::batch::BatchError> {
-                let _ = (runs, observe);
-                Err(shatter_core::batch::BatchError(
-                    "the CUDA trainer is under construction".into(),
-                ))
+            ) -> Result<Vec<shatter_core::train::TrainOutcome>, shatter_core::batch::BatchError>
+            {
+                for (i, run) in runs.iter().enumerate() {
+                    if let Some(why) = crate::unsupported(&run.net.shape, run.data.n, run.cfg) {
+                        return Err(shatter_core::batch::BatchError(format!(
+                            "run {i} of the batch cannot train on the GPU: {why}"
+                        )));
+                    }
+                }
+                crate::trainer::train_batch(self.stream.clone(), &mut self.cache, runs, observe)
+                    .map_err(|e| shatter_core::batch::BatchError(e.to_string()))
             }
         }
     };

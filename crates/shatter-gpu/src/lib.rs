@@ -14,7 +14,9 @@ mod compile;
 mod device;
 mod lockstep;
 mod pack;
+mod trainer;
 
+pub use compile::GpuFloat;
 pub use device::{probe, CudaTrainer, DeviceInfo};
 
 /// What can go wrong on the GPU.

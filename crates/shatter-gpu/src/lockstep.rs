@@ -130,10 +130,7 @@ pub(crate) fn lockstep(
         let mut st = exchange.lock();
         loop {
             while st.pending < st.live {
-                st = exchange
-                    .to_main
-                    .wait(st)
-                    .unwrap_or_else(|e| e.into_inner());
+                st = exchange.to_main.wait(st).unwrap_or_else(|e| e.into_inner());
             }
             if st.live == 0 {
                 break;
@@ -193,8 +190,8 @@ mod tests {
         let shape = Shape {
             d,
             width,
-            bias: seed % 2 == 0,
-            activation: if seed % 3 == 0 {
+            bias: seed.is_multiple_of(2),
+            activation: if seed.is_multiple_of(3) {
                 Activation::Gelu
             } else {
                 Activation::Relu
