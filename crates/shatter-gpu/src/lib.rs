@@ -12,6 +12,7 @@
 
 mod compile;
 mod device;
+mod emulator;
 mod lockstep;
 mod pack;
 mod trainer;
