@@ -136,7 +136,11 @@ mod tests {
         }
         let mut solo = nets.clone();
         let expected: Vec<TrainOutcome> = (0..shapes.len())
-            .map(|r| train(&mut solo[r], &data[r], None, &cfgs[r], &mut |_| Control::Continue))
+            .map(|r| {
+                train(&mut solo[r], &data[r], None, &cfgs[r], &mut |_| {
+                    Control::Continue
+                })
+            })
             .collect();
         let mut runs: Vec<BatchRun<'_, f64>> = nets
             .iter_mut()

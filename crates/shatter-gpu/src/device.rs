@@ -113,7 +113,8 @@ macro_rules! batch_trainer {
                 &mut self,
                 runs: &mut [shatter_core::batch::BatchRun<'_, $f>],
                 observe: &shatter_core::batch::BatchObserver<'_>,
-            ) -> Result<Vec<shatter_core::train::TrainOutcome>, shatter_core::batch::BatchError> {
+            ) -> Result<Vec<shatter_core::train::TrainOutcome>, shatter_core::batch::BatchError>
+            {
                 let _ = (runs, observe);
                 Err(shatter_core::batch::BatchError(
                     "the CUDA trainer is under construction".into(),

@@ -185,12 +185,8 @@ impl<F: Float> SharpnessTracker<F> {
         op: &mut O,
         options: &LanczosOptions,
     ) -> Result<SharpnessEstimate, LanczosError> {
-        let spectrum = extreme_eigenvalues(
-            op,
-            options,
-            self.previous.as_deref(),
-            &mut self.lanczos,
-        )?;
+        let spectrum =
+            extreme_eigenvalues(op, options, self.previous.as_deref(), &mut self.lanczos)?;
         let products = spectrum.iterations;
         Ok(self.keep(spectrum, products))
     }
