@@ -167,7 +167,7 @@ fn a_device_failure_fails_every_run_of_the_batch_with_the_device_named() {
     for r in execute_batch(&cfgs, &RunOptions::default(), &mut Broken, &|_, _| {
         Control::Continue
     }) {
-        let err = r.err().expect("the device failed").to_string();
+        let err = r.expect_err("the device failed").to_string();
         assert!(
             err.contains("broken:0") && err.contains("out of device memory"),
             "{err}"
