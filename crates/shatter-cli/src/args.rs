@@ -2,6 +2,7 @@
 //! key is also a flag with the same name (`sharpness_every` is `--sharpness-every`).
 
 use clap::{Args, Parser, Subcommand};
+use shatter_lab::device::Device;
 use shatter_lab::spec::RunSpec;
 use std::path::PathBuf;
 
@@ -75,6 +76,12 @@ pub struct TrainArgs {
     /// Also write spectrum.csv: top eigenvalues and a stochastic-Lanczos-quadrature density.
     #[arg(long)]
     pub spectrum: bool,
+    /// Where to train: cpu, cuda (CUDA device 0) or cuda:N. The GPU trains full-batch gradient
+    /// descent; a mini-batch (batch_size), mixup or krr run is refused there (train it on the
+    /// CPU). Fails with an error when CUDA is not available. The device is recorded in run.json
+    /// but is not part of the run id.
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda|cuda:N")]
+    pub device: Device,
     #[command(flatten)]
     pub spec: RunSpec,
 }
@@ -154,8 +161,19 @@ pub struct SweepArgs {
     #[arg(long, value_name = "I/N")]
     pub shard: Option<shatter_lab::sweep::Shard>,
     /// Runs at once. Default: one per thread (see --threads), fewer when fewer runs remain.
+    /// With a GPU --device, for the runs that stay on the CPU.
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Where to train: cpu, cuda (CUDA device 0) or cuda:N. On a GPU the runs train together,
+    /// packed into batches (see --batch-runs); mini-batch (batch_size), mixup and krr runs stay
+    /// on the CPU (the sweep says how many). Fails with an error when CUDA is not available.
+    /// Results go to the same store with the device recorded; it is not part of the run ids.
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda|cuda:N")]
+    pub device: Device,
+    /// With a GPU --device: at most this many runs per batch (at least 1). Lower it when the
+    /// device runs out of memory.
+    #[arg(long, default_value_t = shatter_lab::sweep::DEFAULT_BATCH_RUNS)]
+    pub batch_runs: usize,
     /// Print the expanded points (index, run id, axis values) as TSV and exit.
     #[arg(long)]
     pub print_points: bool,
@@ -219,9 +237,20 @@ pub struct ReproduceArgs {
     /// Print the experiment's sweep spec (TOML) and exit.
     #[arg(long)]
     pub print_spec: bool,
-    /// Runs at once (default: one per core).
+    /// Runs at once (default: one per core). With a GPU --device, for the runs that stay on
+    /// the CPU.
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Where to train: cpu, cuda (CUDA device 0) or cuda:N. On a GPU the runs train together,
+    /// packed into batches (see --batch-runs); mini-batch (batch_size), mixup and krr runs stay
+    /// on the CPU (the sweep says how many). Fails with an error when CUDA is not available.
+    /// Results go to the same store with the device recorded; it is not part of the run ids.
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda|cuda:N")]
+    pub device: Device,
+    /// With a GPU --device: at most this many runs per batch (at least 1). Lower it when the
+    /// device runs out of memory.
+    #[arg(long, default_value_t = shatter_lab::sweep::DEFAULT_BATCH_RUNS)]
+    pub batch_runs: usize,
 }
 
 #[derive(Args, Debug)]

@@ -3,18 +3,26 @@
 //! directory (`run.json`, `trajectory.csv`, `neurons.csv`, `model.npz`, `data.npz`, optionally
 //! `spectrum.csv`). Sweeps call [`execute`] too and store the same [`RunOutput`] in a database.
 //!
+//! [`execute_batch`] does the same for many runs at once on a batched trainer (a GPU, or
+//! `CpuBatch` as its reference): each run is prepared (data, initial network) and measured
+//! exactly as [`execute`] does it; only the training in between is handed to the device, in one
+//! `train_batch` call per precision.
+//!
 //! A run with `model = "krr"` fits kernel ridge regression instead (ridge by cross-validation,
 //! `shatter_core::baseline`): its output has the errors, `krr_lambda` and `krr_cv_mse`, no
 //! trajectory rows, no neurons and no model (`model` has width 0, and neither the run
 //! directory nor the store writes a model file for it).
 
+use crate::device::DeviceTrainer;
 use crate::io::{
     load_dataset, load_model_npz, save_data_npz, save_model_npz, write_file_atomically, IoError,
     LabelColumn, ModelArrays,
 };
 use crate::spec::{DataSource, Init, ModelKind, RunConfig};
+use rayon::prelude::*;
 use serde::Serialize;
 use shatter_core::baseline::{default_lambdas, fit_krr_cv, BaselineError};
+use shatter_core::batch::{BatchError, BatchObserver, BatchRun, BatchTrainer};
 use shatter_core::data::generate::generate;
 use shatter_core::grad::{forward, mean_squared_error, Workspace};
 use shatter_core::hessian::hvp::HessianOperator;
@@ -22,7 +30,7 @@ use shatter_core::hessian::trace::{spectral_density, SlqOptions};
 use shatter_core::measure::shattering::{neuron_stats, shattering_summary, NeuronStats};
 use shatter_core::measure::variation::{bound_holds_certified, variation_summary};
 use shatter_core::measure::{univariate_summary, DEFAULT_KNOT_TOL};
-use shatter_core::train::{train, Control, Record, RunStatus};
+use shatter_core::train::{train, Control, Record, RunStatus, TrainOutcome};
 use shatter_core::{Dataset, Float, Network, Precision};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -69,6 +77,24 @@ pub enum RunError {
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
+    },
+    /// The device cannot train this run (see [`DeviceTrainer::unsupported`]); the reason
+    /// names the setting, for example `batch_size (mini-batch SGD) runs on the CPU only`.
+    #[error("{device} cannot train this run: {reason}")]
+    Unsupported {
+        /// The device.
+        device: String,
+        /// Why, naming the setting.
+        reason: String,
+    },
+    /// The device failed while training the batch this run was in (a driver error, too
+    /// little memory); not the run's fault, and it has no result.
+    #[error("{device} failed: {source}")]
+    Device {
+        /// The device.
+        device: String,
+        /// What the device reported.
+        source: BatchError,
     },
 }
 
@@ -154,6 +180,9 @@ pub struct RunOutput {
     pub data: Dataset<f64>,
     /// Top eigenvalues and an SLQ density (`(eigenvalue, density)`), when requested.
     pub spectrum: Option<SpectrumTable>,
+    /// Where it trained, as recorded with results: `cpu` for [`execute`], the trainer's
+    /// [`DeviceTrainer::device`] for [`execute_batch`].
+    pub device: String,
 }
 
 /// Hessian spectrum at the final parameters.
@@ -304,6 +333,7 @@ fn execute_krr(
         neurons: NeuronStats::default(),
         data,
         spectrum: None,
+        device: "cpu".to_string(),
     })
 }
 
@@ -316,10 +346,65 @@ fn execute_in<F: Float>(
     observe: &mut dyn FnMut(&Record) -> Control,
 ) -> Result<RunOutput, RunError> {
     let start = Instant::now();
-    let mut net: Network<F> = initial_network(cfg)?;
+    let mut run = prepare::<F>(cfg, data64, test64, sigma)?;
+    let out = train(
+        &mut run.net,
+        &run.data,
+        run.test.as_ref(),
+        &cfg.train,
+        observe,
+    );
+    let mut output = finish(cfg, opts, run, out, "cpu".to_string());
+    output.summary.wall_seconds = start.elapsed().as_secs_f64();
+    Ok(output)
+}
+
+/// A network run ready to train: its initial network and its data in the run's precision,
+/// with the `f64` training set and label noise that the final measurements use.
+struct Prepared<F> {
+    net: Network<F>,
+    data: Dataset<F>,
+    test: Option<Dataset<F>>,
+    data64: Dataset<f64>,
+    sigma: Option<f64>,
+}
+
+/// The initial network of `cfg` and its data cast to `F`.
+fn prepare<F: Float>(
+    cfg: &RunConfig,
+    data64: Dataset<f64>,
+    test64: Option<Dataset<f64>>,
+    sigma: Option<f64>,
+) -> Result<Prepared<F>, RunError> {
+    let net: Network<F> = initial_network(cfg)?;
     let data: Dataset<F> = data64.cast();
     let test: Option<Dataset<F>> = test64.as_ref().map(|t| t.cast());
-    let out = train(&mut net, &data, test.as_ref(), &cfg.train, observe);
+    Ok(Prepared {
+        net,
+        data,
+        test,
+        data64,
+        sigma,
+    })
+}
+
+/// Measures a trained run (`run.net` holds the final parameters, `out` what training
+/// returned) into its [`RunOutput`]: the summary in `f64`, neuron statistics, the spectrum
+/// when asked for. `wall_seconds` is left at 0 for the caller to set.
+fn finish<F: Float>(
+    cfg: &RunConfig,
+    opts: &RunOptions,
+    run: Prepared<F>,
+    out: TrainOutcome,
+    device: String,
+) -> RunOutput {
+    let Prepared {
+        net,
+        data,
+        test: _,
+        data64,
+        sigma,
+    } = run;
     let last = out.trajectory.last();
     let diverged = matches!(out.status, RunStatus::Diverged { .. });
     let mut summary = Summary {
@@ -416,8 +501,7 @@ fn execute_in<F: Float>(
             spectrum = Some(SpectrumTable { top, density });
         }
     }
-    summary.wall_seconds = start.elapsed().as_secs_f64();
-    Ok(RunOutput {
+    RunOutput {
         status: out.status,
         summary,
         trajectory: out.trajectory,
@@ -425,10 +509,162 @@ fn execute_in<F: Float>(
         neurons,
         data: data64,
         spectrum,
-    })
+        device,
+    }
 }
 
-/// The `run.json` document.
+/// Runs `cfgs` as one batch on `trainer`: prepares every run as [`execute`] does (data,
+/// initial network; in parallel on the current rayon pool), trains them with one
+/// [`BatchTrainer::train_batch`] call per precision present, and measures each trained
+/// network as [`execute`] does (in parallel). Returns one result per config, in order;
+/// `observe` sees run `i`'s trajectory rows as `(i, row)` and may stop that run.
+///
+/// Every run must be one the trainer supports: a kernel ridge regression run (`model =
+/// "krr"`) or one [`DeviceTrainer::unsupported`] rejects gets [`RunError::Unsupported`] and
+/// is not trained. A run whose data cannot be built gets its error; the others go on. When
+/// the device fails, every run of that precision gets [`RunError::Device`].
+///
+/// `wall_seconds` of each run is the wall time of the whole batch (preparing, training and
+/// measuring all of its runs): runs trained together have no time of their own. Memory: every
+/// run's data and network are held at once.
+pub fn execute_batch(
+    cfgs: &[RunConfig],
+    opts: &RunOptions,
+    trainer: &mut dyn DeviceTrainer,
+    observe: &BatchObserver<'_>,
+) -> Vec<Result<RunOutput, RunError>> {
+    let start = Instant::now();
+    let device = trainer.device();
+    let mut results: Vec<Option<Result<RunOutput, RunError>>> =
+        (0..cfgs.len()).map(|_| None).collect();
+    for precision in [Precision::F32, Precision::F64] {
+        let members: Vec<usize> = (0..cfgs.len())
+            .filter(|&i| cfgs[i].precision == precision)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let group = match precision {
+            Precision::F32 => {
+                execute_group::<f32>(cfgs, &members, opts, trainer.f32(), &device, observe)
+            }
+            Precision::F64 => {
+                execute_group::<f64>(cfgs, &members, opts, trainer.f64(), &device, observe)
+            }
+        };
+        for (&i, r) in members.iter().zip(group) {
+            results[i] = Some(r);
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    results
+        .into_iter()
+        .map(|r| {
+            let mut r = r.expect("every run belongs to one precision");
+            if let Ok(out) = &mut r {
+                out.summary.wall_seconds = wall;
+            }
+            r
+        })
+        .collect()
+}
+
+/// [`execute_batch`] for the runs `members` of `cfgs`, all in precision `F`.
+fn execute_group<F: Float>(
+    cfgs: &[RunConfig],
+    members: &[usize],
+    opts: &RunOptions,
+    trainer: &mut dyn BatchTrainer<F>,
+    device: &str,
+    observe: &BatchObserver<'_>,
+) -> Vec<Result<RunOutput, RunError>> {
+    let unsupported = |reason: String| RunError::Unsupported {
+        device: device.to_string(),
+        reason,
+    };
+    let mut prepared: Vec<Result<Prepared<F>, RunError>> = members
+        .par_iter()
+        .map(|&i| {
+            let cfg = &cfgs[i];
+            if let ModelKind::Krr { .. } = cfg.model {
+                return Err(unsupported(
+                    "model = \"krr\" (kernel ridge regression) runs on the CPU only".into(),
+                ));
+            }
+            let (data64, test64, sigma) = build_data(cfg)?;
+            prepare::<F>(cfg, data64, test64, sigma)
+        })
+        .collect();
+    for (slot, &i) in prepared.iter_mut().zip(members) {
+        let why = match slot {
+            Ok(run) => trainer.unsupported(&cfgs[i].shape, run.data.n, &cfgs[i].train),
+            Err(_) => None,
+        };
+        if let Some(reason) = why {
+            *slot = Err(unsupported(reason));
+        }
+    }
+    // Positions (in `members`) of the runs that go to the device, in batch order.
+    let ready: Vec<usize> = (0..members.len())
+        .filter(|&j| prepared[j].is_ok())
+        .collect();
+    let trained = if ready.is_empty() {
+        Ok(Vec::new())
+    } else {
+        let mut runs: Vec<BatchRun<'_, F>> = prepared
+            .iter_mut()
+            .zip(members)
+            .filter_map(|(slot, &i)| slot.as_mut().ok().map(|run| (run, i)))
+            .map(|(run, i)| BatchRun {
+                net: &mut run.net,
+                data: &run.data,
+                test: run.test.as_ref(),
+                cfg: &cfgs[i].train,
+            })
+            .collect();
+        let remap = |b: usize, r: &Record| observe(members[ready[b]], r);
+        match trainer.train_batch(&mut runs, &remap) {
+            Ok(outcomes) if outcomes.len() == runs.len() => Ok(outcomes),
+            Ok(outcomes) => Err(BatchError(format!(
+                "the trainer returned {} outcomes for a batch of {} runs",
+                outcomes.len(),
+                runs.len()
+            ))),
+            Err(e) => Err(e),
+        }
+    };
+    let outcomes: Vec<Option<TrainOutcome>> = match trained {
+        Ok(outcomes) => {
+            let mut slots: Vec<Option<TrainOutcome>> = (0..members.len()).map(|_| None).collect();
+            for (&j, out) in ready.iter().zip(outcomes) {
+                slots[j] = Some(out);
+            }
+            slots
+        }
+        Err(source) => {
+            for &j in &ready {
+                prepared[j] = Err(RunError::Device {
+                    device: device.to_string(),
+                    source: source.clone(),
+                });
+            }
+            (0..members.len()).map(|_| None).collect()
+        }
+    };
+    prepared
+        .into_par_iter()
+        .zip(outcomes)
+        .zip(members)
+        .map(|((slot, out), &i)| {
+            let run = slot?;
+            let out = out.expect("every run on the device has an outcome");
+            Ok(finish(&cfgs[i], opts, run, out, device.to_string()))
+        })
+        .collect()
+}
+
+/// The `run.json` document: the run's id, seed, status, config and summary, and the device it
+/// trained on (not part of the config: the same run may train anywhere).
 pub fn run_json(cfg: &RunConfig, out: &RunOutput) -> serde_json::Value {
     serde_json::json!({
         "program": "shatter",
@@ -436,6 +672,7 @@ pub fn run_json(cfg: &RunConfig, out: &RunOutput) -> serde_json::Value {
         "run_id": cfg.spec.run_id(),
         "seed": cfg.seed,
         "status": out.status.name(),
+        "device": out.device,
         "config": cfg.spec,
         "summary": out.summary,
     })

@@ -108,3 +108,22 @@ pub fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
     stop
 }
+
+/// Opens `--device` as a batched trainer. CUDA missing is a failure (exit code 1: the
+/// environment, not the arguments, is at fault) whose message starts with `--device cuda:N:`
+/// and says what is missing.
+pub fn open_device(
+    device: shatter_lab::device::Device,
+) -> anyhow::Result<Box<dyn shatter_lab::device::DeviceTrainer>> {
+    device.open().map_err(|e| anyhow::anyhow!("--device {e}"))
+}
+
+/// Sets the size of the process-wide rayon pool (`--threads`, 0: one per core) for code that
+/// runs outside `with_threads`: the batched path holds a device handle that need not be `Send`.
+/// Only the first call in a process takes effect.
+pub fn use_threads_globally(threads: usize) {
+    // Fails only when the pool is already built, which leaves the first setting in place.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
+}

@@ -1,5 +1,7 @@
 //! `shatter reproduce ID`: runs a built-in experiment of the papers as a sweep into its own
 //! store, then writes its report; `all` and `headline` run several and write an index page.
+//! With `--device cuda` every experiment's sweep trains on the GPU in batches (the runs the GPU
+//! does not support stay on the CPU, and the command says how many and why).
 
 use super::{failure_hint, usage, usage_hint};
 use crate::args::{Global, ReproduceArgs};
@@ -9,7 +11,7 @@ use shatter_lab::reproduce::experiments::{
 };
 use shatter_lab::reproduce::report::{render_index, IndexEntry, Provenance};
 use shatter_lab::reproduce::run_experiment;
-use shatter_lab::sweep::{Parallelism, Progress};
+use shatter_lab::sweep::{Batching, Parallelism, Progress};
 use std::time::Instant;
 
 pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
@@ -46,6 +48,23 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
         }),
         None => None,
     };
+    if args.batch_runs == 0 {
+        return Err(usage("--batch-runs must be at least 1"));
+    }
+    let mut trainer = if args.device.is_cpu() {
+        None
+    } else {
+        let trainer = super::open_device(args.device)?;
+        super::use_threads_globally(global.threads);
+        if !global.quiet {
+            eprintln!(
+                "training on {} in batches of at most {} runs",
+                trainer.device(),
+                args.batch_runs
+            );
+        }
+        Some(trainer)
+    };
     let stop = super::stop_on_ctrl_c();
     let start = Instant::now();
     let mut entries = Vec::new();
@@ -65,17 +84,27 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
                 p.running, p.failed, p.diverged
             ));
         };
-        let (outcome, interrupted) = run_experiment(
+        let mut batching = trainer.as_mut().map(|t| Batching {
+            trainer: &mut **t,
+            max_runs: args.batch_runs,
+        });
+        let (outcome, sweep) = run_experiment(
             id,
             scale,
             &args.out,
             parallelism,
             cores,
+            batching.as_mut(),
             &stop,
             &mut on_progress,
         )?;
         pb.finish_and_clear();
-        if interrupted {
+        if !global.quiet {
+            for (why, count) in &sweep.on_cpu {
+                eprintln!("{id}: {count} run(s) trained on the CPU: {why}");
+            }
+        }
+        if sweep.interrupted {
             return Err(failure_hint(
                 format!("interrupted during {id}"),
                 "run the same command again to resume",

@@ -1,11 +1,13 @@
-//! `shatter train`: one run from flags and/or a TOML file to a run directory.
+//! `shatter train`: one run from flags and/or a TOML file to a run directory. With `--device
+//! cuda` the run is a batch of one on the GPU (`execute_batch`); numbers and files are the same
+//! as on the CPU up to the device's rounding, and `run.json` records the device.
 
 use super::{usage, usage_hint, with_threads};
 use crate::args::{Global, TrainArgs};
 use crate::progress;
 use anyhow::Context;
 use shatter_core::train::Control;
-use shatter_lab::run::{execute, write_run_dir, RunOptions};
+use shatter_lab::run::{execute, execute_batch, write_run_dir, RunError, RunOptions};
 use shatter_lab::spec::RunSpec;
 use std::path::PathBuf;
 
@@ -44,14 +46,21 @@ pub fn run(args: TrainArgs, global: &Global) -> anyhow::Result<()> {
         global.quiet,
         "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} epochs {msg} (eta {eta})",
     );
+    // Open the device before anything runs, so that a missing GPU fails at once.
+    let mut trainer = if args.device.is_cpu() {
+        None
+    } else {
+        Some(super::open_device(args.device)?)
+    };
     let stop = super::stop_on_ctrl_c();
-    let mut last_sharpness = None;
-    let mut observe = |r: &shatter_core::train::Record| {
+    let last_sharpness = std::sync::Mutex::new(None);
+    let observe = |r: &shatter_core::train::Record| {
+        let mut last = last_sharpness.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = r.sharpness {
-            last_sharpness = Some(s);
+            *last = Some(s);
         }
         pb.set_position(r.epoch as u64);
-        let sharp = last_sharpness
+        let sharp = last
             .map(|s| format!(" sharpness {s:.4} (2/eta {two_over_eta:.4})"))
             .unwrap_or_default();
         pb.set_message(format!("loss {:.6}{sharp}", r.train_loss));
@@ -64,8 +73,31 @@ pub fn run(args: TrainArgs, global: &Global) -> anyhow::Result<()> {
     let opts = RunOptions {
         spectrum: args.spectrum,
     };
-    let output =
-        with_threads(global.threads, || execute(&cfg, &opts, &mut observe))?.context("running")?;
+    let output = match trainer.as_mut() {
+        None => with_threads(global.threads, || execute(&cfg, &opts, &mut |r| observe(r)))?
+            .context("running")?,
+        Some(trainer) => {
+            super::use_threads_globally(global.threads);
+            let result = execute_batch(
+                std::slice::from_ref(&cfg),
+                &opts,
+                &mut **trainer,
+                &|_, r| observe(r),
+            )
+            .pop()
+            .expect("one result per run");
+            match result {
+                Err(RunError::Unsupported { reason, .. }) => {
+                    pb.finish_and_clear();
+                    return Err(usage_hint(
+                        format!("--device {}: {reason}", args.device),
+                        "train this run on the CPU (--device cpu, the default)",
+                    ));
+                }
+                other => other.context("running")?,
+            }
+        }
+    };
     pb.finish_and_clear();
     write_run_dir(&out_dir, &cfg, &output).context("writing the run directory")?;
     let s = &output.summary;

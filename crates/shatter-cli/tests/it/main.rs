@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod common;
+mod device;
 mod inspect;
 mod krr;
 mod reproduce;

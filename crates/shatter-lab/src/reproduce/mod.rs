@@ -16,7 +16,10 @@ use crate::figures::{
     TrainingCurves, TrainingSeries,
 };
 use crate::store::{Store, StoreError, StoredRun};
-use crate::sweep::{run_sweep, Parallelism, Progress, SweepSpec, SweepSpecError};
+use crate::sweep::{
+    run_sweep, run_sweep_batched, Batching, Parallelism, Progress, SweepReport, SweepSpec,
+    SweepSpecError,
+};
 use analysis::{analyse, Analysis, RunView};
 use experiments::{experiment, spec_text, Experiment, Scale};
 use report::{render_report, verdict_counts, Provenance, ReportFigure};
@@ -108,16 +111,21 @@ fn mkdir(path: &Path) -> Result<(), ReproduceError> {
 }
 
 /// Runs experiment `id` at `scale` into `out_dir/<id>/` (store `results.db`, `spec.toml`,
-/// `figures/`, `index.html`), resuming what is already stored.
+/// `figures/`, `index.html`), resuming what is already stored. With `batching`, the runs the
+/// device supports train there in batches (`run_sweep_batched`) and the rest on the CPU with
+/// `parallelism`; without, everything runs on the CPU (`run_sweep`). Returns the report and
+/// how the sweep ended (`interrupted`, failures, runs kept on the CPU).
+#[allow(clippy::too_many_arguments)]
 pub fn run_experiment(
     id: &str,
     scale: Scale,
     out_dir: &Path,
     parallelism: Option<Parallelism>,
     cores: usize,
+    batching: Option<&mut Batching<'_>>,
     stop: &AtomicBool,
     on_progress: &mut dyn FnMut(&Progress),
-) -> Result<(ReportOutcome, bool), ReproduceError> {
+) -> Result<(ReportOutcome, SweepReport), ReproduceError> {
     let exp = experiment(id).ok_or_else(|| ReproduceError::Unknown {
         id: id.into(),
         known: experiments::experiment_ids(),
@@ -136,19 +144,31 @@ pub fn run_experiment(
     let done = store.done_ids()?;
     let todo = points.iter().filter(|p| !done.contains(&p.run_id)).count();
     let parallelism = parallelism.unwrap_or_else(|| Parallelism::auto(cores, todo));
-    let sweep = run_sweep(
-        &points,
-        &mut store,
-        &spec.name,
-        spec.keep,
-        parallelism,
-        stop,
-        on_progress,
-    )
+    let sweep = match batching {
+        Some(batching) => run_sweep_batched(
+            &points,
+            &mut store,
+            &spec.name,
+            spec.keep,
+            batching,
+            parallelism,
+            stop,
+            on_progress,
+        ),
+        None => run_sweep(
+            &points,
+            &mut store,
+            &spec.name,
+            spec.keep,
+            parallelism,
+            stop,
+            on_progress,
+        ),
+    }
     .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
     let wall = start.elapsed().as_secs_f64();
     let outcome = write_report(Some(exp), Some(scale), &store, &text, &dir, wall)?;
-    Ok((outcome, sweep.interrupted))
+    Ok((outcome, sweep))
 }
 
 /// Writes `out_dir/index.html` (and `out_dir/figures/`) for the runs in `store`. With an

@@ -25,6 +25,18 @@ pub enum SweepError {
     /// A worker's thread pool could not be built.
     #[error("building a thread pool: {0}")]
     Pool(String),
+    /// The device failed while training a batch (a driver error, too little memory). The
+    /// sweep stopped; the runs stored before are kept, the batch's runs are not stored (the
+    /// failure is not theirs), and running the sweep again resumes.
+    #[error("{device} failed while training a batch of {runs} runs: {message}")]
+    Device {
+        /// The device.
+        device: String,
+        /// Runs in the failed batch.
+        runs: usize,
+        /// What the device reported.
+        message: String,
+    },
 }
 
 /// How the machine is shared: `jobs` runs at once, each on `threads_per_run` threads.
@@ -80,6 +92,10 @@ pub struct SweepReport {
     pub interrupted: bool,
     /// `(run_id, label, message)` of the runs that failed.
     pub failures: Vec<(String, String, String)>,
+    /// Runs a batched sweep sent to the CPU because the device cannot train them: each reason
+    /// (naming the setting) with its number of runs, most frequent first. Empty for
+    /// [`run_sweep`].
+    pub on_cpu: Vec<(String, usize)>,
 }
 
 enum Event {
@@ -123,6 +139,7 @@ pub fn run_sweep(
         progress: progress.clone(),
         interrupted: false,
         failures: Vec::new(),
+        on_cpu: Vec::new(),
     };
     if todo.is_empty() {
         return Ok(report);

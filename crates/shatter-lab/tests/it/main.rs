@@ -1,5 +1,6 @@
 //! Integration tests of shatter-lab: sweep specs, the results store, export.
 
+mod batched;
 mod export;
 mod krr;
 mod store;
