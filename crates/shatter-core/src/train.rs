@@ -302,19 +302,23 @@ pub fn train<F: Float>(
     }
 }
 
-fn norm<F: Float>(v: &[F]) -> f64 {
+/// The Euclidean norm of `v`, accumulated in `f64` (the `grad_norm` of a [`Record`]).
+pub fn norm<F: Float>(v: &[F]) -> f64 {
     v.iter().map(|x| x.to64() * x.to64()).sum::<f64>().sqrt()
 }
 
 /// PyTorch's `clip_grad_norm_` factor `min(1, c / (||g|| + 1e-6))`.
-fn clip_factor(clip: Option<f64>, grad_norm: f64) -> f64 {
+pub fn clip_factor(clip: Option<f64>, grad_norm: f64) -> f64 {
     match clip {
         Some(c) if grad_norm.is_finite() => (c / (grad_norm + 1e-6)).min(1.0),
         _ => 1.0,
     }
 }
 
-fn step<F: Float>(
+/// One update of `net` by the gradient `grad` in PyTorch's order: the gradient scaled by
+/// `clip_scale` (when below 1), weight decay, momentum when `velocity` is not empty, and the
+/// projection that keeps the `b` block at zero without biases. Device backends follow it.
+pub fn step<F: Float>(
     net: &mut Network<F>,
     grad: &[F],
     velocity: &mut [F],

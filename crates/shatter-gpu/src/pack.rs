@@ -145,7 +145,7 @@ impl<T: Float> Packed<T> {
                 p.yt.extend_from_slice(&t.y);
             }
             p.params.resize(layout.p_off + layout.plen, T::zero());
-            write_params(&layout, run.net, &mut p.params[layout.p_off..]);
+            write_params(&layout, &run.net.params, &mut p.params[layout.p_off..]);
             p.meta.extend_from_slice(&[
                 n as i64,
                 k as i64,
@@ -231,6 +231,13 @@ impl<T: Float> Packed<T> {
         dst[l.d * k + 2 * k] = src[beta];
     }
 
+    /// Writes a vector in the flat layout of run `r`'s network into its padded block of `all`.
+    #[cfg(test)]
+    pub fn write_flat(&self, r: usize, flat: &[T], all: &mut [T]) {
+        let l = &self.runs[r];
+        write_params(l, flat, &mut all[l.p_off..l.p_off + l.plen]);
+    }
+
     /// Writes the compact direction `x` (on the trainable parameters, `f64`) of run `r` into
     /// its padded block of `all`.
     pub fn expand(&self, r: usize, x: &[f64], all: &mut [T]) {
@@ -288,13 +295,15 @@ fn push_padded<T: Float>(x: &[T], d: usize, dp: usize, out: &mut Vec<T>) {
     }
 }
 
-fn write_params<T: Float>(l: &RunLayout, net: &Network<T>, dst: &mut [T]) {
+/// Writes a vector in the flat layout of `Network` (`[Wt (d x K), b, v, beta]`) into a run's
+/// padded block `dst`; the padding rows stay as they are (zero).
+fn write_params<T: Float>(l: &RunLayout, flat: &[T], dst: &mut [T]) {
     let (b, v, beta) = l.blocks();
-    let k = l.k;
-    dst[..l.d * k].copy_from_slice(&net.params[..l.d * k]);
-    dst[b..b + k].copy_from_slice(net.b());
-    dst[v..v + k].copy_from_slice(net.v());
-    dst[beta] = net.beta();
+    let (d, k) = (l.d, l.k);
+    dst[..d * k].copy_from_slice(&flat[..d * k]);
+    dst[b..b + k].copy_from_slice(&flat[d * k..d * k + k]);
+    dst[v..v + k].copy_from_slice(&flat[d * k + k..d * k + 2 * k]);
+    dst[beta] = flat[d * k + 2 * k];
 }
 
 #[cfg(test)]

@@ -69,6 +69,61 @@ struct Device<T> {
     sums: CudaSlice<f64>,
     step_tiles: CudaSlice<i32>,
     steps: usize,
+    test_sizes: Vec<usize>,
+}
+
+/// The per-run scalars the host reads at a recording epoch.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scalars {
+    /// 1 while the run trains.
+    pub on: Vec<i32>,
+    /// The epoch at which the run diverged, or -1.
+    pub diverged_at: Vec<i32>,
+    pub loss: Vec<f64>,
+    pub gnorm: Vec<f64>,
+    /// The clipping factor of this epoch's step.
+    pub scale: Vec<f64>,
+}
+
+impl Scalars {
+    fn new(runs: usize) -> Scalars {
+        Scalars {
+            on: vec![0; runs],
+            diverged_at: vec![0; runs],
+            loss: vec![0.0; runs],
+            gnorm: vec![0.0; runs],
+            scale: vec![0.0; runs],
+        }
+    }
+}
+
+/// What the batched loop needs of a device: the CUDA one here, and a CPU reference in tests
+/// that checks the loop against `shatter_core::train::train`. Vectors of parameters are in the
+/// packed layout of [`Packed`].
+pub(crate) trait Engine<T> {
+    /// Forward pass, gradient, loss, gradient norm and clipping factor at `epoch` of every run
+    /// still on; a run whose loss or gradient norm is not finite is switched off and marked as
+    /// diverged at `epoch`.
+    fn gradient(&mut self, epoch: usize) -> Result<(), GpuError>;
+    /// Reads every run's scalars.
+    fn scalars(&mut self, out: &mut Scalars) -> Result<(), GpuError>;
+    /// Switches runs on (1) and off (0).
+    fn set_on(&mut self, on: &[i32]) -> Result<(), GpuError>;
+    /// Test MSE of the flagged runs at the current parameters.
+    fn test_mse(&mut self, flags: &[i32], out: &mut [f64]) -> Result<(), GpuError>;
+    /// `hv = H dir` for the flagged runs at the parameters of the last `gradient`, the `beta`
+    /// entries in `beta`.
+    fn hvp(
+        &mut self,
+        flags: &[i32],
+        dir: &[T],
+        hv: &mut [T],
+        beta: &mut [f64],
+    ) -> Result<(), GpuError>;
+    /// The update of every run still on.
+    fn step(&mut self) -> Result<(), GpuError>;
+    /// All parameters.
+    fn params(&mut self, out: &mut [T]) -> Result<(), GpuError>;
 }
 
 fn grid(blocks: usize) -> LaunchConfig {
@@ -133,12 +188,13 @@ impl<T: GpuFloat> Device<T> {
             sums: s.alloc_zeros::<f64>(runs).map_err(driver)?,
             step_tiles: up(&p.step_tiles)?,
             steps: p.step_tiles.len() / 2,
+            test_sizes: p.runs.iter().map(|l| l.nt).collect(),
             stream,
         })
     }
 
     /// Forward pass, gradient and per-run reductions at `epoch` for the runs still on.
-    fn gradient(&mut self, epoch: usize) -> Result<(), GpuError> {
+    fn launch_gradient(&mut self, epoch: usize) -> Result<(), GpuError> {
         let s = self.stream.clone();
         // SAFETY (all launches in this file): every kernel reads and writes only inside the
         // offsets that `Packed` gave each run, and every buffer was allocated with the lengths
@@ -189,7 +245,7 @@ impl<T: GpuFloat> Device<T> {
     }
 
     /// The update of every run still on.
-    fn step(&mut self) -> Result<(), GpuError> {
+    fn launch_step(&mut self) -> Result<(), GpuError> {
         let s = self.stream.clone();
         let mut b = s.launch_builder(&self.common.step);
         b.arg(&self.meta)
@@ -227,7 +283,7 @@ impl<T: GpuFloat> Device<T> {
     }
 
     /// `sum (f - y)^2 / 2` over each flagged run's test set.
-    fn test_sums(&mut self, out: &mut [f64]) -> Result<(), GpuError> {
+    fn launch_test(&mut self, out: &mut [f64]) -> Result<(), GpuError> {
         let s = self.stream.clone();
         for g in &self.groups {
             if g.tests > 0 {
@@ -246,8 +302,8 @@ impl<T: GpuFloat> Device<T> {
     }
 
     /// `H dir` for every flagged run, `dir` already uploaded; the output is in `hv` (beta
-    /// entries excluded) and the beta entries in `out`.
-    fn hvp(&mut self, beta: &mut [f64]) -> Result<(), GpuError> {
+    /// entries excluded) and the beta entries in `beta`.
+    fn launch_hvp(&mut self, beta: &mut [f64]) -> Result<(), GpuError> {
         let s = self.stream.clone();
         for g in &self.groups {
             if g.samples > 0 {
@@ -282,6 +338,63 @@ impl<T: GpuFloat> Device<T> {
     }
 }
 
+impl<T: GpuFloat> Engine<T> for Device<T> {
+    fn gradient(&mut self, epoch: usize) -> Result<(), GpuError> {
+        self.launch_gradient(epoch)
+    }
+
+    fn scalars(&mut self, out: &mut Scalars) -> Result<(), GpuError> {
+        let s = &self.stream;
+        s.memcpy_dtoh(&self.on, &mut out.on).map_err(driver)?;
+        s.memcpy_dtoh(&self.diverged_at, &mut out.diverged_at)
+            .map_err(driver)?;
+        s.memcpy_dtoh(&self.loss, &mut out.loss).map_err(driver)?;
+        s.memcpy_dtoh(&self.gnorm, &mut out.gnorm).map_err(driver)?;
+        s.memcpy_dtoh(&self.scale, &mut out.scale).map_err(driver)?;
+        s.synchronize().map_err(driver)
+    }
+
+    fn set_on(&mut self, on: &[i32]) -> Result<(), GpuError> {
+        self.stream.memcpy_htod(on, &mut self.on).map_err(driver)
+    }
+
+    fn test_mse(&mut self, flags: &[i32], out: &mut [f64]) -> Result<(), GpuError> {
+        self.set_flags(flags)?;
+        self.launch_test(out)?;
+        for (r, o) in out.iter_mut().enumerate() {
+            if flags[r] == 1 {
+                *o = 2.0 * *o / self.test_sizes[r] as f64;
+            }
+        }
+        Ok(())
+    }
+
+    fn hvp(
+        &mut self,
+        flags: &[i32],
+        dir: &[T],
+        hv: &mut [T],
+        beta: &mut [f64],
+    ) -> Result<(), GpuError> {
+        self.set_flags(flags)?;
+        self.stream
+            .memcpy_htod(dir, &mut self.dir)
+            .map_err(driver)?;
+        self.launch_hvp(beta)?;
+        self.stream.memcpy_dtoh(&self.hv, hv).map_err(driver)?;
+        self.stream.synchronize().map_err(driver)
+    }
+
+    fn step(&mut self) -> Result<(), GpuError> {
+        self.launch_step()
+    }
+
+    fn params(&mut self, out: &mut [T]) -> Result<(), GpuError> {
+        self.stream.memcpy_dtoh(&self.params, out).map_err(driver)?;
+        self.stream.synchronize().map_err(driver)
+    }
+}
+
 /// Per-run bookkeeping on the host.
 struct Track {
     alive: bool,
@@ -307,12 +420,23 @@ pub(crate) fn train_batch<T: GpuFloat>(
     runs: &mut [BatchRun<'_, T>],
     observe: &BatchObserver<'_>,
 ) -> Result<Vec<TrainOutcome>, GpuError> {
-    let count = runs.len();
-    if count == 0 {
+    if runs.is_empty() {
         return Ok(Vec::new());
     }
     let packed = Packed::new(runs);
-    let mut dev = Device::new(stream.clone(), cache, &packed)?;
+    let mut dev = Device::new(stream, cache, &packed)?;
+    run_batch(&mut dev, &packed, runs, observe)
+}
+
+/// The loop of [`train_batch`] on any [`Engine`]; writes the final parameters into the runs'
+/// networks.
+pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
+    engine: &mut E,
+    packed: &Packed<T>,
+    runs: &mut [BatchRun<'_, T>],
+    observe: &BatchObserver<'_>,
+) -> Result<Vec<TrainOutcome>, GpuError> {
+    let count = runs.len();
     let cfgs: Vec<&TrainConfig> = runs.iter().map(|r| r.cfg).collect();
     let mut track: Vec<Track> = (0..count)
         .map(|_| Track {
@@ -325,72 +449,62 @@ pub(crate) fn train_batch<T: GpuFloat>(
         })
         .collect();
     let max_epochs = cfgs.iter().map(|c| c.epochs).max().unwrap_or(0);
-    let (mut loss, mut gnorm, mut scale) = (vec![0.0; count], vec![0.0; count], vec![0.0; count]);
-    let (mut on, mut diverged_at) = (vec![0i32; count], vec![0i32; count]);
-    let mut sums = vec![0.0; count];
+    let mut sc = Scalars::new(count);
+    let mut on = vec![1i32; count];
+    let mut values = vec![0.0; count];
     let mut flags = vec![0i32; count];
     let mut dir_host = vec![T::zero(); packed.param_len()];
     let mut hv_host = vec![T::zero(); packed.param_len()];
+    let mut due_now: Vec<usize> = Vec::with_capacity(count);
 
     for epoch in 0..=max_epochs {
-        dev.gradient(epoch)?;
-        let due_now: Vec<usize> = (0..count)
-            .filter(|&r| track[r].alive && due(cfgs[r], epoch).0)
-            .collect();
+        engine.gradient(epoch)?;
+        due_now.clear();
+        due_now.extend((0..count).filter(|&r| track[r].alive && due(cfgs[r], epoch).0));
         if !due_now.is_empty() {
-            stream.memcpy_dtoh(&dev.on, &mut on).map_err(driver)?;
-            stream
-                .memcpy_dtoh(&dev.diverged_at, &mut diverged_at)
-                .map_err(driver)?;
-            stream.memcpy_dtoh(&dev.loss, &mut loss).map_err(driver)?;
-            stream.memcpy_dtoh(&dev.gnorm, &mut gnorm).map_err(driver)?;
-            stream.memcpy_dtoh(&dev.scale, &mut scale).map_err(driver)?;
-            stream.synchronize().map_err(driver)?;
+            engine.scalars(&mut sc)?;
             // Runs that diverged since the last look: frozen on the device at that epoch.
             for (r, t) in track.iter_mut().enumerate() {
-                if t.alive && diverged_at[r] >= 0 {
-                    let at = diverged_at[r] as usize;
+                if t.alive && sc.diverged_at[r] >= 0 {
+                    let at = sc.diverged_at[r] as usize;
                     t.status = RunStatus::Diverged { epoch: at };
                     t.trajectory.push(Record {
                         epoch: at,
-                        train_loss: loss[r],
+                        train_loss: sc.loss[r],
                         test_mse: None,
                         sharpness: None,
                         sharpness_err: None,
-                        grad_norm: gnorm[r],
+                        grad_norm: sc.gnorm[r],
                         clipped: false,
                     });
                     t.alive = false;
                 }
             }
-            let due_now: Vec<usize> = due_now.into_iter().filter(|&r| track[r].alive).collect();
+            due_now.retain(|&r| track[r].alive);
             let mut records: Vec<Record> = due_now
                 .iter()
                 .map(|&r| Record {
                     epoch,
-                    train_loss: loss[r],
+                    train_loss: sc.loss[r],
                     test_mse: None,
                     sharpness: None,
                     sharpness_err: None,
-                    grad_norm: gnorm[r],
-                    clipped: scale[r] < 1.0,
+                    grad_norm: sc.gnorm[r],
+                    clipped: sc.scale[r] < 1.0,
                 })
                 .collect();
             // Test error of the runs that ask for it now.
             flags.fill(0);
-            let mut any = false;
             for &r in &due_now {
                 if due(cfgs[r], epoch).2 && packed.runs[r].nt > 0 {
                     flags[r] = 1;
-                    any = true;
                 }
             }
-            if any {
-                dev.set_flags(&flags)?;
-                dev.test_sums(&mut sums)?;
+            if flags.contains(&1) {
+                engine.test_mse(&flags, &mut values)?;
                 for (rec, &r) in records.iter_mut().zip(&due_now) {
                     if flags[r] == 1 {
-                        rec.test_mse = Some(2.0 * sums[r] / packed.runs[r].nt as f64);
+                        rec.test_mse = Some(values[r]);
                     }
                 }
             }
@@ -402,13 +516,13 @@ pub(crate) fn train_batch<T: GpuFloat>(
                 .collect();
             if !sharp.is_empty() {
                 let estimates = measure(
-                    &mut dev,
-                    &packed,
+                    engine,
+                    packed,
                     &sharp,
                     &cfgs,
                     epoch,
                     &mut track,
-                    (&mut dir_host, &mut hv_host, &mut flags, &mut sums),
+                    (&mut dir_host, &mut hv_host, &mut flags, &mut values),
                 )?;
                 for (r, est) in estimates {
                     let i = due_now.iter().position(|&x| x == r).expect("due");
@@ -436,19 +550,16 @@ pub(crate) fn train_batch<T: GpuFloat>(
             for (r, t) in track.iter().enumerate() {
                 on[r] = t.alive as i32;
             }
-            stream.memcpy_htod(&on, &mut dev.on).map_err(driver)?;
+            engine.set_on(&on)?;
         }
         if !track.iter().any(|t| t.alive) {
             break;
         }
-        dev.step()?;
+        engine.step()?;
     }
 
     let mut params = vec![T::zero(); packed.param_len()];
-    stream
-        .memcpy_dtoh(&dev.params, &mut params)
-        .map_err(driver)?;
-    stream.synchronize().map_err(driver)?;
+    engine.params(&mut params)?;
     let mut outcomes = Vec::with_capacity(count);
     for (r, (run, t)) in runs.iter_mut().zip(track).enumerate() {
         packed.read_params(r, &params, run.net);
@@ -479,8 +590,8 @@ type Scratch<'a, T> = (
 /// left `E1`, `E2` in place), warm-started from each run's previous top eigenvector. During
 /// training only the top eigenvalues are computed, at a run's last epoch the smallest too, as
 /// on the CPU.
-fn measure<T: GpuFloat>(
-    dev: &mut Device<T>,
+fn measure<T: GpuFloat, E: Engine<T>>(
+    engine: &mut E,
     packed: &Packed<T>,
     which: &[usize],
     cfgs: &[&TrainConfig],
@@ -530,15 +641,7 @@ fn measure<T: GpuFloat>(
                     flags[r] = 1;
                     packed.expand(r, &xs[s], dir_host);
                 }
-                dev.set_flags(flags)?;
-                dev.stream
-                    .memcpy_htod(dir_host.as_slice(), &mut dev.dir)
-                    .map_err(driver)?;
-                dev.hvp(beta)?;
-                dev.stream
-                    .memcpy_dtoh(&dev.hv, hv_host.as_mut_slice())
-                    .map_err(driver)?;
-                dev.stream.synchronize().map_err(driver)?;
+                engine.hvp(flags, dir_host, hv_host, beta)?;
                 for &s in slots {
                     let r = chunk[s];
                     packed.compress(r, hv_host, beta[r], &mut ys[s]);
@@ -585,4 +688,308 @@ fn measure<T: GpuFloat>(
 fn trainable<T>(packed: &Packed<T>, r: usize) -> usize {
     let l = &packed.runs[r];
     l.d * l.k + if l.bias { 2 * l.k } else { l.k } + 1
+}
+
+#[cfg(test)]
+mod tests {
+    //! The loop above on a CPU [`Engine`] built from the engine's own kernels gives every run
+    //! exactly what `shatter_core::train::train` gives it: the same records, statuses, sharpness
+    //! estimates and final parameters, bit for bit. What the CUDA engine adds, the kernels, is
+    //! checked against the same kernels by the emulator test and, on a GPU, the parity tests.
+
+    use super::*;
+    use shatter_core::data::generate::{generate, DataSpec, Labels};
+    use shatter_core::grad::{backward, forward, hvp, mean_squared_error, Workspace};
+    use shatter_core::train::{clip_factor, norm, step, train};
+    use shatter_core::{Activation, Dataset, Loss, Network, Shape};
+
+    struct CpuEngine<'a, T> {
+        packed: &'a Packed<T>,
+        nets: Vec<Network<T>>,
+        data: Vec<&'a Dataset<T>>,
+        tests: Vec<Option<&'a Dataset<T>>>,
+        cfgs: Vec<&'a TrainConfig>,
+        ws: Vec<Workspace<T>>,
+        grads: Vec<Vec<T>>,
+        velocity: Vec<Vec<T>>,
+        sc: Scalars,
+    }
+
+    impl<T: GpuFloat> Engine<T> for CpuEngine<'_, T> {
+        fn gradient(&mut self, epoch: usize) -> Result<(), GpuError> {
+            for r in 0..self.nets.len() {
+                if self.sc.on[r] == 0 {
+                    continue;
+                }
+                let l = forward(
+                    &self.nets[r],
+                    self.data[r],
+                    self.cfgs[r].loss,
+                    &mut self.ws[r],
+                );
+                backward(
+                    &self.nets[r],
+                    self.data[r],
+                    &mut self.ws[r],
+                    &mut self.grads[r],
+                );
+                let gn = norm(&self.grads[r]);
+                self.sc.loss[r] = l;
+                self.sc.gnorm[r] = gn;
+                self.sc.scale[r] = clip_factor(self.cfgs[r].clip, gn);
+                if !(l.is_finite() && gn.is_finite()) {
+                    self.sc.diverged_at[r] = epoch as i32;
+                    self.sc.on[r] = 0;
+                }
+            }
+            Ok(())
+        }
+
+        fn scalars(&mut self, out: &mut Scalars) -> Result<(), GpuError> {
+            *out = self.sc.clone();
+            Ok(())
+        }
+
+        fn set_on(&mut self, on: &[i32]) -> Result<(), GpuError> {
+            self.sc.on.copy_from_slice(on);
+            Ok(())
+        }
+
+        fn test_mse(&mut self, flags: &[i32], out: &mut [f64]) -> Result<(), GpuError> {
+            for r in 0..self.nets.len() {
+                if let (1, Some(t)) = (flags[r], self.tests[r]) {
+                    let mut ws = Workspace::new(self.nets[r].shape, t.n);
+                    out[r] = mean_squared_error(&self.nets[r], t, &mut ws);
+                }
+            }
+            Ok(())
+        }
+
+        fn hvp(
+            &mut self,
+            flags: &[i32],
+            dir: &[T],
+            hv: &mut [T],
+            beta: &mut [f64],
+        ) -> Result<(), GpuError> {
+            for r in 0..self.nets.len() {
+                if flags[r] == 0 {
+                    continue;
+                }
+                let shape = self.nets[r].shape;
+                let mut d = Network::zeros(shape);
+                self.packed.read_params(r, dir, &mut d);
+                let mut out = vec![T::zero(); shape.len()];
+                hvp(
+                    &self.nets[r],
+                    self.data[r],
+                    &mut self.ws[r],
+                    &d.params,
+                    &mut out,
+                );
+                self.packed.write_flat(r, &out, hv);
+                beta[r] = out[shape.beta_offset()].to64();
+            }
+            Ok(())
+        }
+
+        fn step(&mut self) -> Result<(), GpuError> {
+            for r in 0..self.nets.len() {
+                if self.sc.on[r] == 1 {
+                    let cfg = self.cfgs[r];
+                    let scale = self.sc.scale[r];
+                    step(
+                        &mut self.nets[r],
+                        &self.grads[r],
+                        &mut self.velocity[r],
+                        scale,
+                        cfg,
+                    );
+                }
+            }
+            Ok(())
+        }
+
+        fn params(&mut self, out: &mut [T]) -> Result<(), GpuError> {
+            for (r, net) in self.nets.iter().enumerate() {
+                self.packed.write_flat(r, &net.params, out);
+            }
+            Ok(())
+        }
+    }
+
+    fn config(epochs: usize, lr: f64, loss: Loss) -> TrainConfig {
+        TrainConfig {
+            epochs,
+            lr,
+            weight_decay: 0.0,
+            clip: None,
+            momentum: 0.0,
+            batch_size: None,
+            loss,
+            sharpness_every: 10,
+            test_every: 15,
+            log_every: 4,
+            lanczos: LanczosOptions::default(),
+            mixup_alpha: None,
+            seed: 3,
+        }
+    }
+
+    fn loop_matches_train<T: GpuFloat>() {
+        let mut cases: Vec<(Shape, usize, TrainConfig, bool)> = Vec::new();
+        let shape = |d, width, bias, activation| Shape {
+            d,
+            width,
+            bias,
+            activation,
+        };
+        cases.push((
+            shape(2, 12, true, Activation::Relu),
+            30,
+            config(40, 0.2, Loss::Square),
+            true,
+        ));
+        let mut c = config(60, 0.05, Loss::Mse);
+        c.momentum = 0.9;
+        c.weight_decay = 0.01;
+        c.clip = Some(0.3);
+        cases.push((shape(3, 20, false, Activation::Gelu), 25, c, false));
+        // Diverges.
+        cases.push((
+            shape(1, 8, true, Activation::Relu),
+            20,
+            config(50, 1e4, Loss::Square),
+            true,
+        ));
+        // Stopped by the observer at epoch 20.
+        cases.push((
+            shape(4, 10, true, Activation::Relu),
+            40,
+            config(70, 0.1, Loss::Square),
+            true,
+        ));
+        let mut c = config(33, 0.5, Loss::Logistic);
+        c.sharpness_every = 0;
+        c.test_every = 0;
+        cases.push((shape(1, 16, true, Activation::Relu), 30, c, true));
+        cases.push((
+            shape(2, 6, true, Activation::Relu),
+            10,
+            config(0, 0.1, Loss::Square),
+            false,
+        ));
+
+        let sets: Vec<(Dataset<T>, Dataset<T>)> = cases
+            .iter()
+            .enumerate()
+            .map(|(s, (shape, n, cfg, _))| {
+                let mut spec = DataSpec::new(*n, shape.d);
+                if cfg.loss == Loss::Logistic {
+                    spec.labels = Labels::Bernoulli;
+                }
+                let p = generate(&spec, s as u64).expect("valid spec");
+                (p.train.cast(), p.test_set(20).cast())
+            })
+            .collect();
+        let start: Vec<Network<T>> = cases
+            .iter()
+            .enumerate()
+            .map(|(s, (shape, ..))| Network::<f64>::init(*shape, s as u64, 1.0).cast())
+            .collect();
+        let stop = |r: usize, epoch: usize| {
+            if r == 3 && epoch >= 20 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        };
+        let expected: Vec<(TrainOutcome, Network<T>)> = (0..cases.len())
+            .map(|r| {
+                let mut net = start[r].clone();
+                let test = cases[r].3.then_some(&sets[r].1);
+                let out = train(&mut net, &sets[r].0, test, &cases[r].2, &mut |rec| {
+                    stop(r, rec.epoch)
+                });
+                (out, net)
+            })
+            .collect();
+
+        let mut nets = start.clone();
+        let mut runs: Vec<BatchRun<'_, T>> = nets
+            .iter_mut()
+            .zip(&sets)
+            .zip(&cases)
+            .map(|((net, (tr, te)), c)| BatchRun {
+                net,
+                data: tr,
+                test: c.3.then_some(te),
+                cfg: &c.2,
+            })
+            .collect();
+        let packed = Packed::new(&runs);
+        let mut engine = CpuEngine {
+            packed: &packed,
+            nets: start.clone(),
+            data: sets.iter().map(|s| &s.0).collect(),
+            tests: cases
+                .iter()
+                .zip(&sets)
+                .map(|(c, s)| c.3.then_some(&s.1))
+                .collect(),
+            cfgs: cases.iter().map(|c| &c.2).collect(),
+            ws: cases
+                .iter()
+                .map(|(shape, n, ..)| Workspace::new(*shape, *n))
+                .collect(),
+            grads: cases.iter().map(|c| vec![T::zero(); c.0.len()]).collect(),
+            velocity: cases
+                .iter()
+                .map(|c| vec![T::zero(); if c.2.momentum > 0.0 { c.0.len() } else { 0 }])
+                .collect(),
+            sc: Scalars {
+                on: vec![1; cases.len()],
+                diverged_at: vec![-1; cases.len()],
+                ..Scalars::new(cases.len())
+            },
+        };
+        let got = run_batch(&mut engine, &packed, &mut runs, &|r, rec| {
+            stop(r, rec.epoch)
+        })
+        .expect("the CPU engine does not fail");
+        drop(runs);
+        for (r, (g, (e, net))) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(g.status, e.status, "run {r}");
+            assert_eq!(g.epochs_run, e.epochs_run, "run {r}");
+            assert_eq!(
+                format!("{:?}", g.trajectory),
+                format!("{:?}", e.trajectory),
+                "run {r}"
+            );
+            assert_eq!(g.hvp_count, e.hvp_count, "run {r}");
+            assert_eq!(
+                g.final_sharpness
+                    .as_ref()
+                    .map(|s| (s.sharpness, s.error_bound)),
+                e.final_sharpness
+                    .as_ref()
+                    .map(|s| (s.sharpness, s.error_bound)),
+                "run {r}"
+            );
+            assert_eq!(format!("{:?}", nets[r]), format!("{net:?}"), "run {r}");
+        }
+        assert!(matches!(got[2].status, RunStatus::Diverged { .. }));
+        assert_eq!(got[3].status, RunStatus::Interrupted { epoch: 20 });
+        assert!(got[0].final_sharpness.is_some() && got[0].trajectory.len() > 10);
+    }
+
+    #[test]
+    fn batched_loop_matches_train_in_f32() {
+        loop_matches_train::<f32>();
+    }
+
+    #[test]
+    fn batched_loop_matches_train_in_f64() {
+        loop_matches_train::<f64>();
+    }
 }
