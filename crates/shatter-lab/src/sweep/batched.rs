@@ -137,19 +137,8 @@ pub fn run_sweep_batched(
     for group in device_points.chunk_by(|a, b| a.config.precision == b.config.precision) {
         batches.extend(group.chunks(max_runs));
     }
-    let mut progress = Progress {
-        total: points.len(),
-        skipped: points.len() - todo.len(),
-        todo: todo.len(),
-        ..Progress::default()
-    };
+    let (mut progress, mut report) = super::schedule::starting(points.len(), todo.len());
     on_progress(&progress);
-    let mut report = SweepReport {
-        progress: progress.clone(),
-        interrupted: false,
-        failures: Vec::new(),
-        on_cpu: Vec::new(),
-    };
     let device = batching.trainer.device();
     let mut interrupted_runs = 0usize;
     let observe = |_: usize, _: &shatter_core::train::Record| {

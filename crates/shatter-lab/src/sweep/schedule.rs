@@ -98,6 +98,23 @@ pub struct SweepReport {
     pub on_cpu: Vec<(String, usize)>,
 }
 
+/// The counts and the empty report of a sweep of `total` points with `todo` left to run.
+pub(crate) fn starting(total: usize, todo: usize) -> (Progress, SweepReport) {
+    let progress = Progress {
+        total,
+        skipped: total - todo,
+        todo,
+        ..Progress::default()
+    };
+    let report = SweepReport {
+        progress: progress.clone(),
+        interrupted: false,
+        failures: Vec::new(),
+        on_cpu: Vec::new(),
+    };
+    (progress, report)
+}
+
 enum Event {
     Started,
     Done {
@@ -128,19 +145,8 @@ pub fn run_sweep(
         .collect();
     // Longest first, so that the last runs to finish are short ones.
     todo.sort_by(|a, b| b.cost().total_cmp(&a.cost()).then(a.index.cmp(&b.index)));
-    let mut progress = Progress {
-        total: points.len(),
-        skipped: points.len() - todo.len(),
-        todo: todo.len(),
-        ..Progress::default()
-    };
+    let (mut progress, mut report) = starting(points.len(), todo.len());
     on_progress(&progress);
-    let mut report = SweepReport {
-        progress: progress.clone(),
-        interrupted: false,
-        failures: Vec::new(),
-        on_cpu: Vec::new(),
-    };
     if todo.is_empty() {
         return Ok(report);
     }
