@@ -86,6 +86,10 @@ impl CudaTrainer {
     /// [`GpuError::Unavailable`] when there is no CUDA here (the message says what is missing).
     pub fn new(ordinal: usize) -> Result<CudaTrainer, GpuError> {
         let (ctx, info) = open(ordinal)?;
+        // SAFETY: the trainer uses the one default stream for every allocation, copy and
+        // launch, in program order, so no buffer needs cross-stream events; without them each
+        // kernel argument would record an event on every launch.
+        unsafe { ctx.disable_event_tracking() };
         Ok(CudaTrainer {
             stream: ctx.default_stream(),
             cache: Cache::new(ctx, info.capability),
