@@ -57,7 +57,7 @@ static void stage(int which, Batch &b, const std::vector<int> &tiles) {
 
 static void dispatch(int dp, int act, int which, Batch &b, const std::vector<int> &tiles) {
 #define CASE(DD, AA) if (dp == DD && act == AA) { stage<DD, AA>(which, b, tiles); return; }
-    CASE(1, 0) CASE(1, 1) CASE(3, 0) CASE(3, 1) CASE(20, 0) CASE(20, 1)
+    CASE(1, 0) CASE(1, 1) CASE(3, 0) CASE(3, 1) CASE(20, 0) CASE(20, 1) CASE(96, 0)
 #undef CASE
     std::fprintf(stderr, "no instantiation for d = %d, activation %d\n", dp, act);
     std::exit(3);
@@ -79,7 +79,9 @@ int main(int argc, char **argv) {
     const size_t runs = b.meta.size() / META, ns = b.y.size(), nt = b.yt.size(), np = b.p.size();
     b.e1.assign(ns, 0); b.e2.assign(ns, 0); b.lt.assign(ns, 0); b.q.assign(ns, 0);
     b.rt.assign(nt, 0); b.g.assign(np, 0); b.hv.assign(np, 0); b.vel.assign(np, 0);
-    b.on.assign(runs, 1); b.flags.assign(runs, 1); b.div.assign(runs, -1);
+    b.on = load<int>(dir + "on.bin");
+    b.flags = b.on;
+    b.div.assign(runs, -1);
     b.loss.assign(runs, 0); b.gnorm.assign(runs, 0); b.scale.assign(runs, 0);
     b.qsum.assign(runs, 0); b.tsum.assign(runs, 0);
     std::ifstream groups(dir + "groups.txt");

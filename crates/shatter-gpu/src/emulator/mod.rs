@@ -171,7 +171,33 @@ mod tests {
                 0.0,
                 false,
             ),
+            // Padded to 96: the partially unrolled kernels.
+            case(
+                70,
+                8,
+                40,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.0,
+                true,
+            ),
+            // Switched off: no kernel may touch it.
+            case(
+                3,
+                10,
+                20,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.0,
+                true,
+            ),
         ];
+        let off = cases.len() - 1;
+        let on: Vec<i32> = (0..cases.len()).map(|r| (r != off) as i32).collect();
         let mut nets = Vec::new();
         let mut sets = Vec::new();
         for (s, c) in cases.iter().enumerate() {
@@ -226,6 +252,7 @@ mod tests {
         write(dir, "p.bin", &packed.params);
         write(dir, "dir.bin", &dir_all);
         write(dir, "step_tiles.bin", &packed.step_tiles);
+        write(dir, "on.bin", &on);
         let mut groups = String::new();
         for (g, group) in packed.groups.iter().enumerate() {
             let act = match group.activation {
@@ -274,7 +301,17 @@ mod tests {
             read_f64(dir, "p.out"),
         );
         assert_eq!(read_i32(dir, "div.out"), vec![-1; cases.len()]);
-        for (r, c) in cases.iter().enumerate() {
+        assert!(packed.groups.iter().any(|g| g.dp == 96));
+        // The run switched off keeps its parameters, and no output of it is written.
+        let l = &packed.runs[off];
+        let block = l.p_off..l.p_off + l.plen;
+        assert_eq!(&p_out[block.clone()], &packed.params[block.clone()]);
+        assert!(g_out[block.clone()]
+            .iter()
+            .chain(&hv_out[block])
+            .all(|&v| v == 0.0));
+        assert_eq!((loss[off], qsum[off], tsum[off]), (0.0, 0.0, 0.0));
+        for (r, c) in cases.iter().enumerate().take(off) {
             let net = &start[r];
             let (data, test): (&Dataset<f64>, &Dataset<f64>) = (&sets[r].0, &sets[r].1);
             let shape = c.shape;
