@@ -183,6 +183,10 @@ pub struct RunOutput {
     /// Where it trained, as recorded with results: `cpu` for [`execute`], the trainer's
     /// [`DeviceTrainer::device`] for [`execute_batch`].
     pub device: String,
+    /// Seconds spent training (the gradient steps and the measurements along the way, not the
+    /// data, initialisation or final measurements): for [`execute_batch`], the whole batch's
+    /// training, shared by its runs.
+    pub train_seconds: f64,
 }
 
 /// Hessian spectrum at the final parameters.
@@ -333,6 +337,7 @@ fn execute_krr(
         neurons: NeuronStats::default(),
         data,
         spectrum: None,
+        train_seconds: 0.0,
         device: "cpu".to_string(),
     })
 }
@@ -347,6 +352,7 @@ fn execute_in<F: Float>(
 ) -> Result<RunOutput, RunError> {
     let start = Instant::now();
     let mut run = prepare::<F>(cfg, data64, test64, sigma)?;
+    let training = Instant::now();
     let out = train(
         &mut run.net,
         &run.data,
@@ -354,7 +360,9 @@ fn execute_in<F: Float>(
         &cfg.train,
         observe,
     );
+    let train_seconds = training.elapsed().as_secs_f64();
     let mut output = finish(cfg, opts, run, out, "cpu".to_string());
+    output.train_seconds = train_seconds;
     output.summary.wall_seconds = start.elapsed().as_secs_f64();
     Ok(output)
 }
@@ -510,6 +518,7 @@ fn finish<F: Float>(
         data: data64,
         spectrum,
         device,
+        train_seconds: 0.0,
     }
 }
 
@@ -604,6 +613,7 @@ fn execute_group<F: Float>(
             *slot = Err(unsupported(reason));
         }
     }
+    let mut train_seconds = 0.0;
     // Positions (in `members`) of the runs that go to the device, in batch order.
     let ready: Vec<usize> = (0..members.len())
         .filter(|&j| prepared[j].is_ok())
@@ -623,7 +633,10 @@ fn execute_group<F: Float>(
             })
             .collect();
         let remap = |b: usize, r: &Record| observe(members[ready[b]], r);
-        match trainer.train_batch(&mut runs, &remap) {
+        let training = Instant::now();
+        let result = trainer.train_batch(&mut runs, &remap);
+        train_seconds = training.elapsed().as_secs_f64();
+        match result {
             Ok(outcomes) if outcomes.len() == runs.len() => Ok(outcomes),
             Ok(outcomes) => Err(BatchError(format!(
                 "the trainer returned {} outcomes for a batch of {} runs",
@@ -658,7 +671,9 @@ fn execute_group<F: Float>(
         .map(|((slot, out), &i)| {
             let run = slot?;
             let out = out.expect("every run on the device has an outcome");
-            Ok(finish(&cfgs[i], opts, run, out, device.to_string()))
+            let mut output = finish(&cfgs[i], opts, run, out, device.to_string());
+            output.train_seconds = train_seconds;
+            Ok(output)
         })
         .collect()
 }

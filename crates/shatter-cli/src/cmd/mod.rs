@@ -127,3 +127,16 @@ pub fn use_threads_globally(threads: usize) {
         .num_threads(threads)
         .build_global();
 }
+
+/// The device line after a batched sweep: gradient steps, training seconds and steps per second
+/// summed over runs (`None` when the device ran nothing).
+pub fn device_throughput(report: &shatter_lab::sweep::SweepReport, device: &str) -> Option<String> {
+    (report.device_steps > 0 && report.device_train_seconds > 0.0).then(|| {
+        format!(
+            "{device}: {} GD steps in {:.2} s of batched training ({:.3e} steps/s summed over runs)",
+            report.device_steps,
+            report.device_train_seconds,
+            report.device_steps as f64 / report.device_train_seconds
+        )
+    })
+}

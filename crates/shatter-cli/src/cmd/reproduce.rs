@@ -103,6 +103,12 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
             for (why, count) in &sweep.on_cpu {
                 eprintln!("{id}: {count} run(s) trained on the CPU: {why}");
             }
+            if let Some(line) = trainer
+                .as_ref()
+                .and_then(|t| super::device_throughput(&sweep, &t.device()))
+            {
+                eprintln!("{id}: {line}");
+            }
         }
         if sweep.interrupted {
             return Err(failure_hint(

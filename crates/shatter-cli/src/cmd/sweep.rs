@@ -183,6 +183,12 @@ pub fn run(args: SweepArgs, global: &Global) -> anyhow::Result<()> {
             p.diverged,
             p.failed
         );
+        if let Some(line) = trainer
+            .as_ref()
+            .and_then(|t| super::device_throughput(&report, &t.device()))
+        {
+            eprintln!("{line}");
+        }
     }
     if report.interrupted {
         return Err(failure_hint(

@@ -203,8 +203,15 @@ pub fn run_sweep_batched(
                 batch.iter().map(|_| Some(Err(msg.clone()))).collect()
             }
         };
+        // Every run of a batch carries the batch's training time.
+        if let Some(Some(Ok(out))) = results.iter().find(|r| matches!(r, Some(Ok(_)))) {
+            report.device_train_seconds += out.train_seconds;
+        }
         for (point, result) in batch.iter().zip(&results) {
             let Some(result) = result else { continue };
+            if let Ok(out) = result {
+                report.device_steps += out.summary.epochs_run;
+            }
             let outcome = match result {
                 Ok(out) if matches!(out.status, RunStatus::Interrupted { .. }) => {
                     interrupted_runs += 1;

@@ -84,7 +84,7 @@ pub struct Progress {
 }
 
 /// How a sweep ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SweepReport {
     /// Final counts.
     pub progress: Progress,
@@ -96,6 +96,12 @@ pub struct SweepReport {
     /// (naming the setting) with its number of runs, most frequent first. Empty for
     /// [`run_sweep`].
     pub on_cpu: Vec<(String, usize)>,
+    /// Batched sweeps: gradient steps the device ran (epochs summed over its stored runs) and
+    /// the seconds its batches spent training, for a steps-per-second figure. Zero for
+    /// [`run_sweep`].
+    pub device_steps: usize,
+    /// See `device_steps`.
+    pub device_train_seconds: f64,
 }
 
 /// The counts and the empty report of a sweep of `total` points with `todo` left to run.
@@ -111,6 +117,8 @@ pub(crate) fn starting(total: usize, todo: usize) -> (Progress, SweepReport) {
         interrupted: false,
         failures: Vec::new(),
         on_cpu: Vec::new(),
+        device_steps: 0,
+        device_train_seconds: 0.0,
     };
     (progress, report)
 }

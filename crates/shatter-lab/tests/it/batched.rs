@@ -255,6 +255,14 @@ fn a_batched_sweep_stores_what_run_sweep_stores_and_keeps_mini_batches_on_the_cp
         report.on_cpu
     );
     assert_eq!(report.on_cpu[0].1, mini);
+    // The device's steps are the epochs of the runs it trained (the mini-batch runs' are not).
+    let device_epochs: usize = points
+        .iter()
+        .filter(|p| p.config.train.batch_size.is_none())
+        .map(|p| p.config.train.epochs)
+        .sum();
+    assert_eq!(report.device_steps, device_epochs);
+    assert!(report.device_train_seconds > 0.0);
     let last = last.expect("progress was reported");
     assert_eq!(last, report.progress);
     assert_eq!(
