@@ -663,21 +663,11 @@ fn measure<T: GpuFloat, E: Engine<T>>(
             // A failed Lanczos (a non-finite product) leaves the record without sharpness, as
             // on the CPU.
             if let Ok(spectrum) = result {
-                if spectrum.top_vector.iter().all(|v| v.is_finite())
-                    && !spectrum.top_vector.is_empty()
-                {
-                    track[r].previous = Some(spectrum.top_vector.clone());
+                if let Some(v) = spectrum.warm_start() {
+                    track[r].previous = Some(v.to_vec());
                 }
-                let top = spectrum.top.first().copied();
-                out.push((
-                    r,
-                    SharpnessEstimate {
-                        sharpness: top.map_or(0.0, |t| t.value),
-                        error_bound: top.map_or(0.0, |t| t.error_bound),
-                        products: spectrum.iterations,
-                        spectrum,
-                    },
-                ));
+                let products = spectrum.iterations;
+                out.push((r, SharpnessEstimate::from_spectrum(spectrum, products)));
             }
         }
         start = end;

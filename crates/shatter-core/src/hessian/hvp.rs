@@ -116,6 +116,19 @@ pub struct SharpnessEstimate {
     pub products: usize,
 }
 
+impl SharpnessEstimate {
+    /// The estimate a Lanczos result gives (its top Ritz value), with the products it took.
+    pub fn from_spectrum(spectrum: Spectrum, products: usize) -> SharpnessEstimate {
+        let top = spectrum.top.first().copied();
+        SharpnessEstimate {
+            sharpness: top.map_or(0.0, |r| r.value),
+            error_bound: top.map_or(0.0, |r| r.error_bound),
+            spectrum,
+            products,
+        }
+    }
+}
+
 /// Measures sharpness repeatedly along a run, warm-starting each Lanczos from the previous top
 /// eigenvector. Owns all its scratch: measuring allocates only the returned result.
 pub struct SharpnessTracker<F> {
@@ -174,34 +187,11 @@ impl<F: Float> SharpnessTracker<F> {
         Ok(self.keep(spectrum, products))
     }
 
-    /// As [`SharpnessTracker::measure_with`], on any operator with the Hessian's dimension
-    /// (`Shape::trainable()`): a device's batched Hessian-vector product, say. Warm-starts from
-    /// the previous top eigenvector like the other methods.
-    ///
-    /// # Errors
-    /// When Lanczos fails (non-finite products, a dimension that does not fit).
-    pub fn measure_operator<O: SymmetricOperator + ?Sized>(
-        &mut self,
-        op: &mut O,
-        options: &LanczosOptions,
-    ) -> Result<SharpnessEstimate, LanczosError> {
-        let spectrum =
-            extreme_eigenvalues(op, options, self.previous.as_deref(), &mut self.lanczos)?;
-        let products = spectrum.iterations;
-        Ok(self.keep(spectrum, products))
-    }
-
     fn keep(&mut self, spectrum: Spectrum, products: usize) -> SharpnessEstimate {
-        if spectrum.top_vector.iter().all(|v| v.is_finite()) && !spectrum.top_vector.is_empty() {
-            self.previous = Some(spectrum.top_vector.clone());
+        if let Some(v) = spectrum.warm_start() {
+            self.previous = Some(v.to_vec());
         }
-        let top = spectrum.top.first().copied();
-        SharpnessEstimate {
-            sharpness: top.map_or(0.0, |r| r.value),
-            error_bound: top.map_or(0.0, |r| r.error_bound),
-            spectrum,
-            products,
-        }
+        SharpnessEstimate::from_spectrum(spectrum, products)
     }
 
     /// Forgets the last top eigenvector, so the next estimate starts cold.

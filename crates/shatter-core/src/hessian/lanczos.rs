@@ -247,6 +247,15 @@ pub struct Spectrum {
     pub top_vector: Vec<f64>,
 }
 
+impl Spectrum {
+    /// The top Ritz vector as a start for the next estimate, when it is usable (not empty, all
+    /// finite).
+    pub fn warm_start(&self) -> Option<&[f64]> {
+        (!self.top_vector.is_empty() && self.top_vector.iter().all(|v| v.is_finite()))
+            .then_some(&self.top_vector[..])
+    }
+}
+
 /// Relative size of `beta` below which the Krylov space is taken to be invariant.
 const BREAKDOWN: f64 = 1e-12;
 
