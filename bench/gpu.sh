@@ -22,7 +22,7 @@ for id in cod shattering; do
   "$bundle/shatter" reproduce "$id" --scale paper --device cuda --out "$out/reproduce" 2>&1 |
     tee "$out/reproduce-$id.txt"
   end=$(date +%s.%N)
-  echo "wall_seconds $(echo "$end - $start" | bc)" | tee -a "$out/reproduce-$id.txt"
+  awk -v a="$start" -v b="$end" 'BEGIN { printf "wall_seconds %.2f\n", b - a }' | tee -a "$out/reproduce-$id.txt"
 done
 for mode in graph eager; do
   python3 bench/peer_torch_cod.py --mode "$mode" | tee "$out/torch-$mode.json"
