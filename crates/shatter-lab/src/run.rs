@@ -533,8 +533,9 @@ fn finish<F: Float>(
 /// is not trained. A run whose data cannot be built gets its error; the others go on. When
 /// the device fails, every run of that precision gets [`RunError::Device`].
 ///
-/// `wall_seconds` of each run is the wall time of the whole batch (preparing, training and
-/// measuring all of its runs): runs trained together have no time of their own. Memory: every
+/// Runs trained together have no time of their own: `wall_seconds` of each run is its share
+/// of the whole batch's wall time (preparing, training and measuring all of its runs, divided
+/// by their number), so that times summed over runs add up to the time spent. Memory: every
 /// run's data and network are held at once.
 pub fn execute_batch(
     cfgs: &[RunConfig],
@@ -565,7 +566,7 @@ pub fn execute_batch(
             results[i] = Some(r);
         }
     }
-    let wall = start.elapsed().as_secs_f64();
+    let wall = start.elapsed().as_secs_f64() / cfgs.len().max(1) as f64;
     results
         .into_iter()
         .map(|r| {

@@ -97,7 +97,7 @@ pub fn split_for_device(points: &[Point], trainer: &dyn DeviceTrainer) -> Device
 /// change (`running` is the size of the batch in progress).
 ///
 /// Results are those of [`run_sweep`] up to the device's rounding (with `CpuBatch`, the same
-/// bits), except `wall_seconds`, which is the batch's wall time
+/// bits), except `wall_seconds`, each run's share of its batch's wall time
 /// ([`execute_batch`](crate::run::execute_batch)).
 ///
 /// # Errors
