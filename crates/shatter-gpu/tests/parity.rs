@@ -330,14 +330,20 @@ fn divergence_and_stops_match_the_cpu() {
         .into_iter()
         .enumerate()
     {
-        assert_eq!(go.status, co.status, "case {i}");
-        assert_eq!(go.epochs_run, co.epochs_run, "case {i}");
         if i == 1 {
-            assert!(
-                matches!(go.status, RunStatus::Diverged { .. }),
-                "case 1 diverges"
-            );
+            // Both blow up; rounding may move the first non-finite loss by an epoch.
+            match (go.status, co.status) {
+                (RunStatus::Diverged { epoch: g }, RunStatus::Diverged { epoch: c }) => {
+                    assert!(
+                        g.abs_diff(c) <= 1,
+                        "diverged at epoch {g} on the GPU, {c} on the CPU"
+                    )
+                }
+                other => panic!("case 1 should diverge on both: {other:?}"),
+            }
         } else {
+            assert_eq!(go.status, co.status, "case {i}");
+            assert_eq!(go.epochs_run, co.epochs_run, "case {i}");
             assert_eq!(go.status, RunStatus::Interrupted { epoch: 30 }, "case {i}");
             let worst = gn
                 .params
