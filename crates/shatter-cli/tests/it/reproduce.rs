@@ -86,6 +86,11 @@ fn report_comparison_table_matches_golden_and_figures_are_valid() {
         "the report shows the spec"
     );
     assert!(html.contains("Provenance") && html.contains("git commit") && html.contains("seeds"));
+    // Where the runs trained, from the store's device column.
+    assert!(
+        html.contains("<th>trained on</th><td>cpu ("),
+        "the provenance names the device"
+    );
     // Every figure is written as a pair of valid files and inlined in the page.
     let mut svgs = 0;
     for entry in std::fs::read_dir(out.join("figures")).unwrap() {

@@ -103,6 +103,18 @@ pub fn load_views(store: &Store) -> Result<Vec<(RunView, StoredRun)>, StoreError
     Ok(out)
 }
 
+/// Each device the stored runs trained on, with its number of runs, in first-seen order.
+fn devices(loaded: &[(RunView, StoredRun)]) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for (_, run) in loaded {
+        match out.iter_mut().find(|(d, _)| *d == run.device) {
+            Some((_, n)) => *n += 1,
+            None => out.push((run.device.clone(), 1)),
+        }
+    }
+    out
+}
+
 fn mkdir(path: &Path) -> Result<(), ReproduceError> {
     std::fs::create_dir_all(path).map_err(|source| ReproduceError::Write {
         path: path.to_path_buf(),
@@ -212,6 +224,7 @@ pub fn write_report(
         seeds,
         runs: views.len(),
         run_seconds: views.iter().map(|v| v.summary.wall_seconds).sum(),
+        devices: devices(&loaded),
         wall_seconds,
         store: store.path().display().to_string(),
         date: now_utc(),

@@ -21,6 +21,8 @@ pub struct Provenance {
     pub runs: usize,
     /// Sum of the runs' wall times, seconds.
     pub run_seconds: f64,
+    /// Where the runs trained: each device as recorded in the store, with its number of runs.
+    pub devices: Vec<(String, usize)>,
     /// Wall time of the whole reproduction (0 when only the report was made).
     pub wall_seconds: f64,
     /// The results store.
@@ -153,15 +155,21 @@ pub fn comparison_table(analysis: &Analysis) -> String {
 
 fn provenance_section(p: &Provenance) -> String {
     let seeds: Vec<String> = p.seeds.iter().map(|s| s.to_string()).collect();
+    let devices: Vec<String> = p
+        .devices
+        .iter()
+        .map(|(d, n)| format!("{d} ({n} run{})", if *n == 1 { "" } else { "s" }))
+        .collect();
     format!(
         "<h2>Provenance</h2>\n<table class=\"provenance\">\
 <tr><th>program</th><td>shatter {}</td></tr><tr><th>git commit</th><td>{}</td></tr>\
-<tr><th>machine</th><td>{}</td></tr><tr><th>runs</th><td>{}</td></tr><tr><th>seeds</th><td>{}</td></tr>\
+<tr><th>machine</th><td>{}</td></tr><tr><th>trained on</th><td>{}</td></tr><tr><th>runs</th><td>{}</td></tr><tr><th>seeds</th><td>{}</td></tr>\
 <tr><th>wall time of the runs (sum)</th><td>{:.1} s</td></tr><tr><th>wall time of the reproduction</th><td>{:.1} s</td></tr>\
 <tr><th>store</th><td>{}</td></tr><tr><th>written</th><td>{}</td></tr></table>\n",
         escape(&p.version),
         escape(&p.git_commit),
         escape(&p.machine),
+        escape(&devices.join("; ")),
         p.runs,
         escape(&seeds.join(", ")),
         p.run_seconds,
