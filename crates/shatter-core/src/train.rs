@@ -47,6 +47,50 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+/// What happens at one epoch of a run (see [`TrainConfig::due`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Due {
+    /// The run's last epoch (always recorded, with sharpness and test error).
+    pub last: bool,
+    /// A trajectory row is written.
+    pub logged: bool,
+    /// Sharpness is measured.
+    pub sharpness: bool,
+    /// The test error is measured.
+    pub test: bool,
+}
+
+impl TrainConfig {
+    /// What is recorded at `epoch`: a row every `log_every` epochs and whenever sharpness
+    /// (every `sharpness_every`) or test error (every `test_every`) is measured, and everything
+    /// at the last epoch. Every backend follows this schedule.
+    pub fn due(&self, epoch: usize) -> Due {
+        let last = epoch == self.epochs;
+        let sharpness =
+            last || (self.sharpness_every > 0 && epoch.is_multiple_of(self.sharpness_every));
+        let test = last || (self.test_every > 0 && epoch.is_multiple_of(self.test_every));
+        Due {
+            last,
+            logged: last || epoch.is_multiple_of(self.log_every.max(1)) || sharpness || test,
+            sharpness,
+            test,
+        }
+    }
+
+    /// Lanczos settings for a sharpness estimate: along the way only the top eigenvalues; the
+    /// smallest (slow to certify) at the last epoch.
+    pub fn lanczos_at(&self, last: bool) -> LanczosOptions {
+        if last {
+            self.lanczos.clone()
+        } else {
+            LanczosOptions {
+                smallest: false,
+                ..self.lanczos.clone()
+            }
+        }
+    }
+}
+
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunStatus {
@@ -65,6 +109,14 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Epochs run by a run of `epochs` epochs that ended this way.
+    pub fn epochs_run(&self, epochs: usize) -> usize {
+        match *self {
+            RunStatus::Completed => epochs,
+            RunStatus::Diverged { epoch } | RunStatus::Interrupted { epoch } => epoch,
+        }
+    }
+
     /// `completed`, `diverged` or `interrupted`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -169,11 +221,12 @@ pub fn train<F: Float>(
     let mut final_sharpness = None;
 
     loop {
-        let last = epoch == cfg.epochs;
-        let logged = last || epoch % cfg.log_every.max(1) == 0;
-        let sharp_now = last || (cfg.sharpness_every > 0 && epoch % cfg.sharpness_every == 0);
-        let test_now = last || (cfg.test_every > 0 && epoch % cfg.test_every == 0);
-        let logged = logged || sharp_now || test_now;
+        let Due {
+            last,
+            logged,
+            sharpness: sharp_now,
+            test: test_now,
+        } = cfg.due(epoch);
         let full_grad_needed = batch.is_none() || logged;
         let (loss, grad_norm) = if full_grad_needed {
             let loss = forward(net, data, cfg.loss, &mut ws);
@@ -210,15 +263,7 @@ pub fn train<F: Float>(
                 rec.test_mse = Some(mean_squared_error(net, t, tws));
             }
             if sharp_now {
-                // Along the way only the top eigenvalues; the smallest (slow to certify) at the end.
-                let opts = if last {
-                    cfg.lanczos.clone()
-                } else {
-                    LanczosOptions {
-                        smallest: false,
-                        ..cfg.lanczos.clone()
-                    }
-                };
+                let opts = cfg.lanczos_at(last);
                 if let Ok(est) = tracker.measure_with(net, data, &mut ws, &opts) {
                     hvp_count += est.products;
                     rec.sharpness = Some(est.sharpness);
@@ -287,10 +332,7 @@ pub fn train<F: Float>(
         epoch += 1;
     }
 
-    let epochs_run = match status {
-        RunStatus::Completed => cfg.epochs,
-        RunStatus::Diverged { epoch } | RunStatus::Interrupted { epoch } => epoch,
-    };
+    let epochs_run = status.epochs_run(cfg.epochs);
     let final_loss = trajectory.last().map_or(f64::NAN, |r| r.train_loss);
     TrainOutcome {
         status,

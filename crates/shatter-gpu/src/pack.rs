@@ -53,6 +53,16 @@ pub(crate) struct RunLayout {
 }
 
 impl RunLayout {
+    /// The run's network shape (unpadded).
+    pub fn shape(&self) -> shatter_core::Shape {
+        shatter_core::Shape {
+            d: self.d,
+            width: self.k,
+            bias: self.bias,
+            activation: self.activation,
+        }
+    }
+
     /// The padded parameter offsets of the `b`, `v` and `beta` blocks.
     fn blocks(&self) -> (usize, usize, usize) {
         let b = self.dp * self.k;

@@ -13,7 +13,6 @@ use crate::GpuError;
 use cudarc::driver::{CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use shatter_core::batch::{BatchObserver, BatchRun};
 use shatter_core::hessian::hvp::SharpnessEstimate;
-use shatter_core::hessian::lanczos::LanczosOptions;
 use shatter_core::train::{Control, Record, RunStatus, TrainConfig, TrainOutcome};
 use std::sync::Arc;
 
@@ -405,14 +404,6 @@ struct Track {
     previous: Option<Vec<f64>>,
 }
 
-fn due(cfg: &TrainConfig, epoch: usize) -> (bool, bool, bool) {
-    let last = epoch == cfg.epochs;
-    let sharp = last || (cfg.sharpness_every > 0 && epoch.is_multiple_of(cfg.sharpness_every));
-    let test = last || (cfg.test_every > 0 && epoch.is_multiple_of(cfg.test_every));
-    let logged = last || epoch.is_multiple_of(cfg.log_every.max(1)) || sharp || test;
-    (logged, sharp, test)
-}
-
 /// Trains `runs` on the device of `cache`; see the module documentation.
 pub(crate) fn train_batch<T: GpuFloat>(
     stream: Arc<CudaStream>,
@@ -460,7 +451,7 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
     for epoch in 0..=max_epochs {
         engine.gradient(epoch)?;
         due_now.clear();
-        due_now.extend((0..count).filter(|&r| track[r].alive && due(cfgs[r], epoch).0));
+        due_now.extend((0..count).filter(|&r| track[r].alive && cfgs[r].due(epoch).logged));
         if !due_now.is_empty() {
             engine.scalars(&mut sc)?;
             // Runs that diverged since the last look: frozen on the device at that epoch.
@@ -496,7 +487,7 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
             // Test error of the runs that ask for it now.
             flags.fill(0);
             for &r in &due_now {
-                if due(cfgs[r], epoch).2 && packed.runs[r].nt > 0 {
+                if cfgs[r].due(epoch).test && packed.runs[r].nt > 0 {
                     flags[r] = 1;
                 }
             }
@@ -512,7 +503,7 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
             let sharp: Vec<usize> = due_now
                 .iter()
                 .copied()
-                .filter(|&r| due(cfgs[r], epoch).1)
+                .filter(|&r| cfgs[r].due(epoch).sharpness)
                 .collect();
             if !sharp.is_empty() {
                 let estimates = measure(
@@ -563,10 +554,7 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
     let mut outcomes = Vec::with_capacity(count);
     for (r, (run, t)) in runs.iter_mut().zip(track).enumerate() {
         packed.read_params(r, &params, run.net);
-        let epochs_run = match t.status {
-            RunStatus::Completed => run.cfg.epochs,
-            RunStatus::Diverged { epoch } | RunStatus::Interrupted { epoch } => epoch,
-        };
+        let epochs_run = t.status.epochs_run(run.cfg.epochs);
         outcomes.push(TrainOutcome {
             status: t.status,
             epochs_run,
@@ -608,7 +596,7 @@ fn measure<T: GpuFloat, E: Engine<T>>(
         let mut bytes = 0usize;
         while end < which.len() && end - start < LANCZOS_THREADS {
             let r = which[end];
-            let dim = trainable(packed, r);
+            let dim = packed.runs[r].shape().trainable();
             let need = dim * cfgs[r].lanczos.max_iter.min(dim) * 8;
             if end > start && bytes + need > LANCZOS_BYTES {
                 break;
@@ -620,15 +608,8 @@ fn measure<T: GpuFloat, E: Engine<T>>(
         let jobs: Vec<Job<'_>> = chunk
             .iter()
             .map(|&r| Job {
-                dim: trainable(packed, r),
-                options: if epoch == cfgs[r].epochs {
-                    cfgs[r].lanczos.clone()
-                } else {
-                    LanczosOptions {
-                        smallest: false,
-                        ..cfgs[r].lanczos.clone()
-                    }
-                },
+                dim: packed.runs[r].shape().trainable(),
+                options: cfgs[r].lanczos_at(epoch == cfgs[r].epochs),
                 start: track[r].previous.as_deref(),
             })
             .collect();
@@ -675,11 +656,6 @@ fn measure<T: GpuFloat, E: Engine<T>>(
     Ok(out)
 }
 
-fn trainable<T>(packed: &Packed<T>, r: usize) -> usize {
-    let l = &packed.runs[r];
-    l.d * l.k + if l.bias { 2 * l.k } else { l.k } + 1
-}
-
 #[cfg(test)]
 mod tests {
     //! The loop above on a CPU [`Engine`] built from the engine's own kernels gives every run
@@ -690,6 +666,7 @@ mod tests {
     use super::*;
     use shatter_core::data::generate::{generate, DataSpec, Labels};
     use shatter_core::grad::{backward, forward, hvp, mean_squared_error, Workspace};
+    use shatter_core::hessian::lanczos::LanczosOptions;
     use shatter_core::train::{clip_factor, norm, step, train};
     use shatter_core::{Activation, Dataset, Loss, Network, Shape};
 
