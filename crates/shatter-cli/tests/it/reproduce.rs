@@ -2,7 +2,7 @@
 //! figure written as valid SVG and PNG, the report rendered by headless Chromium, and
 //! `--print-spec` output that runs as a sweep.
 
-use crate::common::{ok, path_str, shatter};
+use crate::common::{ok, ok_in, path_str, shatter};
 use std::path::{Path, PathBuf};
 
 /// A tiny version of the `shattering` experiment: both arms, both loss conventions.
@@ -52,18 +52,22 @@ fn report_comparison_table_matches_golden_and_figures_are_valid() {
     let db = tiny_store(dir.path());
     let out = dir.path().join("report");
     let spec = dir.path().join("tiny.toml");
-    ok(&[
-        "report",
-        "-q",
-        "--store",
-        path_str(&db),
-        "--out",
-        path_str(&out),
-        "--experiment",
-        "shattering",
-        "--spec",
-        path_str(&spec),
-    ]);
+    // Run from a folder outside any git checkout: the report must still name the build's commit.
+    ok_in(
+        dir.path(),
+        &[
+            "report",
+            "-q",
+            "--store",
+            path_str(&db),
+            "--out",
+            path_str(&out),
+            "--experiment",
+            "shattering",
+            "--spec",
+            path_str(&spec),
+        ],
+    );
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     let table = comparison_table(&html).to_string();
     let path = golden("tiny_shattering_table.html");
@@ -86,6 +90,25 @@ fn report_comparison_table_matches_golden_and_figures_are_valid() {
         "the report shows the spec"
     );
     assert!(html.contains("Provenance") && html.contains("git commit") && html.contains("seeds"));
+    // The commit is the one shatter was built from, not that of the directory it runs in.
+    let built_from = std::process::Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short=12",
+            "HEAD",
+        ])
+        .output()
+        .expect("git runs");
+    let built_from = String::from_utf8_lossy(&built_from.stdout)
+        .trim()
+        .to_string();
+    assert_eq!(built_from.len(), 12, "the test runs in a git checkout");
+    assert!(
+        html.contains(&format!("<th>git commit</th><td>{built_from}</td>")),
+        "the report names the build's commit {built_from}"
+    );
     // Where the runs trained, from the store's device column.
     assert!(
         html.contains("<th>trained on</th><td>cpu ("),

@@ -217,9 +217,7 @@ pub fn write_report(
     seeds.dedup();
     let provenance = Provenance {
         version: env!("CARGO_PKG_VERSION").into(),
-        git_commit: option_env!("SHATTER_GIT_COMMIT")
-            .map(str::to_string)
-            .unwrap_or_else(git_commit),
+        git_commit: env!("SHATTER_GIT_COMMIT").into(),
         machine: machine(),
         seeds,
         runs: views.len(),
@@ -293,16 +291,6 @@ fn fmt(x: Option<f64>) -> String {
     x.filter(|v| v.is_finite())
         .map(|v| figures::style::format_sig(v, 3))
         .unwrap_or_else(|| "-".into())
-}
-
-fn git_commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn machine() -> String {
