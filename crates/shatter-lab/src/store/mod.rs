@@ -396,6 +396,9 @@ fn take_db_lock(real: &Path, db: &Path) -> Result<File, StoreError> {
         .open(real)
         .map_err(file_err(real))?;
     if !file.try_lock_exclusive().map_err(file_err(real))? {
+        // Closing this descriptor would drop every POSIX lock this process holds on the file,
+        // those of a SQLite connection to it included; one descriptor is leaked instead.
+        std::mem::forget(file);
         return Err(StoreError::Locked {
             path: db.to_path_buf(),
             holder: "through another name of the same file (a hard link); pid unknown".into(),
@@ -408,9 +411,10 @@ fn take_db_lock(real: &Path, db: &Path) -> Result<File, StoreError> {
 fn file_uri(path: &Path, query: &str) -> String {
     let mut uri = String::from("file:");
     for b in path.to_string_lossy().bytes() {
-        match b {
-            b'?' | b'#' | b'%' => uri.push_str(&format!("%{b:02X}")),
-            _ => uri.push(b as char),
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
         }
     }
     format!("{uri}?{query}")
@@ -469,6 +473,14 @@ fn open_read_only(real: &Path, db: &Path) -> Result<(Connection, String), StoreE
         {
             drop(conn);
             immutable()
+        }
+        Err(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            Err(StoreError::Schema {
+                path: db.to_path_buf(),
+                message: "is not a shatter store (not an SQLite database)".into(),
+            })
         }
         Err(e) => Err(sql_err(db)(e)),
     }
