@@ -231,7 +231,7 @@ fn a_kill_loses_at_most_the_runs_in_flight_and_the_commit_queue() {
     const BOUND: i64 = (2 * 2 + 1) * JOBS;
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("many.toml");
-    std::fs::write(&spec, tiny_many(20_000)).unwrap();
+    std::fs::write(&spec, tiny_many(3000)).unwrap();
     let db = dir.path().join("k.db");
     let mut child: Child = shatter()
         .args(["--quiet", "--threads", "2", "sweep"])
@@ -275,7 +275,7 @@ fn a_kill_loses_at_most_the_runs_in_flight_and_the_commit_queue() {
 fn a_second_writer_through_a_link_is_refused_across_processes() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("many.toml");
-    std::fs::write(&spec, tiny_many(20_000)).unwrap();
+    std::fs::write(&spec, tiny_many(3000)).unwrap();
     let db = dir.path().join("r.db");
     let mut first = shatter()
         .args(["--quiet", "--threads", "1", "sweep"])

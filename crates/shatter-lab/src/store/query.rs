@@ -31,13 +31,13 @@ pub enum FilterError {
         known: String,
     },
     /// A numeric or boolean column compared with a value that is not of its type.
-    #[error("filter clause {clause:?}: column {key} is {expected}, but {value:?} is not")]
+    #[error("filter clause {clause:?}: column {key} takes {expected}, not {value:?}")]
     WrongType {
         /// The clause.
         clause: String,
         /// The column.
         key: String,
-        /// What the column holds (`an integer`, `a number`, `true or false`).
+        /// What the column takes (`a number`, `true or false`).
         expected: &'static str,
         /// The value given.
         value: String,
@@ -89,17 +89,13 @@ fn typed_value(text: &str, kind: Kind) -> Result<Value, &'static str> {
             // Rust also reads `inf` and `NaN`; a filter value must be an ordinary number.
             match t.parse::<f64>() {
                 Ok(x) if x.is_finite() => Ok(Value::Real(x)),
-                _ => Err(if kind == Kind::Int {
-                    "an integer column"
-                } else {
-                    "a numeric column"
-                }),
+                _ => Err("a number"),
             }
         }
         Kind::Bool => match t {
             "true" | "1" => Ok(Value::Integer(1)),
             "false" | "0" => Ok(Value::Integer(0)),
-            _ => Err("a boolean column (true or false)"),
+            _ => Err("true or false"),
         },
     }
 }
