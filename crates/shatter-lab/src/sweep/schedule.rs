@@ -136,7 +136,6 @@ pub(crate) fn starting(total: usize, todo: usize) -> (Progress, SweepReport) {
 pub const QUEUE_PER_JOB: usize = 2;
 
 enum Event {
-    Started,
     Done(Box<Finished>),
     PoolFailed(String),
 }
@@ -181,12 +180,15 @@ pub fn run_sweep(
     let jobs = parallelism.jobs.max(1);
     let queue = QUEUE_PER_JOB * jobs;
     let saver: ModelSaver = store.model_saver();
+    // Runs in progress, for the progress display (not through the queue, which holds only
+    // finished runs).
+    let running = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         // Bounded: a worker waits while the store is behind (backpressure).
         let (tx, rx) = mpsc::sync_channel::<Event>(queue);
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (todo, next, saver) = (&todo, &next, &saver);
+            let (todo, next, saver, running) = (&todo, &next, &saver, &running);
             scope.spawn(move || {
                 let pool = match rayon::ThreadPoolBuilder::new()
                     .num_threads(parallelism.threads_per_run.max(1))
@@ -204,9 +206,7 @@ pub fn run_sweep(
                     }
                     let slot = next.fetch_add(1, Ordering::SeqCst);
                     let Some(point) = todo.get(slot) else { break };
-                    if tx.send(Event::Started).is_err() {
-                        break;
-                    }
+                    running.fetch_add(1, Ordering::SeqCst);
                     let started_at = unix_now();
                     let mut observe = |_: &shatter_core::train::Record| {
                         if stop.load(Ordering::SeqCst) {
@@ -233,6 +233,7 @@ pub fn run_sweep(
                         }
                     };
                     let finished_at = unix_now();
+                    running.fetch_sub(1, Ordering::SeqCst);
                     // The model goes into place before the run is handed over, so it is there
                     // before the transaction that references it.
                     let model = match &result {
@@ -255,6 +256,9 @@ pub fn run_sweep(
             });
         }
         drop(tx);
+        // Every worker starts a run at once (the count is exact from the first commit on).
+        progress.running = jobs.min(todo.len());
+        on_progress(&progress);
         // Each round: wait for one event, take whatever else is queued (at most a queue's
         // worth), store the finished runs in one transaction.
         while let Ok(first) = rx.recv() {
@@ -268,30 +272,27 @@ pub fn run_sweep(
             let mut group: Vec<Box<Finished>> = Vec::new();
             for event in events {
                 match event {
-                    Event::Started => progress.running += 1,
                     Event::PoolFailed(msg) => {
                         stop.store(true, Ordering::SeqCst);
                         first_error.get_or_insert(SweepError::Pool(msg));
                     }
-                    Event::Done(done) => {
-                        progress.running = progress.running.saturating_sub(1);
-                        match (&done.result, &done.model) {
-                            (Ok(out), _) if matches!(out.status, RunStatus::Interrupted { .. }) => {
-                                interrupted_runs += 1;
-                            }
-                            (_, Err(_)) => {
-                                stop.store(true, Ordering::SeqCst);
-                                if first_error.is_none() {
-                                    if let Err(e) = done.model {
-                                        first_error = Some(e.into());
-                                    }
+                    Event::Done(done) => match (&done.result, &done.model) {
+                        (Ok(out), _) if matches!(out.status, RunStatus::Interrupted { .. }) => {
+                            interrupted_runs += 1;
+                        }
+                        (_, Err(_)) => {
+                            stop.store(true, Ordering::SeqCst);
+                            if first_error.is_none() {
+                                if let Err(e) = done.model {
+                                    first_error = Some(e.into());
                                 }
                             }
-                            _ => group.push(done),
                         }
-                    }
+                        _ => group.push(done),
+                    },
                 }
             }
+            progress.running = running.load(Ordering::SeqCst);
             if first_error.is_some() || group.is_empty() {
                 on_progress(&progress);
                 continue;

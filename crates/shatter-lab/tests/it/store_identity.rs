@@ -358,3 +358,61 @@ fn group_commits_store_every_run_once_and_keep_models_in_place() {
     assert!(store.unusable_models().unwrap().is_empty());
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
+
+#[test]
+fn workers_run_ahead_of_a_slow_store_by_at_most_the_queue() {
+    // The store is made slow (each round's progress callback sleeps) while the runs take about
+    // a millisecond: workers finish runs and write their models ahead of the store, but wait
+    // once the queue is full. Model files count the finished runs (a worker writes the model
+    // before handing the run over); rows count the stored ones. This is what makes the model
+    // files a fair count of finished runs in the CLI's `kill -9` test.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let seeds: Vec<String> = (0..60).map(|i| i.to_string()).collect();
+    let text = format!(
+        "name = \"slow\"\n[base]\nepochs = 5\nn = 8\nwidth = 4\nd = 1\nn_test = 8\n[measure]\nsharpness_every = 0\nlog_every = 5\n[grid]\nseed = [{}]\n",
+        seeds.join(", ")
+    );
+    let spec = SweepSpec::from_toml(&text, "slow.toml").unwrap();
+    let points = spec.points().unwrap();
+    let mut store = Store::open_writer(&db).unwrap();
+    let models = dir.path().join("r.models");
+    let reader =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let stop = AtomicBool::new(false);
+    let mut gaps = Vec::new();
+    run_sweep(
+        &points,
+        &mut store,
+        "slow",
+        spec.keep,
+        SERIAL,
+        &stop,
+        &mut |_| {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            let rows: i64 = reader
+                .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+                .unwrap();
+            let files = std::fs::read_dir(&models)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".npz"))
+                .count() as i64;
+            gaps.push(files - rows);
+        },
+    )
+    .unwrap();
+    let bound = (2 * shatter_lab::sweep::QUEUE_PER_JOB + 1) as i64;
+    let max = gaps.iter().copied().max().unwrap();
+    assert!(gaps.iter().all(|g| *g >= 0), "{gaps:?}");
+    assert!(
+        max <= bound,
+        "finished but unstored runs {max} > {bound}: {gaps:?}"
+    );
+    assert!(
+        max >= 2,
+        "the worker never ran ahead of the slow store: {gaps:?}"
+    );
+    assert_eq!(store.run_ids().unwrap().len(), points.len());
+}
