@@ -8,7 +8,9 @@ use anyhow::Context;
 pub fn run(args: MergeArgs, global: &Global) -> anyhow::Result<()> {
     let into = std::path::absolute(&args.into).unwrap_or(args.into.clone());
     for s in &args.sources {
-        if std::path::absolute(s).unwrap_or(s.clone()) == into {
+        if std::path::absolute(s).unwrap_or(s.clone()) == into
+            || shatter_lab::store::same_database(s, &args.into)
+        {
             return Err(usage(format!(
                 "{} is both a source and --into",
                 s.display()

@@ -35,6 +35,13 @@ pub fn run(args: ReportArgs, global: &Global) -> anyhow::Result<()> {
     if !global.quiet {
         eprintln!("{} runs; report written", outcome.runs);
     }
+    // Printed even with --quiet: the report's results are incomplete.
+    if !outcome.unusable_models.is_empty() {
+        eprintln!(
+            "warning: {}",
+            shatter_lab::reproduce::unusable_models_warning(&outcome.unusable_models, outcome.runs)
+        );
+    }
     println!("{}", outcome.path.display());
     Ok(())
 }

@@ -123,6 +123,15 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
                 eprintln!("  {w}");
             }
         }
+        if !outcome.unusable_models.is_empty() {
+            eprintln!(
+                "warning: {id}: {}",
+                shatter_lab::reproduce::unusable_models_warning(
+                    &outcome.unusable_models,
+                    outcome.runs
+                )
+            );
+        }
         println!("{}", outcome.path.display());
         entries.push(IndexEntry {
             id: id.to_string(),

@@ -43,7 +43,7 @@ pub fn run(args: RunsArgs) -> anyhow::Result<()> {
     let filter = Filter::parse(args.filter.as_deref().unwrap_or("")).map_err(|e| {
         usage_hint(
             e.to_string(),
-            "write clauses like `d = 5 and lr < 0.1 and status = completed`",
+            "write clauses like `d = 5 and lr < 0.1 or status = failed` (`and` binds tighter than `or`; numeric columns take numbers)",
         )
     })?;
     let known = queryable_columns();

@@ -68,6 +68,19 @@ pub fn run(args: SweepArgs, global: &Global) -> anyhow::Result<()> {
     let mut store = open_writer(&store_path)?;
     let cores = super::cores(global);
     let done = store.done_ids().context("reading the store")?;
+    // Printed even with --quiet: stored results are being replaced.
+    let unusable = store.unusable_models().context("reading the store")?;
+    if !unusable.is_empty() {
+        eprintln!(
+            "warning: {} stored run(s) have a missing or damaged model file and run again: {}",
+            unusable.len(),
+            unusable
+                .iter()
+                .map(|b| format!("{} ({})", b.run_id, b.problem))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     let todo_points: Vec<Point> = points
         .iter()
         .filter(|p| !done.contains(&p.run_id))

@@ -96,6 +96,9 @@ pub struct Analysis {
     pub words: Vec<String>,
     /// Rates per loss convention, arm and dimension (experiments about rates).
     pub rates: Vec<RateFit>,
+    /// Problems with the data behind the analysis (runs whose model file is missing or
+    /// damaged), shown at the top of the report.
+    pub warnings: Vec<String>,
 }
 
 fn num(x: Option<f64>) -> String {

@@ -9,7 +9,7 @@ use super::analysis::{spearman, Analysis, RateFit, Row, RunView, Verdict};
 use super::experiments::Scale;
 use super::{figure, training_series, ReproduceError};
 use crate::figures::{fit_loglog, Comparison, ComparisonRow, TrainingCurves, UnivariateFit};
-use crate::io::{load_model_npz, ModelArrays};
+use crate::io::ModelArrays;
 use crate::spec::DataSource;
 use crate::store::Store;
 use shatter_core::data::generate::{generate, Problem};
@@ -870,9 +870,8 @@ fn logit(m: &ModelArrays, x: f64) -> f64 {
 /// The stored model of a run and its regenerated training problem, when both are available.
 fn model_and_problem(store: &Store, r: &RunView) -> Option<(ModelArrays, Problem)> {
     let stored = store.load(&r.run_id).ok()??;
-    let rel = stored.model_path?;
-    let folder = store.path().parent().unwrap_or(Path::new("."));
-    let model = load_model_npz(&folder.join(rel)).ok()?;
+    // A missing or damaged model is listed in the report's warning (`Store::unusable_models`).
+    let model = store.load_model(&stored)?.ok()?;
     let config = r.spec.check(None).ok()?;
     let DataSource::Generated(data) = config.data else {
         return None;
@@ -883,7 +882,8 @@ fn model_and_problem(store: &Store, r: &RunView) -> Option<(ModelArrays, Problem
 
 /// Adds the rows that need the stored models: for `logistic`, train accuracy and margins
 /// (`min_i y_i f(x_i)`, also divided by the path norm). Other ids pass through unchanged;
-/// runs without a stored model are skipped.
+/// runs without a usable stored model are left out (the report's warning lists those whose
+/// model file is missing or damaged).
 pub fn with_models(id: &str, store: &Store, runs: &[RunView], a: Analysis) -> Analysis {
     match id {
         "logistic" => logistic_margins(store, runs, a),

@@ -15,7 +15,7 @@ use crate::figures::{
     PopulationWeight, RatePlot, RateSeries, SharpnessPoint, ShatteringRun, ShatteringScatter,
     TrainingCurves, TrainingSeries,
 };
-use crate::store::{Store, StoreError, StoredRun};
+use crate::store::{Store, StoreError, StoredRun, UnusableModel};
 use crate::sweep::{
     run_sweep, run_sweep_batched, Batching, Parallelism, Progress, SweepReport, SweepSpec,
     SweepSpecError,
@@ -79,6 +79,9 @@ pub struct ReportOutcome {
     pub runs: usize,
     /// Sentences of the analysis.
     pub words: Vec<String>,
+    /// Finished runs whose model file is missing or damaged: analyses and figures that read
+    /// models leave them out, and the report says so at the top.
+    pub unusable_models: Vec<UnusableModel>,
 }
 
 /// Every run of a store, as the analysis sees it (failed runs included, with their status).
@@ -210,7 +213,13 @@ pub fn write_report(
         Some(e) => analyse(e.id, &views),
         None => generic_analysis(&views),
     };
-    let analysis = literature::with_models(exp_ref.id, store, &views, analysis);
+    let mut analysis = literature::with_models(exp_ref.id, store, &views, analysis);
+    let unusable_models = store.unusable_models()?;
+    if !unusable_models.is_empty() {
+        analysis
+            .warnings
+            .push(unusable_models_warning(&unusable_models, views.len()));
+    }
     let figures = draw_figures(exp_ref.id, store, &views, &analysis, &fig_dir)?;
     let mut seeds: Vec<u64> = views.iter().filter_map(|v| v.spec.seed).collect();
     seeds.sort_unstable();
@@ -245,7 +254,21 @@ pub fn write_report(
         differ,
         runs: views.len(),
         words: analysis.words,
+        unusable_models,
     })
+}
+
+/// The report's warning about runs whose model file cannot be used, naming each.
+pub fn unusable_models_warning(bad: &[UnusableModel], runs: usize) -> String {
+    let list: Vec<String> = bad
+        .iter()
+        .map(|b| format!("{} ({})", b.run_id, b.problem))
+        .collect();
+    format!(
+        "{} of {runs} runs have a missing or damaged model file and are left out of every result that reads models (rows and figures computed from the networks): {}. Running the sweep again re-runs them.",
+        bad.len(),
+        list.join("; ")
+    )
 }
 
 fn generic_analysis(views: &[RunView]) -> Analysis {

@@ -53,7 +53,8 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;borde
 table{border-collapse:collapse;width:100%;font-size:.92em;margin:.6em 0}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}td.agrees{background:#e6f4e6}td.differs{background:#fbe3e3}\
 figure{margin:1.2em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.9em;color:#555}\
-pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}.meta{color:#555;font-size:.9em}";
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}.meta{color:#555;font-size:.9em}\
+.warning{background:#fff3cd;border:1px solid #e0b000;padding:.6em}";
 
 /// The report of one experiment.
 pub fn render_report(
@@ -85,6 +86,12 @@ pub fn render_report(
         "<p><b>Paper:</b> {}</p>\n",
         escape(experiment.reported)
     ));
+    for w in &analysis.warnings {
+        h.push_str(&format!(
+            "<p class=\"warning\"><b>Warning:</b> {}</p>\n",
+            escape(w)
+        ));
+    }
     h.push_str("<h2>Measured against the paper</h2>\n");
     h.push_str(&comparison_table(analysis));
     if !analysis.words.is_empty() {

@@ -84,6 +84,12 @@ impl Store {
         let mut known = fingerprints(self)?;
         let mut plan: Vec<(PathBuf, Vec<String>)> = Vec::new();
         for src_path in sources {
+            if super::same_database(src_path, &self.path) {
+                return Err(StoreError::SameStore {
+                    path: self.path.clone(),
+                    source_path: src_path.clone(),
+                });
+            }
             let src = Store::open_reader(src_path)?;
             let theirs = fingerprints(&src)?;
             let mut ids: Vec<&String> = theirs.keys().collect();
@@ -132,11 +138,6 @@ impl Store {
 
     fn copy_runs(&mut self, src_path: &Path, ids: &[String]) -> Result<usize, StoreError> {
         let src = Store::open_reader(src_path)?;
-        let src_dir = src_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
         let models_name = self
             .models_dir
             .file_name()
@@ -148,7 +149,8 @@ impl Store {
             let model = stored.and_then(|r| r.model_path);
             let new_path = match model {
                 Some(rel) => {
-                    let from = src_dir.join(&rel);
+                    // By file name in the source's models folder, wherever it was written.
+                    let from = src.model_file(&rel);
                     let bytes = std::fs::read(&from).map_err(|source| StoreError::File {
                         path: from.clone(),
                         source,
@@ -161,14 +163,13 @@ impl Store {
             };
             new_paths.insert(id.clone(), new_path);
         }
+        // Attached as the reader opened it (read-only; immutable on read-only media).
+        let src_uri = src.uri.clone();
         drop(src);
         let path = self.path.clone();
         let e = sql_err(&path);
         self.conn
-            .execute(
-                "ATTACH DATABASE ?1 AS src",
-                [src_path.to_string_lossy().as_ref()],
-            )
+            .execute("ATTACH DATABASE ?1 AS src", [src_uri.as_str()])
             .map_err(&e)?;
         let result: Result<usize, StoreError> = (|| {
             let cols: Vec<&str> = run_columns().iter().map(|c| c.name).collect();

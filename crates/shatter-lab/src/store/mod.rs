@@ -5,14 +5,21 @@
 //! named by run id and referenced from the run row by a path relative to the database's folder.
 //!
 //! Crash safety: a run's model is written atomically (temporary file, fsync, rename) before the
-//! one transaction that writes its rows, so a killed process leaves either the whole run or
+//! transaction that writes its rows, so a killed process leaves either the whole run or
 //! none of it (plus, at worst, an unreferenced model or a temporary file that the next writer
-//! removes). One writer at a time: a writer holds an exclusive advisory lock on `<db>.lock`
-//! (released by the operating system when the process dies, `kill -9` included); a second
-//! writer is refused with the holder's pid. Readers never lock; a new store is built under a
-//! temporary name and renamed into place, so a reader never sees one without its tables.
-//! SQLite has no NaN: NaN is stored as NULL and read back as NaN where the field is not
-//! optional.
+//! removes). Several runs may share one transaction ([`Store::record_many`], the sweeps' group
+//! commits). One writer at a time: a writer holds an exclusive advisory lock on `<db>.lock`
+//! beside the database's real file (symbolic links resolved) and one on the database file
+//! itself (so a hard link, another name of the same file, is refused too); both are released
+//! by the operating system when the process dies, `kill -9` included; a second writer is
+//! refused with the holder's pid when known. Readers never lock and never write: they open the
+//! database read-only, and on read-only media (or a folder without write permission) as
+//! immutable. A new store is built under a temporary name and renamed into place, so a reader
+//! never sees one without its tables. Model paths are resolved by file name inside the store's
+//! current models folder, so a store renamed together with its models folder still finds them.
+//! A run whose model file is missing or unreadable is not done ([`Store::done_ids`]) and is
+//! listed by [`Store::unusable_models`]. SQLite has no NaN: NaN is stored as NULL and read back
+//! as NaN where the field is not optional.
 //!
 //! Filtering runs is `query`'s job, combining stores `merge`'s, writing tables `export`'s.
 
@@ -30,7 +37,7 @@ pub use schema::{
     SUMMARY_COLUMNS, TRAJECTORY_COLUMNS,
 };
 
-use crate::io::{save_model_npz, IoError};
+use crate::io::{load_model_npz, save_model_npz, IoError, ModelArrays};
 use crate::run::{RunOutput, Summary};
 use crate::spec::RunSpec;
 use crate::sweep::Keep;
@@ -90,6 +97,15 @@ pub enum StoreError {
     /// Writing a model failed.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// The store exists but cannot be read (a file system error, or a write-ahead log that
+    /// a read-only folder keeps SQLite from using).
+    #[error("{}: cannot read the store: {message}", path.display())]
+    Unreadable {
+        /// The database.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// A stored JSON document does not parse (the store was edited by hand or is damaged).
     #[error("{}: run {run_id}: {message}", path.display())]
     Corrupt {
@@ -99,6 +115,14 @@ pub enum StoreError {
         run_id: String,
         /// What does not parse.
         message: String,
+    },
+    /// A store named as a source of a merge is the target itself (perhaps through a link).
+    #[error("{} is the store merged into ({}), under another name", source_path.display(), path.display())]
+    SameStore {
+        /// The store merged into.
+        path: PathBuf,
+        /// The source that is the same file.
+        source_path: PathBuf,
     },
     /// Merging would overwrite a run with different numbers.
     #[error("{}: run {run_id} is also in {} with different results ({what}); refusing to merge", source_path.display(), path.display())]
@@ -123,11 +147,58 @@ pub fn models_dir_for(db: &Path) -> PathBuf {
     db.with_file_name(format!("{stem}.models"))
 }
 
-/// The lock file of a store: `results.db` -> `results.db.lock`.
+/// The lock file of a store: `results.db` -> `results.db.lock`. Writers take it beside the
+/// database's real file ([`real_db_path`]), so every symbolic link to a store shares one lock.
 pub fn lock_path_for(db: &Path) -> PathBuf {
     let mut name = db.file_name().map(|s| s.to_os_string()).unwrap_or_default();
     name.push(".lock");
     db.with_file_name(name)
+}
+
+/// The file a database path names: absolute, with symbolic links resolved (those of the last
+/// component followed one by one, so a link to a store that does not exist yet names the file
+/// it will create; the folder canonicalised). The folder must exist. Hard links are other
+/// names of the same file and stay as given; the writer's lock on the file itself covers them.
+pub fn real_db_path(db: &Path) -> std::io::Result<PathBuf> {
+    let mut p = std::path::absolute(db)?;
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            _ => break,
+        }
+    }
+    let name = p
+        .file_name()
+        .map(|s| s.to_os_string())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = p.parent().unwrap_or(Path::new("/")).canonicalize()?;
+    Ok(dir.join(name))
+}
+
+/// Whether two paths name the same database file (same device and inode on Unix, so through
+/// symbolic and hard links alike; the same real path elsewhere). False when either is missing.
+pub fn same_database(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match (a.canonicalize(), b.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+    }
 }
 
 /// How a run ended, as stored.
@@ -137,6 +208,16 @@ pub enum Outcome<'a> {
     Ran(&'a RunOutput),
     /// The run could not be carried out; the message says why.
     Failed(&'a str),
+}
+
+/// Who writes a run's model file.
+#[derive(Clone, Copy, Debug)]
+pub enum ModelFile<'a> {
+    /// [`Store::record`] writes it (when `keep.models` and the run has a network).
+    ToWrite,
+    /// The caller wrote it already with [`ModelSaver::save`], which returned this
+    /// `model_path` (`None`: no model kept).
+    Saved(Option<&'a str>),
 }
 
 /// One run to store.
@@ -158,6 +239,51 @@ pub struct NewRun<'a> {
     pub started_at: f64,
     /// Unix seconds at its end.
     pub finished_at: f64,
+    /// Whether its model file is still to write.
+    pub model: ModelFile<'a>,
+}
+
+/// Writes model files into a store's models folder from any thread, so that workers can put a
+/// finished run's model in place before handing the run to the store's one writer (see
+/// [`ModelFile::Saved`]). Obtained from [`Store::model_saver`].
+#[derive(Clone, Debug)]
+pub struct ModelSaver {
+    models_dir: PathBuf,
+}
+
+impl ModelSaver {
+    /// Writes the model of run `run_id` atomically (temporary file, fsync, rename) as
+    /// `<models folder>/<run_id>.npz` when `keep_models` and the model has a network (kernel
+    /// ridge regression runs have none); returns the `model_path` to store with the run.
+    pub fn save(
+        &self,
+        run_id: &str,
+        model: &ModelArrays,
+        keep_models: bool,
+    ) -> Result<Option<String>, StoreError> {
+        if !keep_models || model.k == 0 {
+            return Ok(None);
+        }
+        let file = format!("{run_id}.npz");
+        save_model_npz(&self.models_dir.join(&file), model)?;
+        let dir = self
+            .models_dir
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Some(format!("{dir}/{file}")))
+    }
+}
+
+/// A finished run whose stored model file cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnusableModel {
+    /// The run.
+    pub run_id: String,
+    /// Where its model was looked for.
+    pub path: PathBuf,
+    /// Why it cannot be used (missing, truncated, not a model).
+    pub problem: String,
 }
 
 /// A stored run, read back.
@@ -175,7 +301,8 @@ pub struct StoredRun {
     pub spec: RunSpec,
     /// The summary (absent for failed runs).
     pub summary: Option<Summary>,
-    /// The model file, relative to the database's folder.
+    /// The model file as stored (relative to the database's folder when it was written);
+    /// [`Store::model_file`] says where it is now.
     pub model_path: Option<String>,
     /// Where it ran.
     pub device: String,
@@ -200,12 +327,17 @@ pub struct NeuronRow {
     pub dead: bool,
 }
 
-/// An open store. Writers hold the lock for as long as the value lives.
+/// An open store. Writers hold the locks for as long as the value lives.
 pub struct Store {
+    // Dropped first: SQLite's own locks on the database go before the descriptor below is
+    // closed (closing any descriptor of a file drops the process's POSIX locks on it).
     conn: Connection,
     path: PathBuf,
     models_dir: PathBuf,
+    /// How SQLite opened the database (a `file:` URI), for `ATTACH` by a merge.
+    uri: String,
     _lock: Option<File>,
+    _db_lock: Option<File>,
 }
 
 fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -222,9 +354,10 @@ fn file_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// Takes the exclusive lock of a store's lock file, writing our pid into it.
-fn take_lock(db: &Path) -> Result<File, StoreError> {
-    let lock_path = lock_path_for(db);
+/// Takes the exclusive lock of a store's lock file, writing our pid into it. `real` is the
+/// database's real path ([`real_db_path`]), `db` the one given (for messages).
+fn take_lock(real: &Path, db: &Path) -> Result<File, StoreError> {
+    let lock_path = lock_path_for(real);
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -251,6 +384,106 @@ fn take_lock(db: &Path) -> Result<File, StoreError> {
     write!(file, "{}", std::process::id()).map_err(file_err(&lock_path))?;
     file.flush().map_err(file_err(&lock_path))?;
     Ok(file)
+}
+
+/// Takes an exclusive advisory (`flock`) lock on the database file itself, which every name of
+/// the file shares (hard links included). Independent of SQLite's own (POSIX) locks on Linux
+/// and the BSDs. Must be taken before SQLite opens the file in this process, and the
+/// descriptor kept open for as long as SQLite uses it.
+fn take_db_lock(real: &Path, db: &Path) -> Result<File, StoreError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .open(real)
+        .map_err(file_err(real))?;
+    if !file.try_lock_exclusive().map_err(file_err(real))? {
+        // Closing this descriptor would drop every POSIX lock this process holds on the file,
+        // those of a SQLite connection to it included; one descriptor is leaked instead.
+        std::mem::forget(file);
+        return Err(StoreError::Locked {
+            path: db.to_path_buf(),
+            holder: "through another name of the same file (a hard link); pid unknown".into(),
+        });
+    }
+    Ok(file)
+}
+
+/// A `file:` URI for `path` with query `query` (`mode=ro`, `immutable=1`).
+fn file_uri(path: &Path, query: &str) -> String {
+    let mut uri = String::from("file:");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("{uri}?{query}")
+}
+
+/// Whether a file's permissions allow no writing at all (every write bit clear).
+fn no_write_permission(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly())
+}
+
+/// Opens `real` read-only without ever writing to its folder: where the folder or the file
+/// has no write permission, as `immutable` (SQLite neither locks nor creates `-shm`/`-wal`
+/// files; only safe because no writer can work in such a folder); otherwise read-only with
+/// WAL sharing (a sweep may be writing), falling back to `immutable` when the file system
+/// refuses (read-only media). A write-ahead log with data that cannot be used is an error,
+/// not a silently older store.
+fn open_read_only(real: &Path, db: &Path) -> Result<(Connection, String), StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let folder = real.parent().unwrap_or(Path::new("/"));
+    let wal = PathBuf::from(format!("{}-wal", real.display()));
+    let wal_has_data = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+    let read_only_media = no_write_permission(folder) || no_write_permission(real);
+    let immutable = || -> Result<(Connection, String), StoreError> {
+        if wal_has_data {
+            return Err(StoreError::Unreadable {
+                path: db.to_path_buf(),
+                message: format!(
+                    "its write-ahead log {} holds runs not yet in the database, and the folder is read-only; copy the store (database, -wal file and models folder) to a writable folder and read it there",
+                    wal.display()
+                ),
+            });
+        }
+        let uri = file_uri(real, "immutable=1");
+        let conn = Connection::open_with_flags(&uri, flags).map_err(sql_err(db))?;
+        Ok((conn, uri))
+    };
+    if read_only_media {
+        return immutable();
+    }
+    let uri = file_uri(real, "mode=ro");
+    let conn = Connection::open_with_flags(&uri, flags).map_err(sql_err(db))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(sql_err(db))?;
+    // SQLite opens lazily: the first read shows whether the WAL index can be used.
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => Ok((conn, uri)),
+        Err(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
+            ) =>
+        {
+            drop(conn);
+            immutable()
+        }
+        Err(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            Err(StoreError::Schema {
+                path: db.to_path_buf(),
+                message: "is not a shatter store (not an SQLite database)".into(),
+            })
+        }
+        Err(e) => Err(sql_err(db)(e)),
+    }
 }
 
 /// A JSON value as an SQL value of the column's kind.
@@ -293,11 +526,13 @@ impl Store {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(file_err(dir))?;
         }
-        let lock = take_lock(path)?;
-        if !path.exists() {
-            create_new(path)?;
+        let real = real_db_path(path).map_err(file_err(path))?;
+        let lock = take_lock(&real, path)?;
+        if !real.exists() {
+            create_new(&real)?;
         }
-        let conn = Connection::open(path).map_err(sql_err(path))?;
+        let db_lock = take_db_lock(&real, path)?;
+        let conn = Connection::open(&real).map_err(sql_err(path))?;
         let e = sql_err(path);
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(&e)?;
@@ -330,7 +565,7 @@ impl Store {
             }
             create_schema(&conn, path)?;
         }
-        let models_dir = models_dir_for(path);
+        let models_dir = models_dir_for(&real);
         std::fs::create_dir_all(&models_dir).map_err(file_err(&models_dir))?;
         // Temporary files of atomic writes interrupted by a kill; we hold the lock, so no
         // other writer is using them.
@@ -346,31 +581,86 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             models_dir,
+            uri: file_uri(&real, "mode=ro"),
             _lock: Some(lock),
+            _db_lock: Some(db_lock),
         })
     }
 
-    /// Opens an existing store for reading (no lock: readers may run during a sweep).
+    /// Opens an existing store for reading (no lock: readers may run during a sweep). Never
+    /// writes: the database is opened read-only, and as immutable where its folder or file
+    /// has no write permission or the file system is read-only (see the module notes).
     pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
         if !path.is_file() {
             return Err(StoreError::Missing {
                 path: path.to_path_buf(),
             });
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sql_err(path))?;
+        let real = real_db_path(path).map_err(file_err(path))?;
+        let (conn, uri) = open_read_only(&real, path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sql_err(path))?;
         check_version(&conn, path)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
-            models_dir: models_dir_for(path),
+            models_dir: models_dir_for(&real),
+            uri,
             _lock: None,
+            _db_lock: None,
         })
+    }
+
+    /// Writes model files for this store from any thread (see [`ModelFile::Saved`]).
+    pub fn model_saver(&self) -> ModelSaver {
+        ModelSaver {
+            models_dir: self.models_dir.clone(),
+        }
+    }
+
+    /// Where a stored `model_path` is now: its file name inside this store's models folder.
+    /// Stores renamed with their models folder (whose paths still name the old folder) and
+    /// stores written by older versions resolve the same way.
+    pub fn model_file(&self, model_path: &str) -> PathBuf {
+        let name = Path::new(model_path)
+            .file_name()
+            .map(|s| s.to_os_string())
+            .unwrap_or_else(|| model_path.into());
+        self.models_dir.join(name)
+    }
+
+    /// Loads the model of a stored run, if it kept one.
+    pub fn load_model(&self, run: &StoredRun) -> Option<Result<ModelArrays, IoError>> {
+        let rel = run.model_path.as_deref()?;
+        Some(load_model_npz(&self.model_file(rel)))
+    }
+
+    /// The finished (completed or diverged) runs whose model file is missing or cannot be
+    /// read as a model, by run id. Reads every stored model (a few kB each).
+    pub fn unusable_models(&self) -> Result<Vec<UnusableModel>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT run_id, model_path FROM runs WHERE model_path IS NOT NULL AND status IN ('completed', 'diverged') ORDER BY run_id",
+            )
+            .map_err(self.e())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.e())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.e())?;
+        let mut out = Vec::new();
+        for (run_id, rel) in rows {
+            let path = self.model_file(&rel);
+            if let Err(e) = load_model_npz(&path) {
+                out.push(UnusableModel {
+                    run_id,
+                    path,
+                    problem: e.to_string(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The database file.
@@ -392,18 +682,22 @@ impl Store {
         sql_err(&self.path)
     }
 
-    /// Ids of runs that need not run again: stored as `completed` or `diverged` (failed runs
-    /// are tried again).
+    /// Ids of runs that need not run again: stored as `completed` or `diverged` with their
+    /// model file usable when they kept one (failed runs, and runs whose model is missing or
+    /// damaged, see [`Store::unusable_models`], are run again).
     pub fn done_ids(&self) -> Result<HashSet<String>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT run_id FROM runs WHERE status IN ('completed', 'diverged')")
             .map_err(self.e())?;
-        let ids = stmt
+        let mut ids = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(self.e())?
             .collect::<Result<HashSet<_>, _>>()
             .map_err(self.e())?;
+        for bad in self.unusable_models()? {
+            ids.remove(&bad.run_id);
+        }
         Ok(ids)
     }
 
@@ -421,61 +715,33 @@ impl Store {
         Ok(ids)
     }
 
-    /// Stores one run: writes its model (atomically, when kept), then its row, trajectory and
-    /// neurons in one transaction, replacing an earlier attempt of the same run.
+    /// Stores one run: writes its model (atomically, when kept and not already written),
+    /// then its row, trajectory and neurons in one transaction, replacing an earlier attempt
+    /// of the same run.
     pub fn record(&mut self, run: &NewRun<'_>) -> Result<(), StoreError> {
-        let spec_json = serde_json::to_value(run.spec).expect("a spec serialises");
-        let (status, error, summary_json, model_path) = match run.outcome {
-            Outcome::Failed(msg) => ("failed".to_string(), Some(msg.to_string()), None, None),
-            Outcome::Ran(out) => {
-                // Kernel ridge regression runs have no network (width 0) to keep.
-                let model_path = if run.keep.models && out.model.k > 0 {
-                    let file = format!("{}.npz", run.run_id);
-                    save_model_npz(&self.models_dir.join(&file), &out.model)?;
-                    let dir = self
-                        .models_dir
-                        .file_name()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    Some(format!("{dir}/{file}"))
-                } else {
-                    None
-                };
-                let summary = serde_json::to_value(&out.summary).expect("a summary serialises");
-                (
-                    out.status.name().to_string(),
-                    None,
-                    Some(summary),
-                    model_path,
-                )
-            }
-        };
-        let mut values: Vec<Value> = vec![
-            Value::Text(run.run_id.to_string()),
-            Value::Text(run.sweep.to_string()),
-            Value::Text(status),
-            error.map(Value::Text).unwrap_or(Value::Null),
-        ];
-        for c in CONFIG_COLUMNS {
-            values.push(sql_value(spec_json.get(c.name), c.kind));
+        self.record_many(std::slice::from_ref(run))
+    }
+
+    /// Stores several runs in one transaction (a group commit: one fsync for all): first
+    /// writes the models still to write, each atomically, so that every model file is in
+    /// place before the transaction that references it; then every run's row, trajectory
+    /// and neurons, replacing earlier attempts. Either all the runs are stored or none.
+    pub fn record_many(&mut self, runs: &[NewRun<'_>]) -> Result<(), StoreError> {
+        if runs.is_empty() {
+            return Ok(());
         }
-        for c in SUMMARY_COLUMNS {
-            values.push(sql_value(
-                summary_json.as_ref().and_then(|s| s.get(c.name)),
-                c.kind,
-            ));
+        let saver = self.model_saver();
+        let mut rows = Vec::with_capacity(runs.len());
+        for run in runs {
+            let model_path = match (run.model, run.outcome) {
+                (ModelFile::Saved(p), _) => p.map(str::to_string),
+                (ModelFile::ToWrite, Outcome::Ran(out)) => {
+                    saver.save(run.run_id, &out.model, run.keep.models)?
+                }
+                (ModelFile::ToWrite, Outcome::Failed(_)) => None,
+            };
+            rows.push(run_row(run, model_path));
         }
-        values.extend([
-            model_path.map(Value::Text).unwrap_or(Value::Null),
-            Value::Text(run.device.to_string()),
-            Value::Real(run.started_at),
-            Value::Real(run.finished_at),
-            Value::Text(env!("CARGO_PKG_VERSION").to_string()),
-            Value::Text(spec_json.to_string()),
-            summary_json
-                .map(|s| Value::Text(s.to_string()))
-                .unwrap_or(Value::Null),
-        ]);
         let columns = run_columns();
         let insert = format!(
             "INSERT OR REPLACE INTO runs ({}) VALUES ({})",
@@ -489,50 +755,8 @@ impl Store {
         let path = self.path.clone();
         let e = sql_err(&path);
         let tx = self.conn.transaction().map_err(&e)?;
-        tx.execute("DELETE FROM trajectories WHERE run_id = ?1", [run.run_id])
-            .map_err(&e)?;
-        tx.execute("DELETE FROM neurons WHERE run_id = ?1", [run.run_id])
-            .map_err(&e)?;
-        tx.execute(&insert, rusqlite::params_from_iter(values))
-            .map_err(&e)?;
-        if let Outcome::Ran(out) = run.outcome {
-            if run.keep.trajectories {
-                let mut stmt = tx
-                    .prepare_cached("INSERT INTO trajectories VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                    .map_err(&e)?;
-                for r in &out.trajectory {
-                    stmt.execute(params![
-                        run.run_id,
-                        r.epoch as i64,
-                        real(r.train_loss),
-                        r.test_mse.map(real),
-                        r.sharpness.map(real),
-                        r.sharpness_err.map(real),
-                        real(r.grad_norm),
-                        r.clipped
-                    ])
-                    .map_err(&e)?;
-                }
-            }
-            if run.keep.neurons {
-                let n = &out.neurons;
-                let mut stmt = tx
-                    .prepare_cached("INSERT INTO neurons VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                    .map_err(&e)?;
-                for k in 0..n.len() {
-                    stmt.execute(params![
-                        run.run_id,
-                        k as i64,
-                        n.active_count.get(k).map(|&c| c as i64),
-                        real(n.activation_rate[k]),
-                        real(n.amplitude[k]),
-                        real(n.param_norm[k]),
-                        real(n.offset[k]),
-                        n.dead[k]
-                    ])
-                    .map_err(&e)?;
-                }
-            }
+        for (run, values) in runs.iter().zip(rows) {
+            insert_run(&tx, run, values, &insert).map_err(&e)?;
         }
         tx.commit().map_err(&e)?;
         Ok(())
@@ -672,6 +896,93 @@ impl Store {
     }
 }
 
+/// The `runs` row of a run, in [`run_columns`] order.
+fn run_row(run: &NewRun<'_>, model_path: Option<String>) -> Vec<Value> {
+    let spec_json = serde_json::to_value(run.spec).expect("a spec serialises");
+    let (status, error, summary_json) = match run.outcome {
+        Outcome::Failed(msg) => ("failed".to_string(), Some(msg.to_string()), None),
+        Outcome::Ran(out) => {
+            let summary = serde_json::to_value(&out.summary).expect("a summary serialises");
+            (out.status.name().to_string(), None, Some(summary))
+        }
+    };
+    let mut values: Vec<Value> = vec![
+        Value::Text(run.run_id.to_string()),
+        Value::Text(run.sweep.to_string()),
+        Value::Text(status),
+        error.map(Value::Text).unwrap_or(Value::Null),
+    ];
+    for c in CONFIG_COLUMNS {
+        values.push(sql_value(spec_json.get(c.name), c.kind));
+    }
+    for c in SUMMARY_COLUMNS {
+        values.push(sql_value(
+            summary_json.as_ref().and_then(|s| s.get(c.name)),
+            c.kind,
+        ));
+    }
+    values.extend([
+        model_path.map(Value::Text).unwrap_or(Value::Null),
+        Value::Text(run.device.to_string()),
+        Value::Real(run.started_at),
+        Value::Real(run.finished_at),
+        Value::Text(env!("CARGO_PKG_VERSION").to_string()),
+        Value::Text(spec_json.to_string()),
+        summary_json
+            .map(|s| Value::Text(s.to_string()))
+            .unwrap_or(Value::Null),
+    ]);
+    values
+}
+
+/// Replaces one run's rows inside the transaction `tx`.
+fn insert_run(
+    tx: &rusqlite::Transaction<'_>,
+    run: &NewRun<'_>,
+    values: Vec<Value>,
+    insert: &str,
+) -> Result<(), rusqlite::Error> {
+    tx.execute("DELETE FROM trajectories WHERE run_id = ?1", [run.run_id])?;
+    tx.execute("DELETE FROM neurons WHERE run_id = ?1", [run.run_id])?;
+    tx.execute(insert, rusqlite::params_from_iter(values))?;
+    if let Outcome::Ran(out) = run.outcome {
+        if run.keep.trajectories {
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO trajectories VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?;
+            for r in &out.trajectory {
+                stmt.execute(params![
+                    run.run_id,
+                    r.epoch as i64,
+                    real(r.train_loss),
+                    r.test_mse.map(real),
+                    r.sharpness.map(real),
+                    r.sharpness_err.map(real),
+                    real(r.grad_norm),
+                    r.clipped
+                ])?;
+            }
+        }
+        if run.keep.neurons {
+            let n = &out.neurons;
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO neurons VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?;
+            for k in 0..n.len() {
+                stmt.execute(params![
+                    run.run_id,
+                    k as i64,
+                    n.active_count.get(k).map(|&c| c as i64),
+                    real(n.activation_rate[k]),
+                    real(n.amplitude[k]),
+                    real(n.param_norm[k]),
+                    real(n.offset[k]),
+                    n.dead[k]
+                ])?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Creates the tables in an empty database.
 fn create_schema(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let e = sql_err(path);
@@ -740,12 +1051,23 @@ fn check_version(conn: &Connection, path: &Path) -> Result<(), StoreError> {
             |r| r.get(0),
         )
         .optional()
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(..) => StoreError::Schema {
+        .map_err(|e| match &e {
+            // No `meta` table, or not an SQLite file at all.
+            rusqlite::Error::SqliteFailure(f, msg)
+                if f.code == rusqlite::ErrorCode::NotADatabase
+                    || msg.as_deref().is_some_and(|m| m.contains("no such table")) =>
+            {
+                StoreError::Schema {
+                    path: path.to_path_buf(),
+                    message: format!("is not a shatter store ({e})"),
+                }
+            }
+            // Anything else (permissions, a locked or unreadable file) is not about what the
+            // file is.
+            _ => StoreError::Unreadable {
                 path: path.to_path_buf(),
-                message: format!("is not a shatter store ({e})"),
+                message: e.to_string(),
             },
-            other => sql_err(path)(other),
         })?;
     match version.as_deref().map(str::parse::<i64>) {
         Some(Ok(SCHEMA_VERSION)) => Ok(()),

@@ -1,12 +1,17 @@
 //! A small filter language over the `runs` table for `shatter runs --where`: clauses
-//! `key OP value` joined by `and`, with `OP` one of `=`, `==`, `!=`, `<`, `>`, `<=`, `>=`; keys
-//! are run columns (config, summary, `status`, `sweep`, ...). Values are bound as SQL
-//! parameters, never spliced into the query text.
+//! `key OP value` joined by `and` and `or` (`and` binds tighter: `a or b and c` is
+//! `a or (b and c)`), with `OP` one of `=`, `==`, `!=`, `<`, `>`, `<=`, `>=`; keys are run
+//! columns (config, summary, `status`, `sweep`, ...). A value is typed by its column: a
+//! numeric column takes a number (anything else is an error naming the column), a boolean
+//! column `true`, `false`, `1` or `0`, a text column any text (quotes optional). Values are
+//! bound as SQL parameters of that type, never spliced into the query text, so numeric columns
+//! compare as numbers (SQLite compares a number with TEXT as "less than any text").
 
 use super::{run_columns, sql_err, Kind, Store, StoreError};
 use rusqlite::types::Value;
 
-/// A filter that does not parse or names an unknown column.
+/// A filter that does not parse, names an unknown column or gives a column a value of the
+/// wrong type.
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
     /// A clause is not `key OP value`.
@@ -25,14 +30,29 @@ pub enum FilterError {
         /// The known keys, comma-separated.
         known: String,
     },
+    /// A numeric or boolean column compared with a value that is not of its type.
+    #[error("filter clause {clause:?}: column {key} takes {expected}, not {value:?}")]
+    WrongType {
+        /// The clause.
+        clause: String,
+        /// The column.
+        key: String,
+        /// What the column takes (`a number`, `true or false`).
+        expected: &'static str,
+        /// The value given.
+        value: String,
+    },
 }
 
 const OPS: [&str; 7] = ["<=", ">=", "!=", "==", "=", "<", ">"];
 
-/// A parsed filter: clauses that all must hold.
+/// One `key OP value` clause, its value typed by the column.
+type Clause = (String, &'static str, Value);
+
+/// A parsed filter: alternatives (`or`) of clauses that all must hold (`and`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Filter {
-    clauses: Vec<(String, &'static str, Value)>,
+    any_of: Vec<Vec<Clause>>,
 }
 
 /// Columns a filter or a listing may name (every `runs` column but the JSON documents).
@@ -44,97 +64,153 @@ pub fn queryable_columns() -> Vec<&'static str> {
         .collect()
 }
 
-fn parse_value(text: &str) -> Value {
+/// The text of a value without one pair of surrounding quotes, and whether it had them.
+fn unquote(text: &str) -> (&str, bool) {
     let t = text.trim();
-    let unquoted = t
+    let inner = t
         .strip_prefix('"')
         .and_then(|s| s.strip_suffix('"'))
         .or_else(|| t.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')));
-    if let Some(s) = unquoted {
-        return Value::Text(s.to_string());
-    }
-    if let Ok(i) = t.parse::<i64>() {
-        return Value::Integer(i);
-    }
-    if let Ok(x) = t.parse::<f64>() {
-        return Value::Real(x);
-    }
-    match t {
-        "true" => Value::Integer(1),
-        "false" => Value::Integer(0),
-        _ => Value::Text(t.to_string()),
+    match inner {
+        Some(s) => (s, true),
+        None => (t, false),
     }
 }
 
-impl Filter {
-    /// Parses `key OP value [and key OP value]...` (`and` in any case). An empty text is the
-    /// filter that keeps every run.
-    pub fn parse(text: &str) -> Result<Filter, FilterError> {
-        let known = queryable_columns();
-        let mut clauses = Vec::new();
-        let mut current: Vec<&str> = Vec::new();
-        let mut groups: Vec<String> = Vec::new();
-        for word in text.split_whitespace() {
-            if word.eq_ignore_ascii_case("and") {
-                groups.push(current.join(" "));
-                current.clear();
-            } else {
-                current.push(word);
+/// `text` as a value of a column of `kind`, or what the column expects.
+fn typed_value(text: &str, kind: Kind) -> Result<Value, &'static str> {
+    let (t, _) = unquote(text);
+    match kind {
+        Kind::Text => Ok(Value::Text(t.to_string())),
+        Kind::Int | Kind::Real => {
+            if let Ok(i) = t.parse::<i64>() {
+                return Ok(Value::Integer(i));
+            }
+            // Rust also reads `inf` and `NaN`; a filter value must be an ordinary number.
+            match t.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(Value::Real(x)),
+                _ => Err("a number"),
             }
         }
-        groups.push(current.join(" "));
-        if groups.len() == 1 && groups[0].is_empty() {
+        Kind::Bool => match t {
+            "true" | "1" => Ok(Value::Integer(1)),
+            "false" | "0" => Ok(Value::Integer(0)),
+            _ => Err("true or false"),
+        },
+    }
+}
+
+/// Splits `words` at every word equal to `sep` (any case).
+fn split_words<'a>(words: &[&'a str], sep: &str) -> Vec<Vec<&'a str>> {
+    let mut groups = vec![Vec::new()];
+    for w in words {
+        if w.eq_ignore_ascii_case(sep) {
+            groups.push(Vec::new());
+        } else if let Some(last) = groups.last_mut() {
+            last.push(*w);
+        }
+    }
+    groups
+}
+
+impl Filter {
+    /// Parses `key OP value [and|or key OP value]...` (`and`, `or` in any case; `and` binds
+    /// tighter). An empty text is the filter that keeps every run.
+    pub fn parse(text: &str) -> Result<Filter, FilterError> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if words.is_empty() {
             return Ok(Filter::default());
         }
-        for clause in groups {
-            let syntax = |message: &str| FilterError::Syntax {
-                clause: clause.clone(),
-                message: message.to_string(),
-            };
-            if clause.is_empty() {
-                return Err(syntax("is empty (two `and` in a row?)"));
+        let known = run_columns();
+        let queryable = queryable_columns();
+        let mut any_of = Vec::new();
+        for alternative in split_words(&words, "or") {
+            let mut all_of = Vec::new();
+            for clause_words in split_words(&alternative, "and") {
+                let clause = clause_words.join(" ");
+                let syntax = |message: &str| FilterError::Syntax {
+                    clause: clause.clone(),
+                    message: message.to_string(),
+                };
+                if clause.is_empty() {
+                    return Err(syntax(
+                        "is empty (two `and`/`or` in a row, or one at an end?)",
+                    ));
+                }
+                // The leftmost operator; at one position the two-character one wins.
+                let found = OPS
+                    .iter()
+                    .filter_map(|op| clause.find(op).map(|at| (at, *op)))
+                    .min_by_key(|(at, op)| (*at, std::cmp::Reverse(op.len())));
+                let Some((at, op)) = found else {
+                    return Err(syntax(
+                        "expected key OP value with OP one of = != < > <= >=",
+                    ));
+                };
+                let key = clause[..at].trim();
+                let value = clause[at + op.len()..].trim();
+                if key.is_empty() || value.is_empty() {
+                    return Err(syntax("expected key OP value"));
+                }
+                let column = known
+                    .iter()
+                    .find(|c| c.name == key && queryable.contains(&c.name))
+                    .ok_or_else(|| FilterError::UnknownKey {
+                        key: key.to_string(),
+                        known: queryable.join(", "),
+                    })?;
+                // A second operator in the value (`d < 2 > 1`) is a mistake, not text.
+                if column.kind != Kind::Text && OPS.iter().any(|o| value.contains(o)) {
+                    return Err(syntax("has two operators; join clauses with `and` or `or`"));
+                }
+                let value =
+                    typed_value(value, column.kind).map_err(|expected| FilterError::WrongType {
+                        clause: clause.clone(),
+                        key: column.name.to_string(),
+                        expected,
+                        value: value.to_string(),
+                    })?;
+                let op = if op == "==" { "=" } else { op };
+                let op: &'static str = OPS.iter().find(|o| **o == op).copied().unwrap_or("=");
+                all_of.push((column.name.to_string(), op, value));
             }
-            // The leftmost operator; at one position the two-character one wins.
-            let found = OPS
-                .iter()
-                .filter_map(|op| clause.find(op).map(|at| (at, *op)))
-                .min_by_key(|(at, op)| (*at, std::cmp::Reverse(op.len())));
-            let Some((at, op)) = found else {
-                return Err(syntax(
-                    "expected key OP value with OP one of = != < > <= >=",
-                ));
-            };
-            let key = clause[..at].trim();
-            let value = clause[at + op.len()..].trim();
-            if key.is_empty() || value.is_empty() {
-                return Err(syntax("expected key OP value"));
-            }
-            let Some(column) = known.iter().find(|k| **k == key) else {
-                return Err(FilterError::UnknownKey {
-                    key: key.to_string(),
-                    known: known.join(", "),
-                });
-            };
-            let op = if op == "==" { "=" } else { op };
-            let op: &'static str = OPS.iter().find(|o| **o == op).copied().unwrap_or("=");
-            clauses.push((column.to_string(), op, parse_value(value)));
+            any_of.push(all_of);
         }
-        Ok(Filter { clauses })
+        Ok(Filter { any_of })
     }
 
     /// The `WHERE` text (with `?` placeholders) and its parameters; empty for no clauses.
     pub fn to_sql(&self) -> (String, Vec<Value>) {
-        if self.clauses.is_empty() {
+        if self.any_of.is_empty() {
             return (String::new(), Vec::new());
         }
-        let text: Vec<String> = self
-            .clauses
+        let alternatives: Vec<String> = self
+            .any_of
             .iter()
-            .map(|(k, op, _)| format!("\"{k}\" {op} ?"))
+            .map(|all_of| {
+                let text: Vec<String> = all_of
+                    .iter()
+                    .map(|(k, op, _)| format!("\"{k}\" {op} ?"))
+                    .collect();
+                text.join(" AND ")
+            })
             .collect();
+        let text = if alternatives.len() == 1 {
+            alternatives.join("")
+        } else {
+            alternatives
+                .iter()
+                .map(|a| format!("({a})"))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
         (
-            format!(" WHERE {}", text.join(" AND ")),
-            self.clauses.iter().map(|(_, _, v)| v.clone()).collect(),
+            format!(" WHERE {text}"),
+            self.any_of
+                .iter()
+                .flatten()
+                .map(|(_, _, v)| v.clone())
+                .collect(),
         )
     }
 }
@@ -227,5 +303,52 @@ mod tests {
             .to_string();
         assert!(err.contains("empty"), "{err}");
         assert_eq!(Filter::parse("  ").unwrap(), Filter::default());
+        let err = Filter::parse("d = 5 or").unwrap_err().to_string();
+        assert!(err.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn a_value_not_of_the_columns_type_is_an_error_naming_both() {
+        for (text, key, value) in [
+            ("n < 1oo", "n", "1oo"),
+            ("d = abc", "d", "abc"),
+            ("lr >= fast", "lr", "fast"),
+            ("lr = inf", "lr", "inf"),
+            ("bias = maybe", "bias", "maybe"),
+            ("d = 1 and n <= 2e", "n", "2e"),
+        ] {
+            let err = Filter::parse(text).unwrap_err();
+            assert!(
+                matches!(&err, FilterError::WrongType { key: k, value: v, .. } if k == key && v == value),
+                "{text}: {err:?}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains(key) && msg.contains(value), "{text}: {msg}");
+        }
+        let err = Filter::parse("d < 2 > 1").unwrap_err().to_string();
+        assert!(err.contains("two operators"), "{err}");
+    }
+
+    #[test]
+    fn or_binds_looser_than_and_and_values_take_the_columns_type() {
+        let f = Filter::parse("d < 2 OR d > 1 and lr = 1 or bias = true").unwrap();
+        let (sql, params) = f.to_sql();
+        assert_eq!(
+            sql,
+            " WHERE (\"d\" < ?) OR (\"d\" > ? AND \"lr\" = ?) OR (\"bias\" = ?)"
+        );
+        // `lr = 1` is the number 1 (an integer compares equal to the REAL 1.0 in SQLite).
+        assert_eq!(
+            params,
+            vec![
+                Value::Integer(2),
+                Value::Integer(1),
+                Value::Integer(1),
+                Value::Integer(1)
+            ]
+        );
+        // A text column takes digits as text.
+        let (_, params) = Filter::parse("sweep = 12").unwrap().to_sql();
+        assert_eq!(params, vec![Value::Text("12".into())]);
     }
 }

@@ -1,10 +1,11 @@
 //! Running a sweep's points on one batched device (`--device cuda`): skip those a store already
 //! holds (resume), pack the rest that the device supports into batches of one precision and at
 //! most `max_runs` runs (longest first), train each batch with one
-//! [`execute_batch`](crate::run::execute_batch) call, and store its runs one by one, with the
-//! device's label, when the batch ends. Points the device cannot train (mini-batch SGD, mixup,
-//! kernel ridge regression, ...) go through [`run_sweep`] on the CPU afterwards, recorded as
-//! `cpu`; the report says how many and why.
+//! [`execute_batch`](crate::run::execute_batch) call, and store its runs, with the device's
+//! label, when the batch ends: every model file first, then one transaction for the batch.
+//! Points the device cannot train (mini-batch SGD, mixup, kernel ridge regression, ...) go
+//! through [`run_sweep`] on the CPU afterwards, recorded as `cpu`; the report says how many
+//! and why.
 //!
 //! Stopping: when `stop` is set, the runs of the batch in progress stop at their next
 //! trajectory row and are not stored; no new batch starts. A run that fails by itself (a bad
@@ -16,7 +17,7 @@ use super::spec::{Keep, Point};
 use crate::device::DeviceTrainer;
 use crate::run::{execute_batch, RunError, RunOptions, RunOutput};
 use crate::spec::{DataSource, ModelKind};
-use crate::store::{unix_now, NewRun, Outcome, Store};
+use crate::store::{unix_now, ModelFile, NewRun, Outcome, Store};
 use shatter_core::train::{Control, RunStatus};
 use shatter_core::Precision;
 use std::collections::HashMap;
@@ -207,6 +208,10 @@ pub fn run_sweep_batched(
         if let Some(Some(Ok(out))) = results.iter().find(|r| matches!(r, Some(Ok(_)))) {
             report.device_train_seconds += out.train_seconds;
         }
+        // The batch's runs go into the store together: every model written, then one
+        // transaction (a kill loses the batch in progress, not the batches before it).
+        let mut stored: Vec<(&Point, &Result<RunOutput, String>)> = Vec::new();
+        let mut runs: Vec<NewRun<'_>> = Vec::new();
         for (point, result) in batch.iter().zip(&results) {
             let Some(result) = result else { continue };
             if let Ok(out) = result {
@@ -224,7 +229,7 @@ pub fn run_sweep_batched(
                 Ok(out) => out.device.as_str(),
                 Err(_) => device.as_str(),
             };
-            store.record(&NewRun {
+            runs.push(NewRun {
                 run_id: &point.run_id,
                 spec: &point.spec,
                 sweep: sweep_name,
@@ -233,7 +238,12 @@ pub fn run_sweep_batched(
                 device: run_device,
                 started_at,
                 finished_at,
-            })?;
+                model: ModelFile::ToWrite,
+            });
+            stored.push((point, result));
+        }
+        store.record_many(&runs)?;
+        for (point, result) in stored {
             progress.finished += 1;
             match result {
                 Ok(out) if matches!(out.status, RunStatus::Diverged { .. }) => {
@@ -247,7 +257,6 @@ pub fn run_sweep_batched(
                         .push((point.run_id.clone(), point.label.clone(), msg.clone()));
                 }
             }
-            on_progress(&progress);
         }
         on_progress(&progress);
     }

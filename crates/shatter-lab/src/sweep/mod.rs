@@ -7,5 +7,5 @@ mod schedule;
 mod spec;
 
 pub use batched::{run_sweep_batched, split_for_device, Batching, DeviceSplit, DEFAULT_BATCH_RUNS};
-pub use schedule::{run_sweep, Parallelism, Progress, SweepError, SweepReport};
+pub use schedule::{run_sweep, Parallelism, Progress, SweepError, SweepReport, QUEUE_PER_JOB};
 pub use spec::{Axis, Keep, Point, Shard, SweepSpec, SweepSpecError, WIDTH_PER_N};

@@ -1,8 +1,17 @@
 //! Running a sweep's points: skip those a store already holds (resume), start the rest longest
 //! first on `jobs` worker threads (each run on its own rayon pool of `threads_per_run`
-//! threads), and store each finished run from the calling thread, one transaction per run.
-//! Results do not depend on the parallelism: a run is a pure function of its spec and the
-//! kernels give identical bits for any thread count.
+//! threads), and store the finished runs from the calling thread. Results do not depend on the
+//! parallelism: a run is a pure function of its spec and the kernels give identical bits for
+//! any thread count.
+//!
+//! Group commits: a worker writes a finished run's model file into place itself, then hands
+//! the run to the calling thread through a queue of at most [`QUEUE_PER_JOB`] runs per job (a
+//! worker waits while it is full, so workers never run far ahead of the store). The calling
+//! thread takes everything queued (at most the queue's size) and stores it in one
+//! transaction, as soon as the previous one is committed. A `kill -9` therefore loses the runs
+//! in progress and at most the finished ones not yet committed: those in the transaction
+//! being committed and those queued or waiting to be queued, together at most
+//! `(2 * QUEUE_PER_JOB + 1) * jobs` runs, typically a few milliseconds of work.
 //!
 //! Stopping: when `stop` is set, running runs stop at their next trajectory row and are not
 //! stored (they are not done); no new run starts. A run whose execution fails (a bad data file)
@@ -10,7 +19,7 @@
 
 use super::spec::{Keep, Point};
 use crate::run::{execute, RunOptions, RunOutput};
-use crate::store::{unix_now, NewRun, Outcome, Store, StoreError};
+use crate::store::{unix_now, ModelFile, ModelSaver, NewRun, Outcome, Store, StoreError};
 use shatter_core::train::{Control, RunStatus};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -123,15 +132,22 @@ pub(crate) fn starting(total: usize, todo: usize) -> (Progress, SweepReport) {
     (progress, report)
 }
 
+/// Finished runs a job may have queued for the store (see the module notes).
+pub const QUEUE_PER_JOB: usize = 2;
+
 enum Event {
-    Started,
-    Done {
-        slot: usize,
-        result: Result<Box<RunOutput>, String>,
-        started_at: f64,
-        finished_at: f64,
-    },
+    Done(Box<Finished>),
     PoolFailed(String),
+}
+
+/// A run a worker finished, its model (when kept) already written.
+struct Finished {
+    slot: usize,
+    result: Result<RunOutput, String>,
+    /// The stored `model_path`, or why the model could not be written.
+    model: Result<Option<String>, StoreError>,
+    started_at: f64,
+    finished_at: f64,
 }
 
 /// Runs the points of `points` that `store` does not hold as completed or diverged, storing
@@ -161,11 +177,18 @@ pub fn run_sweep(
     let next = AtomicUsize::new(0);
     let mut first_error: Option<SweepError> = None;
     let mut interrupted_runs = 0usize;
+    let jobs = parallelism.jobs.max(1);
+    let queue = QUEUE_PER_JOB * jobs;
+    let saver: ModelSaver = store.model_saver();
+    // Runs in progress, for the progress display (not through the queue, which holds only
+    // finished runs).
+    let running = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel::<Event>();
-        for _ in 0..parallelism.jobs.max(1) {
+        // Bounded: a worker waits while the store is behind (backpressure).
+        let (tx, rx) = mpsc::sync_channel::<Event>(queue);
+        for _ in 0..jobs {
             let tx = tx.clone();
-            let (todo, next) = (&todo, &next);
+            let (todo, next, saver, running) = (&todo, &next, &saver, &running);
             scope.spawn(move || {
                 let pool = match rayon::ThreadPoolBuilder::new()
                     .num_threads(parallelism.threads_per_run.max(1))
@@ -183,9 +206,7 @@ pub fn run_sweep(
                     }
                     let slot = next.fetch_add(1, Ordering::SeqCst);
                     let Some(point) = todo.get(slot) else { break };
-                    if tx.send(Event::Started).is_err() {
-                        break;
-                    }
+                    running.fetch_add(1, Ordering::SeqCst);
                     let started_at = unix_now();
                     let mut observe = |_: &shatter_core::train::Record| {
                         if stop.load(Ordering::SeqCst) {
@@ -200,7 +221,7 @@ pub fn run_sweep(
                         }))
                     });
                     let result = match result {
-                        Ok(Ok(out)) => Ok(Box::new(out)),
+                        Ok(Ok(out)) => Ok(out),
                         Ok(Err(e)) => Err(e.to_string()),
                         Err(panic) => {
                             let what = panic
@@ -211,12 +232,23 @@ pub fn run_sweep(
                             Err(format!("internal error (a bug in shatter): {what}"))
                         }
                     };
-                    let event = Event::Done {
+                    let finished_at = unix_now();
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    // The model goes into place before the run is handed over, so it is there
+                    // before the transaction that references it.
+                    let model = match &result {
+                        Ok(out) if !matches!(out.status, RunStatus::Interrupted { .. }) => {
+                            saver.save(&point.run_id, &out.model, keep.models)
+                        }
+                        _ => Ok(None),
+                    };
+                    let event = Event::Done(Box::new(Finished {
                         slot,
                         result,
+                        model,
                         started_at,
-                        finished_at: unix_now(),
-                    };
+                        finished_at,
+                    }));
                     if tx.send(event).is_err() {
                         break;
                     }
@@ -224,63 +256,90 @@ pub fn run_sweep(
             });
         }
         drop(tx);
-        for event in rx {
-            match event {
-                Event::Started => progress.running += 1,
-                Event::PoolFailed(msg) => {
-                    stop.store(true, Ordering::SeqCst);
-                    first_error.get_or_insert(SweepError::Pool(msg));
+        // Every worker starts a run at once (the count is exact from the first commit on).
+        progress.running = jobs.min(todo.len());
+        on_progress(&progress);
+        // Each round: wait for one event, take whatever else is queued (at most a queue's
+        // worth), store the finished runs in one transaction.
+        while let Ok(first) = rx.recv() {
+            let mut events = vec![first];
+            while events.len() < queue {
+                match rx.try_recv() {
+                    Ok(e) => events.push(e),
+                    Err(_) => break,
                 }
-                Event::Done {
-                    slot,
-                    result,
-                    started_at,
-                    finished_at,
-                } => {
-                    progress.running = progress.running.saturating_sub(1);
-                    let point = todo[slot];
-                    let outcome = match &result {
-                        Ok(out) if matches!(out.status, RunStatus::Interrupted { .. }) => {
-                            interrupted_runs += 1;
-                            on_progress(&progress);
-                            continue;
-                        }
-                        Ok(out) => Outcome::Ran(out),
-                        Err(msg) => Outcome::Failed(msg),
-                    };
-                    if first_error.is_some() {
-                        continue;
+            }
+            let mut group: Vec<Box<Finished>> = Vec::new();
+            for event in events {
+                match event {
+                    Event::PoolFailed(msg) => {
+                        stop.store(true, Ordering::SeqCst);
+                        first_error.get_or_insert(SweepError::Pool(msg));
                     }
-                    let stored = store.record(&NewRun {
+                    Event::Done(done) => match (&done.result, &done.model) {
+                        (Ok(out), _) if matches!(out.status, RunStatus::Interrupted { .. }) => {
+                            interrupted_runs += 1;
+                        }
+                        (_, Err(_)) => {
+                            stop.store(true, Ordering::SeqCst);
+                            if first_error.is_none() {
+                                if let Err(e) = done.model {
+                                    first_error = Some(e.into());
+                                }
+                            }
+                        }
+                        _ => group.push(done),
+                    },
+                }
+            }
+            progress.running = running.load(Ordering::SeqCst);
+            if first_error.is_some() || group.is_empty() {
+                on_progress(&progress);
+                continue;
+            }
+            let runs: Vec<NewRun<'_>> = group
+                .iter()
+                .map(|done| {
+                    let point = todo[done.slot];
+                    NewRun {
                         run_id: &point.run_id,
                         spec: &point.spec,
                         sweep: sweep_name,
-                        outcome,
+                        outcome: match &done.result {
+                            Ok(out) => Outcome::Ran(out),
+                            Err(msg) => Outcome::Failed(msg),
+                        },
                         keep,
                         device: "cpu",
-                        started_at,
-                        finished_at,
-                    });
-                    match stored {
-                        Err(e) => {
-                            stop.store(true, Ordering::SeqCst);
-                            first_error = Some(e.into());
-                        }
-                        Ok(()) => {
-                            progress.finished += 1;
-                            match &result {
-                                Ok(out) if matches!(out.status, RunStatus::Diverged { .. }) => {
-                                    progress.diverged += 1
-                                }
-                                Ok(_) => progress.completed += 1,
-                                Err(msg) => {
-                                    progress.failed += 1;
-                                    report.failures.push((
-                                        point.run_id.clone(),
-                                        point.label.clone(),
-                                        msg.clone(),
-                                    ));
-                                }
+                        started_at: done.started_at,
+                        finished_at: done.finished_at,
+                        model: ModelFile::Saved(
+                            done.model.as_ref().ok().and_then(|m| m.as_deref()),
+                        ),
+                    }
+                })
+                .collect();
+            match store.record_many(&runs) {
+                Err(e) => {
+                    stop.store(true, Ordering::SeqCst);
+                    first_error = Some(e.into());
+                }
+                Ok(()) => {
+                    for done in &group {
+                        progress.finished += 1;
+                        match &done.result {
+                            Ok(out) if matches!(out.status, RunStatus::Diverged { .. }) => {
+                                progress.diverged += 1
+                            }
+                            Ok(_) => progress.completed += 1,
+                            Err(msg) => {
+                                let point = todo[done.slot];
+                                progress.failed += 1;
+                                report.failures.push((
+                                    point.run_id.clone(),
+                                    point.label.clone(),
+                                    msg.clone(),
+                                ));
                             }
                         }
                     }

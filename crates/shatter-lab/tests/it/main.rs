@@ -4,6 +4,7 @@ mod batched;
 mod export;
 mod krr;
 mod store;
+mod store_identity;
 mod sweep_spec;
 
 use shatter_lab::store::Store;
