@@ -9,12 +9,49 @@ use std::path::PathBuf;
 /// shatter: a laboratory for the implicit bias of large-step gradient descent in two-layer ReLU
 /// networks (edge of stability, flat minima, weighted variation norms, neural shattering).
 #[derive(Parser, Debug)]
-#[command(name = "shatter", version, about, long_about = None, propagate_version = true)]
+#[command(name = "shatter", version, about, long_about = None, propagate_version = true, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The exit codes of every subcommand (`shatter --help` ends with them).
+pub const EXIT_CODES: &str =
+    "Exit codes (every command): 0 success, 1 failure (a file, the store, the device), \
+2 usage error (a flag, a setting, a spec), 130 interrupted by Ctrl-C (what was finished is kept).";
+
+/// The most worker threads `--threads` accepts.
+pub const MAX_THREADS: usize = 1024;
+
+/// Parses `--threads`: 0 (every core) to [`MAX_THREADS`].
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number of threads"))?;
+    if n > MAX_THREADS {
+        return Err(format!(
+            "{n} threads is more than {MAX_THREADS}; use 0 for one per core"
+        ));
+    }
+    Ok(n)
+}
+
+/// The longest `bench --seconds` accepted.
+pub const MAX_BENCH_SECONDS: f64 = 3600.0;
+
+/// Parses `bench --seconds`: finite, above 0 and at most [`MAX_BENCH_SECONDS`].
+fn parse_bench_seconds(text: &str) -> Result<f64, String> {
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(s.is_finite() && s > 0.0 && s <= MAX_BENCH_SECONDS) {
+        return Err(format!(
+            "{s} is out of range; seconds must be above 0 and at most {MAX_BENCH_SECONDS}"
+        ));
+    }
+    Ok(s)
 }
 
 /// Options every subcommand takes.
@@ -23,8 +60,8 @@ pub struct Global {
     /// Print nothing but results and errors (no progress bars).
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Worker threads; 0 uses every core. Results do not depend on it.
-    #[arg(long, global = true, default_value_t = 0)]
+    /// Worker threads, 0 to 1024; 0 uses every core. Results do not depend on it.
+    #[arg(long, global = true, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
 }
 
@@ -141,8 +178,8 @@ pub struct BenchArgs {
     /// Hidden activation of the benchmarked network: relu or gelu.
     #[arg(long, default_value = "relu")]
     pub activation: String,
-    /// Minimum seconds spent timing each operation.
-    #[arg(long, default_value_t = 2.0)]
+    /// Minimum seconds spent timing each operation, above 0 and at most 3600.
+    #[arg(long, default_value_t = 2.0, value_parser = parse_bench_seconds)]
     pub seconds: f64,
     /// Also write the results as JSON to this file.
     #[arg(long)]

@@ -1,6 +1,6 @@
 //! The `shatter` binary: parses arguments, dispatches to `cmd/*`, maps errors to exit codes
-//! (2 for usage errors, 1 for failures) and prints them as `error: ...` with a `hint:` when there
-//! is a fix.
+//! (0 success, 1 failure, 2 usage error, 130 interrupted by Ctrl-C; `args::EXIT_CODES`) and
+//! prints them as one `error: ...` line, every cause once, with a `hint:` when there is a fix.
 
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
@@ -27,7 +27,8 @@ fn main() {
     };
     if let Err(err) = result {
         let usage = err.downcast_ref::<cmd::UsageError>().is_some();
-        eprintln!("error: {err:#}");
+        let interrupted = err.downcast_ref::<cmd::Interrupted>();
+        eprintln!("error: {}", message(&err));
         if let Some(hint) = err
             .downcast_ref::<cmd::UsageError>()
             .and_then(|u| u.hint.as_deref())
@@ -37,6 +38,31 @@ fn main() {
         if let Some(f) = err.downcast_ref::<cmd::FailureHint>() {
             eprintln!("hint: {}", f.hint);
         }
-        std::process::exit(if usage { 2 } else { 1 });
+        if let Some(i) = interrupted {
+            eprintln!("hint: {}", i.hint);
+        }
+        std::process::exit(match (usage, interrupted.is_some()) {
+            (true, _) => 2,
+            (false, true) => 130,
+            (false, false) => 1,
+        });
     }
+}
+
+/// The error and its causes joined by `: `, each cause once. Library errors often repeat their
+/// cause in their own message (`{path}: {source}`) and also expose it as their `source`, so a
+/// cause already contained in the text so far is left out.
+fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }

@@ -29,7 +29,7 @@ use crate::hessian::lanczos::{
     extreme_eigenvalues, LanczosError, LanczosOptions, LanczosWorkspace, SymmetricOperator,
 };
 use crate::rng::{stream, Stream};
-use crate::train::RunStatus;
+use crate::train::{Divergence, RunStatus};
 
 /// Problems larger than this many measurement entries (`m d1 d2`, 2 GiB of `f64`) are refused.
 pub const MAX_MEASUREMENT_ENTRIES: usize = 1 << 28;
@@ -540,7 +540,10 @@ pub fn train_sensing(
     for epoch in 0..run.epochs {
         let (loss, x, g) = problem.evaluate(&l, &r);
         if !loss.is_finite() {
-            status = RunStatus::Diverged { epoch };
+            status = RunStatus::Diverged {
+                epoch,
+                rule: Divergence::NonFinite,
+            };
             break;
         }
         if epoch == 0 || (run.log_every > 0 && epoch % run.log_every == 0) {
@@ -557,7 +560,10 @@ pub fn train_sensing(
     }
     let (final_loss, x, _) = problem.evaluate(&l, &r);
     if status == RunStatus::Completed && !final_loss.is_finite() {
-        status = RunStatus::Diverged { epoch: run.epochs };
+        status = RunStatus::Diverged {
+            epoch: run.epochs,
+            rule: Divergence::NonFinite,
+        };
     }
     let recovery_error = recovery(&x);
     if status == RunStatus::Completed {

@@ -1,7 +1,8 @@
 //! Training loops (SCIENCE.md section 2): full-batch gradient descent with gradient-norm clipping
 //! and weight decay in PyTorch's order, optional heavy-ball momentum and mini-batches, with the
-//! loss, test error and sharpness recorded along the way. A run that produces a non-finite loss
-//! stops with [`RunStatus::Diverged`]; that is a result, not an error.
+//! loss, test error and sharpness recorded along the way. A run that diverges (see
+//! [`Divergence`] for the two rules) stops with [`RunStatus::Diverged`]; that is a result, not an
+//! error.
 
 use crate::data::Dataset;
 use crate::float::Float;
@@ -91,15 +92,106 @@ impl TrainConfig {
     }
 }
 
+/// A run whose loss has stayed above this many times its epoch-0 value for
+/// [`BLOW_UP_EPOCHS`] epochs, or ends above it, has diverged ([`Divergence::BlowUp`]).
+pub const BLOW_UP_FACTOR: f64 = 10.0;
+
+/// How many epochs in a row the loss must stay above [`BLOW_UP_FACTOR`] times its epoch-0 value
+/// for a run to be stopped as diverged. A catapult of an honest edge-of-stability run stays
+/// above for a few epochs (at most 3 in the reproduce experiments' quick runs, whose spikes reach
+/// a thousand times the initial loss) and then falls below its start.
+pub const BLOW_UP_EPOCHS: usize = 100;
+
+/// Why a run was declared diverged. Every backend applies the same two rules to the full-batch
+/// loss `L_t` of each epoch `t` (before that epoch's step):
+///
+/// - [`Divergence::NonFinite`]: `L_t` or the gradient norm is NaN or infinite (for mini-batches,
+///   also the loss of any batch);
+/// - [`Divergence::BlowUp`]: `L_t > BLOW_UP_FACTOR * L_0` at every evaluated epoch of the last
+///   [`BLOW_UP_EPOCHS`] epochs, or at the run's last epoch. Such a run is finite but has left the
+///   region it started in and not come back (for example, most neurons dead and the output far
+///   off the labels). The epoch recorded is the one at which the rule fired.
+///
+/// `L_0` is the loss at the run's own start, so a run started from a near-perfect fit
+/// (`--init-from`) is held to that fit. Mini-batch runs evaluate the full loss only at recorded
+/// epochs; the streak counts those.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Divergence {
+    /// The loss or the gradient norm became NaN or infinite.
+    NonFinite,
+    /// The loss stayed above [`BLOW_UP_FACTOR`] times its initial value.
+    BlowUp,
+}
+
+impl Divergence {
+    /// The rule in words, as `run.json`'s `diverged_rule` and the store record it:
+    /// `non-finite loss` or `loss above 10x its initial value`.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Divergence::NonFinite => "non-finite loss",
+            Divergence::BlowUp => "loss above 10x its initial value",
+        }
+    }
+}
+
+/// Whether `loss` is above [`BLOW_UP_FACTOR`] times `initial` (the rule of
+/// [`Divergence::BlowUp`] at one epoch).
+pub fn above_blow_up(loss: f64, initial: f64) -> bool {
+    loss > BLOW_UP_FACTOR * initial
+}
+
+/// The divergence rules of [`Divergence`] over one run: fed the full-batch loss of every
+/// evaluated epoch in order, it says when the run has diverged. Backends that check on a
+/// device keep the same state there (the initial loss and the epoch the current streak began).
+#[derive(Clone, Debug, Default)]
+pub struct DivergenceWatch {
+    initial: Option<f64>,
+    since: Option<usize>,
+}
+
+impl DivergenceWatch {
+    /// A watch for a run that has not started.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The loss of the first epoch seen (epoch 0), once seen.
+    pub fn initial(&self) -> Option<f64> {
+        self.initial
+    }
+
+    /// Checks the full-batch `loss` and `grad_norm` at `epoch` (`last`: the run's last epoch).
+    pub fn check(
+        &mut self,
+        epoch: usize,
+        loss: f64,
+        grad_norm: f64,
+        last: bool,
+    ) -> Option<Divergence> {
+        if !(loss.is_finite() && grad_norm.is_finite()) {
+            return Some(Divergence::NonFinite);
+        }
+        let initial = *self.initial.get_or_insert(loss);
+        if !above_blow_up(loss, initial) {
+            self.since = None;
+            return None;
+        }
+        let since = *self.since.get_or_insert(epoch);
+        (last || epoch + 1 - since >= BLOW_UP_EPOCHS).then_some(Divergence::BlowUp)
+    }
+}
+
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunStatus {
     /// All epochs ran.
     Completed,
-    /// The loss or a parameter became non-finite at this epoch.
+    /// The run diverged at this epoch (see [`Divergence`]).
     Diverged {
-        /// First epoch whose loss was not finite.
+        /// The epoch at which a divergence rule fired (the run's last record).
         epoch: usize,
+        /// Which rule.
+        rule: Divergence,
     },
     /// The caller asked to stop at this epoch.
     Interrupted {
@@ -113,7 +205,15 @@ impl RunStatus {
     pub fn epochs_run(&self, epochs: usize) -> usize {
         match *self {
             RunStatus::Completed => epochs,
-            RunStatus::Diverged { epoch } | RunStatus::Interrupted { epoch } => epoch,
+            RunStatus::Diverged { epoch, .. } | RunStatus::Interrupted { epoch } => epoch,
+        }
+    }
+
+    /// The rule that declared the run diverged, if it did.
+    pub fn divergence(&self) -> Option<Divergence> {
+        match *self {
+            RunStatus::Diverged { rule, .. } => Some(rule),
+            _ => None,
         }
     }
 
@@ -177,8 +277,8 @@ pub struct TrainOutcome {
 /// Each epoch of full-batch GD computes `g = grad L`, scales it by
 /// `min(1, c / (||g|| + 1e-6))`, then sets `theta <- theta - eta (g + lambda theta)` (with momentum:
 /// `m <- mu m + g + lambda theta`, `theta <- theta - eta m`). Mini-batch SGD does the same per
-/// batch, in an order drawn from the run's `Batches` stream. `observe` sees every record and can
-/// stop the run. Allocates its scratch once; the steps allocate nothing.
+/// batch, in an order drawn from the run's `Batches` stream. The run stops as diverged by the
+/// rules of [`Divergence`]. `observe` sees every record and can stop the run. Allocates its scratch once; the steps allocate nothing.
 pub fn train<F: Float>(
     net: &mut Network<F>,
     data: &Dataset<F>,
@@ -219,6 +319,7 @@ pub fn train<F: Float>(
     let mut status = RunStatus::Completed;
     let mut epoch = 0;
     let mut final_sharpness = None;
+    let mut watch = DivergenceWatch::new();
 
     loop {
         let Due {
@@ -235,8 +336,13 @@ pub fn train<F: Float>(
         } else {
             (f64::NAN, f64::NAN)
         };
-        if full_grad_needed && !(loss.is_finite() && grad_norm.is_finite()) {
-            status = RunStatus::Diverged { epoch };
+        let diverged = if full_grad_needed {
+            watch.check(epoch, loss, grad_norm, last)
+        } else {
+            None
+        };
+        if let Some(rule) = diverged {
+            status = RunStatus::Diverged { epoch, rule };
             trajectory.push(Record {
                 epoch,
                 train_loss: loss,
@@ -316,7 +422,10 @@ pub fn train<F: Float>(
             _ => step(net, &grad, &mut velocity, clip_scale, cfg),
         }
         if diverged_in_batch {
-            status = RunStatus::Diverged { epoch };
+            status = RunStatus::Diverged {
+                epoch,
+                rule: Divergence::NonFinite,
+            };
             let rec = Record {
                 epoch,
                 train_loss: f64::NAN,
@@ -419,5 +528,49 @@ fn shuffle<R: Rng>(order: &mut [usize], rng: &mut R) {
     for i in (1..order.len()).rev() {
         let j = rng.random_range(0..=i);
         order.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catapult_is_not_a_divergence_but_a_plateau_far_above_the_start_is() {
+        // A catapult: 1000x the start for 3 epochs, then below it (as the `lr` quick runs do).
+        let mut watch = DivergenceWatch::new();
+        let catapult = [0.6, 2.0, 530.0, 17.8, 0.68, 0.6];
+        for (epoch, &loss) in catapult.iter().enumerate() {
+            assert_eq!(watch.check(epoch, loss, 1.0, false), None, "epoch {epoch}");
+        }
+        for epoch in 6..1000 {
+            assert_eq!(watch.check(epoch, 0.3, 1.0, epoch == 999), None);
+        }
+        // A plateau at 100x the start: diverged once it has lasted BLOW_UP_EPOCHS epochs.
+        let mut watch = DivergenceWatch::new();
+        assert_eq!(watch.check(0, 0.79, 1.0, false), None);
+        assert_eq!(watch.check(1, 0.68, 1.0, false), None);
+        let fired = (2..1000)
+            .find(|&e| watch.check(e, 81.7, 1.0, false).is_some())
+            .expect("the plateau is caught");
+        assert_eq!(fired, 2 + BLOW_UP_EPOCHS - 1);
+        // A run that ends far above its start is diverged at its last epoch.
+        let mut watch = DivergenceWatch::new();
+        assert_eq!(watch.check(0, 1.0, 1.0, false), None);
+        assert_eq!(
+            watch.check(1, 11.0, 1.0, true),
+            Some(Divergence::BlowUp),
+            "last epoch"
+        );
+        // Non-finite values.
+        let mut watch = DivergenceWatch::new();
+        assert_eq!(
+            watch.check(0, 1.0, f64::INFINITY, false),
+            Some(Divergence::NonFinite)
+        );
+        assert_eq!(
+            watch.check(1, f64::NAN, 1.0, false),
+            Some(Divergence::NonFinite)
+        );
     }
 }

@@ -53,8 +53,8 @@ fn act_id(a: Activation) -> usize {
 pub(crate) fn common_source(t: &str) -> String {
     format!(
         r#"{KERNELS}
-extern "C" __global__ void __launch_bounds__(THREADS) reduce_train_k(const i64 *meta, const {t} *LT, const {t} *E1, {t} *G, int *on, int *diverged_at, double *loss, double *gnorm, double *scale, const double *hyper, int epoch) {{
-    reduce_train<{t}>(meta, LT, E1, G, on, diverged_at, loss, gnorm, scale, hyper, epoch);
+extern "C" __global__ void __launch_bounds__(THREADS) reduce_train_k(const i64 *meta, const {t} *LT, const {t} *E1, {t} *G, int *on, int *diverged_at, double *loss, double *gnorm, double *scale, const double *hyper, double *loss0, int *since, double factor, int window, int epoch) {{
+    reduce_train<{t}>(meta, LT, E1, G, on, diverged_at, loss, gnorm, scale, hyper, loss0, since, factor, window, epoch);
 }}
 extern "C" __global__ void __launch_bounds__(THREADS) step_k(const i64 *meta, const int *tiles, {t} *P, const {t} *G, {t} *V, const double *hyper, const double *scale, const int *on) {{
     step<{t}>(meta, tiles, P, G, V, hyper, scale, on);

@@ -305,13 +305,17 @@ __device__ double block_sum(double v, double *scratch) {
 }
 
 // One block per run: the loss, the gradient's beta entry and norm, the clipping factor, and
-// divergence (a non-finite loss or gradient norm stops the run at `epoch`).
+// divergence by the rules of shatter_core::train::Divergence: a non-finite loss or gradient
+// norm, or a loss above `factor` times the run's epoch-0 loss (`loss0`) at every epoch of the
+// last `window` (`since`: the epoch the current streak began, or -1), stops the run at `epoch`.
+// The host applies the rule's last-epoch clause.
 template <typename T>
 __device__ void reduce_train(const i64 *__restrict__ meta, const T *__restrict__ LT,
                              const T *__restrict__ E1, T *__restrict__ G, int *__restrict__ on,
                              int *__restrict__ diverged_at, double *__restrict__ loss,
                              double *__restrict__ gnorm, double *__restrict__ scale,
-                             const double *__restrict__ hyper, int epoch) {
+                             const double *__restrict__ hyper, double *__restrict__ loss0,
+                             int *__restrict__ since, double factor, int window, int epoch) {
     __shared__ double scratch[THREADS];
     const int r = blockIdx.x;
     if (!on[r]) return;
@@ -342,6 +346,17 @@ __device__ void reduce_train(const i64 *__restrict__ meta, const T *__restrict__
         if (!(isfinite(lv) && isfinite(gn))) {
             diverged_at[r] = epoch;
             on[r] = 0;
+        } else {
+            if (epoch == 0) loss0[r] = lv;
+            if (lv > factor * loss0[r]) {
+                if (since[r] < 0) since[r] = epoch;
+                if (epoch + 1 - since[r] >= window) {
+                    diverged_at[r] = epoch;
+                    on[r] = 0;
+                }
+            } else {
+                since[r] = -1;
+            }
         }
     }
 }

@@ -13,7 +13,10 @@ use crate::GpuError;
 use cudarc::driver::{CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use shatter_core::batch::{BatchObserver, BatchRun};
 use shatter_core::hessian::hvp::SharpnessEstimate;
-use shatter_core::train::{Control, Record, RunStatus, TrainConfig, TrainOutcome};
+use shatter_core::train::{
+    above_blow_up, Control, Divergence, Record, RunStatus, TrainConfig, TrainOutcome,
+    BLOW_UP_EPOCHS, BLOW_UP_FACTOR,
+};
 use std::sync::Arc;
 
 /// Host memory that the Lanczos bases of one round of sharpness estimates may take; more runs
@@ -62,6 +65,8 @@ struct Device<T> {
     on: CudaSlice<i32>,
     flags: CudaSlice<i32>,
     diverged_at: CudaSlice<i32>,
+    loss0: CudaSlice<f64>,
+    since: CudaSlice<i32>,
     loss: CudaSlice<f64>,
     gnorm: CudaSlice<f64>,
     scale: CudaSlice<f64>,
@@ -101,8 +106,10 @@ impl Scalars {
 /// packed layout of [`Packed`].
 pub(crate) trait Engine<T> {
     /// Forward pass, gradient, loss, gradient norm and clipping factor at `epoch` of every run
-    /// still on; a run whose loss or gradient norm is not finite is switched off and marked as
-    /// diverged at `epoch`.
+    /// still on; a run that diverges by the per-epoch rules of
+    /// `shatter_core::train::Divergence` (a non-finite loss or gradient norm, or a loss above
+    /// `BLOW_UP_FACTOR` times its epoch-0 value for `BLOW_UP_EPOCHS` epochs) is switched off
+    /// and marked as diverged at `epoch`, its loss and gradient norm left as they were then.
     fn gradient(&mut self, epoch: usize) -> Result<(), GpuError>;
     /// Reads every run's scalars.
     fn scalars(&mut self, out: &mut Scalars) -> Result<(), GpuError>;
@@ -181,6 +188,8 @@ impl<T: GpuFloat> Device<T> {
             on: s.clone_htod(&vec![1i32; runs]).map_err(driver)?,
             flags: s.alloc_zeros::<i32>(runs).map_err(driver)?,
             diverged_at: s.clone_htod(&vec![-1i32; runs]).map_err(driver)?,
+            loss0: s.alloc_zeros::<f64>(runs).map_err(driver)?,
+            since: s.clone_htod(&vec![-1i32; runs]).map_err(driver)?,
             loss: s.alloc_zeros::<f64>(runs).map_err(driver)?,
             gnorm: s.alloc_zeros::<f64>(runs).map_err(driver)?,
             scale: s.alloc_zeros::<f64>(runs).map_err(driver)?,
@@ -227,6 +236,7 @@ impl<T: GpuFloat> Device<T> {
             }
         }
         let epoch = epoch as i32;
+        let (factor, window) = (BLOW_UP_FACTOR, BLOW_UP_EPOCHS as i32);
         let mut b = s.launch_builder(&self.common.reduce_train);
         b.arg(&self.meta)
             .arg(&self.lt)
@@ -238,6 +248,10 @@ impl<T: GpuFloat> Device<T> {
             .arg(&mut self.gnorm)
             .arg(&mut self.scale)
             .arg(&self.hyper)
+            .arg(&mut self.loss0)
+            .arg(&mut self.since)
+            .arg(&factor)
+            .arg(&window)
             .arg(&epoch);
         unsafe { b.launch(grid(self.runs)) }.map_err(driver)?;
         Ok(())
@@ -402,6 +416,8 @@ struct Track {
     final_sharpness: Option<SharpnessEstimate>,
     hvp_count: usize,
     previous: Option<Vec<f64>>,
+    /// The loss at epoch 0, for the last-epoch clause of the blow-up rule.
+    initial: f64,
 }
 
 /// Trains `runs` on the device of `cache`; see the module documentation.
@@ -437,6 +453,7 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
             final_sharpness: None,
             hvp_count: 0,
             previous: None,
+            initial: f64::NAN,
         })
         .collect();
     let max_epochs = cfgs.iter().map(|c| c.epochs).max().unwrap_or(0);
@@ -454,11 +471,31 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
         due_now.extend((0..count).filter(|&r| track[r].alive && cfgs[r].due(epoch).logged));
         if !due_now.is_empty() {
             engine.scalars(&mut sc)?;
-            // Runs that diverged since the last look: frozen on the device at that epoch.
+            if epoch == 0 {
+                for (r, t) in track.iter_mut().enumerate() {
+                    t.initial = sc.loss[r];
+                }
+            }
+            // Runs that diverged since the last look: frozen on the device at that epoch (a
+            // finite loss there means the blow-up rule fired). A run ending above the blow-up
+            // threshold diverges at its last epoch, as in `train`.
             for (r, t) in track.iter_mut().enumerate() {
-                if t.alive && sc.diverged_at[r] >= 0 {
-                    let at = sc.diverged_at[r] as usize;
-                    t.status = RunStatus::Diverged { epoch: at };
+                let at_end = t.alive
+                    && epoch == cfgs[r].epochs
+                    && sc.diverged_at[r] < 0
+                    && above_blow_up(sc.loss[r], t.initial);
+                if t.alive && (sc.diverged_at[r] >= 0 || at_end) {
+                    let at = if at_end {
+                        epoch
+                    } else {
+                        sc.diverged_at[r] as usize
+                    };
+                    let rule = if sc.loss[r].is_finite() && sc.gnorm[r].is_finite() {
+                        Divergence::BlowUp
+                    } else {
+                        Divergence::NonFinite
+                    };
+                    t.status = RunStatus::Diverged { epoch: at, rule };
                     t.trajectory.push(Record {
                         epoch: at,
                         train_loss: sc.loss[r],
@@ -667,7 +704,7 @@ mod tests {
     use shatter_core::data::generate::{generate, DataSpec, Labels};
     use shatter_core::grad::{backward, forward, hvp, mean_squared_error, Workspace};
     use shatter_core::hessian::lanczos::LanczosOptions;
-    use shatter_core::train::{clip_factor, norm, step, train};
+    use shatter_core::train::{clip_factor, norm, step, train, DivergenceWatch};
     use shatter_core::{Activation, Dataset, Loss, Network, Shape};
 
     struct CpuEngine<'a, T> {
@@ -680,6 +717,7 @@ mod tests {
         grads: Vec<Vec<T>>,
         velocity: Vec<Vec<T>>,
         sc: Scalars,
+        watch: Vec<DivergenceWatch>,
     }
 
     impl<T: GpuFloat> Engine<T> for CpuEngine<'_, T> {
@@ -704,7 +742,9 @@ mod tests {
                 self.sc.loss[r] = l;
                 self.sc.gnorm[r] = gn;
                 self.sc.scale[r] = clip_factor(self.cfgs[r].clip, gn);
-                if !(l.is_finite() && gn.is_finite()) {
+                // The device's rules: everything but the last-epoch clause, which the loop
+                // applies.
+                if self.watch[r].check(epoch, l, gn, false).is_some() {
                     self.sc.diverged_at[r] = epoch as i32;
                     self.sc.on[r] = 0;
                 }
@@ -846,6 +886,16 @@ mod tests {
             config(0, 0.1, Loss::Square),
             false,
         ));
+        // Blows up but stays finite (the `shatter train --lr 2` run of the divergence rule):
+        // caught by the streak on the device, and, in a shorter run, by the last-epoch clause.
+        for epochs in [160, 40] {
+            let mut c = config(epochs, 2.0, Loss::Square);
+            c.clip = Some(50.0);
+            c.sharpness_every = 0;
+            c.test_every = 0;
+            c.log_every = 25;
+            cases.push((shape(5, 256, true, Activation::Relu), 128, c, false));
+        }
 
         let sets: Vec<(Dataset<T>, Dataset<T>)> = cases
             .iter()
@@ -919,6 +969,7 @@ mod tests {
                 diverged_at: vec![-1; cases.len()],
                 ..Scalars::new(cases.len())
             },
+            watch: vec![DivergenceWatch::new(); cases.len()],
         };
         let got = run_batch(&mut engine, &packed, &mut runs, &|r, rec| {
             stop(r, rec.epoch)
@@ -946,6 +997,24 @@ mod tests {
             assert_eq!(format!("{:?}", nets[r]), format!("{net:?}"), "run {r}");
         }
         assert!(matches!(got[2].status, RunStatus::Diverged { .. }));
+        assert!(
+            matches!(
+                (got[6].status, got[7].status),
+                (
+                    RunStatus::Diverged {
+                        epoch: 100..=159,
+                        rule: Divergence::BlowUp
+                    },
+                    RunStatus::Diverged {
+                        epoch: 40,
+                        rule: Divergence::BlowUp
+                    }
+                )
+            ),
+            "{:?} {:?}",
+            got[6].status,
+            got[7].status
+        );
         assert_eq!(got[3].status, RunStatus::Interrupted { epoch: 20 });
         assert!(got[0].final_sharpness.is_some() && got[0].trajectory.len() > 10);
     }

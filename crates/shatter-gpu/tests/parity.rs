@@ -333,7 +333,7 @@ fn divergence_and_stops_match_the_cpu() {
         if i == 1 {
             // Both blow up; rounding may move the first non-finite loss by an epoch.
             match (go.status, co.status) {
-                (RunStatus::Diverged { epoch: g }, RunStatus::Diverged { epoch: c }) => {
+                (RunStatus::Diverged { epoch: g, .. }, RunStatus::Diverged { epoch: c, .. }) => {
                     assert!(
                         g.abs_diff(c) <= 1,
                         "diverged at epoch {g} on the GPU, {c} on the CPU"

@@ -126,6 +126,10 @@ pub struct Summary {
     pub status: String,
     /// Epoch at which the run diverged.
     pub diverged_epoch: Option<usize>,
+    /// The rule that declared the run diverged (`shatter_core::train::Divergence::rule`):
+    /// `non-finite loss` or `loss above 10x its initial value`. The store keeps it in
+    /// `summary_json`.
+    pub diverged_rule: Option<String>,
     /// Hessian-vector products spent on sharpness.
     pub hvp_count: usize,
     /// Fraction of neurons active on at most 10% of the training inputs.
@@ -420,9 +424,10 @@ fn finish<F: Float>(
         epochs_run: out.epochs_run,
         status: out.status.name().to_string(),
         diverged_epoch: match out.status {
-            RunStatus::Diverged { epoch } => Some(epoch),
+            RunStatus::Diverged { epoch, .. } => Some(epoch),
             _ => None,
         },
+        diverged_rule: out.status.divergence().map(|d| d.rule().to_string()),
         hvp_count: out.hvp_count,
         ..Summary::default()
     };
@@ -757,13 +762,108 @@ pub fn spectrum_csv(t: &SpectrumTable) -> String {
     s
 }
 
-/// Writes the run directory. Every file is written atomically. Runs without a network
-/// (`model = "krr"`, width 0) get no `model.npz`.
+/// Writes the run directory, replacing an earlier run there as a whole (see [`replace_dir`]):
+/// a write that fails partway leaves the earlier run as it was, never a mix of two runs. Every
+/// file is written atomically. Runs without a network (`model = "krr"`, width 0) get no
+/// `model.npz`.
 pub fn write_run_dir(dir: &Path, cfg: &RunConfig, out: &RunOutput) -> Result<(), RunError> {
-    std::fs::create_dir_all(dir).map_err(|source| RunError::Write {
-        path: dir.to_path_buf(),
+    replace_dir(dir, |staging| write_run_files(staging, cfg, out))
+}
+
+/// The files a run directory may hold; [`replace_dir`] replaces only a folder that holds
+/// nothing else (so `--out .` or `--out ~/papers` is refused instead of deleted).
+pub const RUN_DIR_FILES: &[&str] = &[
+    "run.json",
+    "model.npz",
+    "data.npz",
+    "trajectory.csv",
+    "neurons.csv",
+    "spectrum.csv",
+];
+
+/// Fills a temporary sibling folder of `dir` with `fill`, then swaps it in: an existing `dir`
+/// is renamed away, the new folder renamed to `dir`, and the old one removed. When `fill` or the
+/// swap fails, the temporary folder is removed and `dir` is left as it was. An existing `dir`
+/// must be empty or hold only [`RUN_DIR_FILES`] (and temporary files of an interrupted write);
+/// anything else is refused with [`RunError::Write`] before anything is written.
+pub fn replace_dir(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), RunError>,
+) -> Result<(), RunError> {
+    let fail = |path: &Path, source: std::io::Error| RunError::Write {
+        path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let name = dir
+        .file_name()
+        .ok_or_else(|| {
+            fail(
+                dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a folder name a run directory can have",
+                ),
+            )
+        })?
+        .to_string_lossy()
+        .to_string();
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let exists = dir.exists();
+    if exists {
+        let entries = std::fs::read_dir(dir).map_err(|e| fail(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| fail(dir, e))?;
+            let file = entry.file_name().to_string_lossy().to_string();
+            let temporary = file.starts_with('.') && file.ends_with(".tmp");
+            if !(RUN_DIR_FILES.contains(&file.as_str()) || temporary) {
+                return Err(fail(
+                    dir,
+                    std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        format!(
+                            "exists and holds `{file}`, which is not a run file; choose another --out or remove it"
+                        ),
+                    ),
+                ));
+            }
+        }
+    }
+    std::fs::create_dir_all(&parent).map_err(|e| fail(&parent, e))?;
+    let tag = std::process::id();
+    let staging = parent.join(format!(".{name}.new-{tag}"));
+    let old = parent.join(format!(".{name}.old-{tag}"));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir(&staging).map_err(|e| fail(&staging, e))?;
+    if let Err(e) = fill(&staging) {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if exists {
+        let _ = std::fs::remove_dir_all(&old);
+        if let Err(e) = std::fs::rename(dir, &old) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(fail(dir, e));
+        }
+    }
+    if let Err(e) = std::fs::rename(&staging, dir) {
+        if exists {
+            let _ = std::fs::rename(&old, dir);
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(fail(dir, e));
+    }
+    if exists {
+        // The new run is in place; a leftover hidden folder is all a failure here costs.
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
+/// The files of a run directory, written into `dir` (which exists).
+fn write_run_files(dir: &Path, cfg: &RunConfig, out: &RunOutput) -> Result<(), RunError> {
     if out.model.k > 0 {
         save_model_npz(&dir.join("model.npz"), &out.model)?;
     }

@@ -71,6 +71,31 @@ pub fn failure_hint(message: impl Into<String>, hint: impl Into<String>) -> anyh
     .into()
 }
 
+/// A command stopped by Ctrl-C (exit code 130) after keeping what it had finished, with a hint
+/// on how to go on.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub message: String,
+    pub hint: String,
+}
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// An interruption with a hint.
+pub fn interrupted(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    Interrupted {
+        message: message.into(),
+        hint: hint.into(),
+    }
+    .into()
+}
+
 /// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write;

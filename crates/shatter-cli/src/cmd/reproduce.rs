@@ -3,7 +3,7 @@
 //! With `--device cuda` every experiment's sweep trains on the GPU in batches (the runs the GPU
 //! does not support stay on the CPU, and the command says how many and why).
 
-use super::{failure_hint, usage, usage_hint};
+use super::{usage, usage_hint};
 use crate::args::{Global, ReproduceArgs};
 use crate::progress;
 use shatter_lab::reproduce::experiments::{
@@ -111,7 +111,7 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
             }
         }
         if sweep.interrupted {
-            return Err(failure_hint(
+            return Err(super::interrupted(
                 format!("interrupted during {id}"),
                 "run the same command again to resume",
             ));

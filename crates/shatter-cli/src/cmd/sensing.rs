@@ -97,7 +97,7 @@ pub fn run(args: SensingArgs, global: &Global) -> anyhow::Result<()> {
 
 fn diverged_epoch(status: RunStatus) -> Option<usize> {
     match status {
-        RunStatus::Diverged { epoch } => Some(epoch),
+        RunStatus::Diverged { epoch, .. } => Some(epoch),
         _ => None,
     }
 }

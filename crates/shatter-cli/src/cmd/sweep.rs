@@ -204,7 +204,7 @@ pub fn run(args: SweepArgs, global: &Global) -> anyhow::Result<()> {
         }
     }
     if report.interrupted {
-        return Err(failure_hint(
+        return Err(super::interrupted(
             format!(
                 "interrupted: {} of {} runs still to do",
                 p.todo - p.finished,

@@ -115,5 +115,14 @@ pub fn run(args: TrainArgs, global: &Global) -> anyhow::Result<()> {
         show(s.vg_bound)
     );
     println!("{}", out_dir.display());
+    if let shatter_core::train::RunStatus::Interrupted { epoch } = output.status {
+        return Err(super::interrupted(
+            format!(
+                "interrupted after {epoch} of {epochs} epochs; {} holds the partial run",
+                out_dir.display()
+            ),
+            "run the same command again to train from the start",
+        ));
+    }
     Ok(())
 }

@@ -238,6 +238,26 @@ fn a_sweep_killed_with_sigkill_resumes_to_the_same_numbers() {
 }
 
 #[test]
+fn a_sweep_interrupted_by_ctrl_c_exits_130_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    // The kill spec with long runs, so that Ctrl-C comes in the middle.
+    let spec = write_spec(dir.path(), &SPEC.replace("epochs = 150", "epochs = 20000"));
+    let db = dir.path().join("ctrl-c.db");
+    let child = spawn_sweep(&spec, &db);
+    crate::common::wait_for_sigint_handler(child.id());
+    crate::common::sigint(child.id());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("error: interrupted:"), "{err}");
+    assert!(
+        err.contains("hint: run the same command again to resume"),
+        "{err}"
+    );
+    assert!(stored(&db) < SPEC_POINTS, "the sweep stopped early");
+}
+
+#[test]
 fn a_second_sweep_on_the_same_store_refuses_and_names_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), SPEC);

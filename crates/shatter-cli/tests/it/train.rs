@@ -1,6 +1,6 @@
 //! `shatter train` end to end.
 
-use crate::common::{json, ok, path_str, shatter};
+use crate::common::{json, ok, path_str, shatter, sigint, wait_for_sigint_handler};
 
 #[test]
 fn train_writes_every_output_with_its_columns() {
@@ -282,4 +282,142 @@ fn theory_prints_rates_and_the_weight_table() {
     );
     assert!(text.contains("0.3333"), "2/(d+1) at d=5:\n{text}");
     assert!(text.contains("g_P(t)"));
+}
+
+/// A run with `--lr 2` that blows up but stays finite (its loss goes from 0.79 to about 82 and
+/// stays there; seed 0): diverged by the blow-up rule, with the epoch the rule fired and the
+/// rule recorded.
+#[test]
+fn a_run_that_blows_up_but_stays_finite_is_diverged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = shatter(&[
+        "train",
+        "-q",
+        "--d",
+        "5",
+        "--n",
+        "128",
+        "--width",
+        "256",
+        "--lr",
+        "2",
+        "--epochs",
+        "1000",
+        "--sharpness-every",
+        "0",
+        "--log-every",
+        "1",
+        "--out",
+        path_str(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = json(&out.join("run.json"));
+    let s = &run["summary"];
+    assert_eq!(run["status"], "diverged", "seed 0: {s}");
+    assert_eq!(s["status"], "diverged");
+    assert_eq!(s["diverged_rule"], "loss above 10x its initial value");
+    let epoch = s["diverged_epoch"].as_u64().unwrap();
+    // The loss is finite throughout, above 10x its start from some epoch e0 on, and the rule
+    // fires 100 epochs after e0.
+    let rows = std::fs::read_to_string(out.join("trajectory.csv")).unwrap();
+    let losses: Vec<f64> = rows
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(losses.iter().all(|l| l.is_finite()));
+    let e0 = losses
+        .iter()
+        .rposition(|&l| l <= 10.0 * losses[0])
+        .expect("the start is below the threshold")
+        + 1;
+    assert_eq!(epoch as usize, e0 + 99, "losses {:?}", &losses[..8]);
+    assert_eq!(losses.len(), epoch as usize + 1, "the run stops there");
+    assert_eq!(s["epochs_run"].as_u64(), Some(epoch));
+}
+
+/// An edge-of-stability run with a catapult (the loss jumps to about 100x its start for two
+/// epochs, then falls below it; seed 0) is not a divergence.
+#[test]
+fn an_edge_of_stability_catapult_is_not_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    ok(&[
+        "train",
+        "-q",
+        "--d",
+        "5",
+        "--n",
+        "128",
+        "--width",
+        "256",
+        "--lr",
+        "1",
+        "--epochs",
+        "400",
+        "--sharpness-every",
+        "0",
+        "--log-every",
+        "1",
+        "--out",
+        path_str(&out),
+    ]);
+    let run = json(&out.join("run.json"));
+    let rows = std::fs::read_to_string(out.join("trajectory.csv")).unwrap();
+    let losses: Vec<f64> = rows
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let peak = losses.iter().cloned().fold(0.0, f64::max);
+    assert!(
+        peak > 10.0 * losses[0],
+        "seed 0: the run has a catapult (peak {peak}, start {})",
+        losses[0]
+    );
+    assert_eq!(run["status"], "completed", "{}", run["summary"]);
+    assert!(run["summary"]["diverged_rule"].is_null());
+    assert!(losses[losses.len() - 1] < losses[0]);
+}
+
+#[test]
+fn train_interrupted_by_ctrl_c_exits_130_and_keeps_the_partial_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_shatter"))
+        .args([
+            "train",
+            "-q",
+            "--d",
+            "2",
+            "--n",
+            "16",
+            "--width",
+            "16",
+            "--epochs",
+            "1000000",
+            "--sharpness-every",
+            "0",
+            "--test-every",
+            "0",
+            "--log-every",
+            "1000",
+            "--out",
+            path_str(&out),
+        ])
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("shatter starts");
+    wait_for_sigint_handler(child.id());
+    sigint(child.id());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("error: interrupted after"), "{err}");
+    let run = json(&out.join("run.json"));
+    assert_eq!(run["status"], "interrupted");
+    assert!(run["summary"]["epochs_run"].as_u64().unwrap() < 1_000_000);
 }

@@ -209,7 +209,7 @@ mod tests {
     use ndarray::{Array0, Array1, Array2};
     use proptest::prelude::*;
 
-    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/");
+    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
 
     /// A trained network from a reference file, with the numbers the tests compare against.
     struct Reference {
@@ -230,7 +230,7 @@ mod tests {
     fn load(file: &str, d: usize, width: usize, sharpness: Option<&str>) -> Reference {
         let path = format!("{REFERENCE}{file}");
         let f = std::fs::File::open(&path).unwrap_or_else(|e| {
-            panic!("reference file {path} is missing ({e}); it ships in /work/shared/reference")
+            panic!("reference file {path} is missing ({e}); it ships in crates/shatter-core/tests/data")
         });
         let mut npz = ndarray_npy::NpzReader::new(f).expect("reference file is a zip archive");
         let mut arr1 = |name: &str| -> Vec<f64> {

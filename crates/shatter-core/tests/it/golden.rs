@@ -1,4 +1,4 @@
-//! The engine against independent float64 implementations (`shared/reference/*.npz`).
+//! The engine against independent float64 implementations (`tests/data/*.npz`, see its README).
 
 use ndarray::{Array0, Array1, Array2};
 use ndarray_npy::NpzReader;
@@ -12,11 +12,11 @@ use std::path::PathBuf;
 
 pub fn reference_path(name: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference")
+        .join("tests/data")
         .join(name);
     assert!(
         p.exists(),
-        "reference file {} is missing: the tests need shared/reference beside the repository",
+        "reference file {} is missing: it ships in crates/shatter-core/tests/data",
         p.display()
     );
     p

@@ -1,5 +1,5 @@
 //! Integration tests of shatter-core against golden values computed outside the project
-//! (`shared/reference`, see its README) and end-to-end properties of training.
+//! (`tests/data`, see its README) and end-to-end properties of training.
 
 mod bound;
 mod golden;

@@ -46,7 +46,7 @@ fn a_huge_step_is_recorded_as_diverged() {
         Control::Continue
     });
     match out.status {
-        RunStatus::Diverged { epoch } => assert!(
+        RunStatus::Diverged { epoch, .. } => assert!(
             epoch < 500 && epoch == out.epochs_run,
             "seed 1: diverged at {epoch}"
         ),

@@ -27,8 +27,8 @@ struct Batch {
     std::vector<i64> meta;
     std::vector<double> hyper, x, y, xt, yt, p, dir;
     std::vector<double> e1, e2, lt, g, q, hv, rt, vel;
-    std::vector<int> on, flags, div;
-    std::vector<double> loss, gnorm, scale, qsum, tsum;
+    std::vector<int> on, flags, div, since;
+    std::vector<double> loss, gnorm, scale, qsum, tsum, loss0;
 };
 
 template <int D, int ACT>
@@ -82,6 +82,9 @@ int main(int argc, char **argv) {
     b.on = load<int>(dir + "on.bin");
     b.flags = b.on;
     b.div.assign(runs, -1);
+    // Epoch 7 of runs whose epoch-0 loss was large: no blow-up streak.
+    b.since.assign(runs, -1);
+    b.loss0.assign(runs, 1e300);
     b.loss.assign(runs, 0); b.gnorm.assign(runs, 0); b.scale.assign(runs, 0);
     b.qsum.assign(runs, 0); b.tsum.assign(runs, 0);
     std::ifstream groups(dir + "groups.txt");
@@ -97,7 +100,7 @@ int main(int argc, char **argv) {
     // test error, and the update.
     for (size_t g = 0; g < kinds.size(); ++g) dispatch(kinds[g][0], kinds[g][1], 0, b, tiles[g][0]);
     for (size_t g = 0; g < kinds.size(); ++g) dispatch(kinds[g][0], kinds[g][1], 1, b, tiles[g][2]);
-    launch((int)runs, [&] { reduce_train<double>(b.meta.data(), b.lt.data(), b.e1.data(), b.g.data(), b.on.data(), b.div.data(), b.loss.data(), b.gnorm.data(), b.scale.data(), b.hyper.data(), 7); });
+    launch((int)runs, [&] { reduce_train<double>(b.meta.data(), b.lt.data(), b.e1.data(), b.g.data(), b.on.data(), b.div.data(), b.loss.data(), b.gnorm.data(), b.scale.data(), b.hyper.data(), b.loss0.data(), b.since.data(), 10.0, 100, 7); });
     for (size_t g = 0; g < kinds.size(); ++g) dispatch(kinds[g][0], kinds[g][1], 2, b, tiles[g][0]);
     for (size_t g = 0; g < kinds.size(); ++g) dispatch(kinds[g][0], kinds[g][1], 3, b, tiles[g][2]);
     launch((int)runs, [&] { run_sum<double>(b.meta.data(), b.q.data(), 0, b.qsum.data(), b.flags.data()); });

@@ -115,6 +115,16 @@ mod tests {
     #[test]
     fn emulated_kernels_match_the_cpu_engine() {
         let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        if let Err(e) = Command::new(&cxx).arg("--version").output() {
+            // Without a compiler the check cannot run: a failure in CI (`CI` set; .ci/run
+            // installs g++), a printed skip elsewhere.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must have a C++20 compiler ({cxx}: {e}); .ci/run installs g++"
+            );
+            eprintln!("skipping emulated_kernels_match_the_cpu_engine: no C++ compiler ({cxx}: {e}); install g++ or set CXX");
+            return;
+        }
         let cases = [
             case(
                 3,

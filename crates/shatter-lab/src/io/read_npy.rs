@@ -101,19 +101,23 @@ impl<'a> Npz<'a> {
 }
 
 /// Checks that every element of `a` is finite, naming the first that is not by its NumPy
-/// index.
+/// index (`()` for a 0-d array, as `beta[()]` indexes it in NumPy).
 fn check_finite(path: &Path, array: &str, a: &ArrayD<f64>) -> Result<(), IoError> {
     match a.indexed_iter().find(|(_, v)| !v.is_finite()) {
         None => Ok(()),
         Some((index, &value)) => Err(IoError::NonFiniteElement {
             path: path.to_path_buf(),
             array: array.into(),
-            index: index
-                .slice()
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            index: if a.ndim() == 0 {
+                "()".to_string()
+            } else {
+                index
+                    .slice()
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
             value,
         }),
     }
@@ -230,11 +234,13 @@ pub fn load_dataset_npy(
 
 /// Loads a `model.npz`: arrays `W` (`K x d`), `b` (`K`), `v` (`K`) and `beta` (0-d, or 1-D of
 /// length 1), float64 or float32 each. Errors name the file and the array that is missing or
-/// misshapen. Values are not checked for finiteness (a diverged model loads as it was saved).
+/// misshapen, and the first NaN or infinite entry (`W[3, 1]`): every weight must be finite, so
+/// the model of a run that diverged to NaN is refused rather than measured or trained on.
 /// Allocates the arrays.
 pub fn load_model_npz(path: &Path) -> Result<ModelArrays, IoError> {
     let mut npz = Npz::open(path)?;
     let w = npz.read("W")?;
+    check_finite(path, "W", &w)?;
     let (k, d) = match *w.shape() {
         [k, d] if k >= 1 && d >= 1 => (k, d),
         _ => return Err(wrong_shape(path, "W", &w, "2-D (K, d) with K, d >= 1")),
@@ -249,11 +255,13 @@ pub fn load_model_npz(path: &Path) -> Result<ModelArrays, IoError> {
                 format!("({k},), one value per row of W"),
             ));
         }
+        check_finite(path, name, &a)?;
         Ok(a.iter().copied().collect())
     };
     let b = vector("b")?;
     let v = vector("v")?;
     let beta_array = npz.read("beta")?;
+    check_finite(path, "beta", &beta_array)?;
     let beta = match (beta_array.ndim(), beta_array.len()) {
         (0, 1) | (1, 1) => beta_array.iter().copied().next().unwrap_or(f64::NAN),
         _ => {
@@ -567,6 +575,52 @@ mod tests {
             for w in words {
                 assert!(e.contains(w), "{name}: `{e}` lacks `{w}`");
             }
+        }
+        // Non-finite weights: refused, naming the file, the array and the first bad index.
+        let mut nan_w = w();
+        nan_w[[2, 1]] = f64::NAN;
+        let mut inf_v = k();
+        inf_v[[1]] = f64::INFINITY;
+        for (path, words) in [
+            (
+                model(
+                    "nan_w.npz",
+                    vec![
+                        ("W", nan_w),
+                        ("b", k()),
+                        ("v", k()),
+                        ("beta", arr0(1.0).into_dyn()),
+                    ],
+                ),
+                "W[2, 1] is NaN; values must be finite",
+            ),
+            (
+                model(
+                    "inf_v.npz",
+                    vec![
+                        ("W", w()),
+                        ("b", k()),
+                        ("v", inf_v),
+                        ("beta", arr0(1.0).into_dyn()),
+                    ],
+                ),
+                "v[1] is inf; values must be finite",
+            ),
+            (
+                model(
+                    "nan_beta.npz",
+                    vec![
+                        ("W", w()),
+                        ("b", k()),
+                        ("v", k()),
+                        ("beta", arr0(f64::NAN).into_dyn()),
+                    ],
+                ),
+                "beta[()] is NaN; values must be finite",
+            ),
+        ] {
+            let e = load_model_npz(&path).expect_err("non-finite").to_string();
+            assert_eq!(e, format!("{}: {words}", path.display()));
         }
         let not_zip = write(dir.path(), "text.npz", "hello");
         let e = load_model_npz(&not_zip).unwrap_err().to_string();

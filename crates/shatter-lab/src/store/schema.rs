@@ -76,7 +76,7 @@ pub const CONFIG_COLUMNS: &[Column] = &[
 ];
 
 /// The summary metrics, one column per [`Summary`](crate::run::Summary) field except `status` (the run's own
-/// `status` column says it).
+/// `status` column says it) and `diverged_rule` (kept in `summary_json`).
 pub const SUMMARY_COLUMNS: &[Column] = &[
     col("final_train_loss", Kind::Real),
     col("train_mse", Kind::Real),
@@ -215,10 +215,11 @@ mod tests {
         let names: Vec<&String> = fields.as_object().unwrap().keys().collect();
         for k in &names {
             assert!(
-                k.as_str() == "status" || SUMMARY_COLUMNS.iter().any(|c| c.name == k.as_str()),
+                ["status", "diverged_rule"].contains(&k.as_str())
+                    || SUMMARY_COLUMNS.iter().any(|c| c.name == k.as_str()),
                 "summary field {k} has no column"
             );
         }
-        assert_eq!(names.len(), SUMMARY_COLUMNS.len() + 1);
+        assert_eq!(names.len(), SUMMARY_COLUMNS.len() + 2);
     }
 }

@@ -3,6 +3,7 @@
 mod batched;
 mod export;
 mod krr;
+mod run_dir;
 mod store;
 mod store_identity;
 mod sweep_spec;
