@@ -11,5 +11,6 @@ mod inspect;
 mod krr;
 mod reproduce;
 mod sensing;
+mod settings;
 mod sweep;
 mod train;
