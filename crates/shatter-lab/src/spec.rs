@@ -443,6 +443,21 @@ impl RunSpec {
                 });
             }
         }
+        if let Some(path) = &self.data {
+            for key in ["target", "input", "sigma"] {
+                let set = match key {
+                    "target" => self.target.is_some(),
+                    "input" => self.input.is_some(),
+                    _ => self.sigma.is_some(),
+                };
+                if set {
+                    return Err(SpecError::Conflict {
+                        place: place(key),
+                        message: format!("{key} describes generated data, but data = {} reads a file; remove one of them", path.display()),
+                    });
+                }
+            }
+        }
         let mut bound = self.clone();
         inputs::bind_inputs(&mut bound, &place, cache)?;
         let s = bound.resolved();
@@ -486,26 +501,11 @@ impl RunSpec {
         let batch = s.batch_size.unwrap_or(0);
         let mixup = s.mixup_alpha.unwrap_or(0.0);
         let data = match &s.data {
-            Some(path) => {
-                for key in ["target", "input", "sigma"] {
-                    let set = match key {
-                        "target" => self.target.is_some(),
-                        "input" => self.input.is_some(),
-                        _ => self.sigma.is_some(),
-                    };
-                    if set {
-                        return Err(SpecError::Conflict {
-                            place: place(key),
-                            message: format!("{key} describes generated data, but data = {} reads a file; remove one of them", path.display()),
-                        });
-                    }
-                }
-                DataSource::File {
-                    path: path.clone(),
-                    label_column: s.label_column.clone(),
-                    sha256: s.data_sha256.clone().unwrap_or_default(),
-                }
-            }
+            Some(path) => DataSource::File {
+                path: path.clone(),
+                label_column: s.label_column.clone(),
+                sha256: s.data_sha256.clone().unwrap_or_default(),
+            },
             None => {
                 let input: InputDist = s.input.as_deref().unwrap_or("ball").parse().map_err(
                     |e: shatter_core::data::generate::DataError| {
@@ -545,7 +545,8 @@ impl RunSpec {
                 DataSource::Generated(spec)
             }
         };
-        if batch > n {
+        // A data file's batch size is checked where the run reads it (naming the file).
+        if matches!(data, DataSource::Generated(_)) && batch > n {
             return Err(range(
                 "batch_size",
                 batch.to_string(),

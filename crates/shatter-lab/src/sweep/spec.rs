@@ -636,7 +636,7 @@ impl SweepSpec {
                     return Err(point_err(SpecError::OutOfRange {
                         place: crate::spec::place_of(source, WIDTH_PER_N),
                         key: WIDTH_PER_N,
-                        value: mult.to_string(),
+                        value: format!("{mult:?}"),
                         expected: format!(
                             "gives width {shown} for n = {n}; must give 1 to {}",
                             crate::spec::MAX_WIDTH
