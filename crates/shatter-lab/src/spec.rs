@@ -12,7 +12,7 @@
 mod inputs;
 mod settings;
 
-pub use inputs::{available_memory, sha256_file, InputCache, InputFile};
+pub use inputs::{available_memory, memory_parts, sha256_file, InputCache};
 use settings::run_settings;
 pub use settings::{CheckValue, IdRule, Range, Setting};
 

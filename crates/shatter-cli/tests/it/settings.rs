@@ -285,7 +285,33 @@ fn a_sweep_on_a_data_file_stores_its_n_d_and_hash_and_width_per_n_uses_its_rows(
     let hash = sha256sum(&data);
     assert_eq!(
         got,
-        vec![(9, 3, 18, hash.clone()), (9, 3, 18, hash)],
+        vec![(9, 3, 18, hash.clone()), (9, 3, 18, hash.clone())],
         "n, d, width = 2 n, hash"
+    );
+    drop(stmt);
+    drop(conn);
+    // Resuming after the file changed runs both points again: they are new runs.
+    write(d, "rows.csv", &format!("{rows}0.5,0.5,0.5,1\n"));
+    ok(&["sweep", &spec, "--store", path_str(&db), "-q"]);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT n, width, data_sha256 FROM runs ORDER BY n, seed")
+        .unwrap();
+    let got: Vec<(i64, i64, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let new_hash = sha256sum(&data);
+    assert_ne!(new_hash, hash);
+    assert_eq!(
+        got,
+        vec![
+            (9, 18, hash.clone()),
+            (9, 18, hash),
+            (10, 20, new_hash.clone()),
+            (10, 20, new_hash)
+        ],
+        "the old runs kept, the new ones added"
     );
 }

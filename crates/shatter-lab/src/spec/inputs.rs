@@ -13,15 +13,6 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// An input file as the check found it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InputFile {
-    /// SHA-256 of its bytes, 64 lowercase hex digits.
-    pub sha256: String,
-    /// For a data file: its number of rows and inputs (`n`, `d`).
-    pub shape: Option<(usize, usize)>,
-}
-
 /// Input files already read by earlier checks (a sweep checks many points on the same files),
 /// and the available memory, read once. Lives for one expansion: a file changed after it was
 /// read is caught when the run reads it again (the run compares the hash).
