@@ -72,10 +72,10 @@ pub enum SpecError {
         /// The key naming the file.
         key: &'static str,
         /// What went wrong, with the file's name.
-        source: crate::io::IoError,
+        source: Box<crate::io::IoError>,
     },
     /// The run would need more memory than the machine has available.
-    #[error("{place}{key} = {value}: the run needs about {needed} of memory ({what}), but {available} are available; lower {key}")]
+    #[error("{place}{key} = {value}: {detail}")]
     Memory {
         /// `file:line: ` of the key, or empty.
         place: String,
@@ -83,12 +83,9 @@ pub enum SpecError {
         key: &'static str,
         /// Its value.
         value: String,
-        /// The estimated need, human readable (`4.1 TB`).
-        needed: String,
-        /// What needs it (`workspaces: 2 n width floats`).
-        what: String,
-        /// Available memory, human readable.
-        available: String,
+        /// The estimate, what needs most of it and the available memory, human readable:
+        /// `the run needs about 4.1 TB of memory (...), but 16.0 GB are available; lower width`.
+        detail: String,
     },
 }
 

@@ -13,13 +13,16 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// A data file read with a label column and an expected `d`.
+type ShapeKey = (PathBuf, Option<String>, Option<usize>);
+
 /// Input files already read by earlier checks (a sweep checks many points on the same files),
 /// and the available memory, read once. Lives for one expansion: a file changed after it was
 /// read is caught when the run reads it again (the run compares the hash).
 #[derive(Debug, Default)]
 pub struct InputCache {
     hashes: HashMap<PathBuf, String>,
-    shapes: HashMap<(PathBuf, Option<String>, Option<usize>), (usize, usize)>,
+    shapes: HashMap<ShapeKey, (usize, usize)>,
     memory: Option<Option<u64>>,
 }
 
@@ -92,7 +95,7 @@ pub(super) fn bind_inputs(
         move |source: IoError| SpecError::Input {
             place: place(key),
             key,
-            source,
+            source: Box::new(source),
         }
     };
     let pin = |key: &'static str,
@@ -308,9 +311,11 @@ pub(super) fn check_memory(
         place: place(key),
         key,
         value,
-        needed: human(total),
-        what: format!("most of it for {what}"),
-        available: human(available as f64),
+        detail: format!(
+            "the run needs about {} of memory (most of it for {what}), but {} are available; lower {key}",
+            human(total),
+            human(available as f64)
+        ),
     })
 }
 

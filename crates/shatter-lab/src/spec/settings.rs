@@ -264,6 +264,7 @@ macro_rules! run_settings {
             }
 
             /// Fills every unset field with its default, in table order.
+            #[allow(clippy::redundant_closure_call)]
             fn fill_defaults(&mut self) {
                 $(
                     if self.$name.is_none() {
@@ -284,6 +285,7 @@ macro_rules! run_settings {
             }
 
             /// The default of each [`IdRule::UnlessDefault`] setting as JSON, for the run id.
+            #[allow(clippy::redundant_closure_call)]
             fn id_defaults() -> Vec<(&'static str, serde_json::Value)> {
                 let empty = RunSpec::default();
                 let mut out = Vec::new();

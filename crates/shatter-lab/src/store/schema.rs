@@ -269,6 +269,27 @@ mod tests {
     }
 
     #[test]
+    fn config_columns_follow_the_settings_table_in_order() {
+        let columns: Vec<&str> = CONFIG_COLUMNS.iter().map(|c| c.name).collect();
+        let settings: Vec<&str> = crate::spec::SETTINGS.iter().map(|s| s.name).collect();
+        assert_eq!(columns, settings);
+        for c in CONFIG_COLUMNS {
+            let kind = crate::spec::Setting::named(c.name).map(|s| s.kind);
+            let expected = match c.kind {
+                Kind::Int => &["usize", "u64"][..],
+                Kind::Real => &["f64"][..],
+                Kind::Text => &["String", "PathBuf"][..],
+                Kind::Bool => &["bool"][..],
+            };
+            assert!(
+                kind.is_some_and(|k| expected.contains(&k)),
+                "{}: {kind:?}",
+                c.name
+            );
+        }
+    }
+
+    #[test]
     fn summary_columns_are_exactly_the_summary_fields() {
         let fields = serde_json::to_value(Summary::default()).unwrap();
         let names: Vec<&String> = fields.as_object().unwrap().keys().collect();

@@ -614,7 +614,7 @@ impl SweepSpec {
                                 point_err(SpecError::Input {
                                     place: crate::spec::place_of(source, "data"),
                                     key: "data",
-                                    source: e,
+                                    source: Box::new(e),
                                 })
                             })?
                             .0 as f64
