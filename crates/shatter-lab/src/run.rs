@@ -67,6 +67,16 @@ pub enum RunError {
         /// What is wrong.
         message: String,
     },
+    /// An input file changed between the check (which hashed it into the run id) and the run.
+    #[error("{path}: the file changed after the run was checked (SHA-256 {expected}, now {found}); start the run again")]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// The hash the check recorded.
+        expected: String,
+        /// The hash now.
+        found: String,
+    },
     /// Fitting kernel ridge regression (`model = "krr"`) failed.
     #[error("kernel ridge regression: {0}")]
     Krr(#[from] BaselineError),
@@ -224,7 +234,10 @@ pub fn build_data(cfg: &RunConfig) -> Result<BuiltData, RunError> {
         DataSource::Generated(spec) => {
             let problem = generate(spec, cfg.seed)?;
             let test = match &cfg.test_data {
-                Some(p) => load_dataset(p, &LabelColumn::Last, Some(spec.d))?,
+                Some(p) => {
+                    unchanged_since_check(p, cfg.spec.test_data_sha256.as_deref())?;
+                    load_dataset(p, &LabelColumn::Last, Some(spec.d))?
+                }
                 None => problem.test_set(cfg.n_test),
             };
             let sigma = match spec.labels {
@@ -236,7 +249,9 @@ pub fn build_data(cfg: &RunConfig) -> Result<BuiltData, RunError> {
         DataSource::File {
             path,
             label_column: col,
+            sha256,
         } => {
+            unchanged_since_check(path, Some(sha256.as_str()))?;
             let train = load_dataset(path, &label_column(col), Some(cfg.shape.d))?;
             if let Some(b) = cfg.train.batch_size {
                 if b > train.n {
@@ -250,7 +265,10 @@ pub fn build_data(cfg: &RunConfig) -> Result<BuiltData, RunError> {
                 }
             }
             let test = match &cfg.test_data {
-                Some(p) => Some(load_dataset(p, &label_column(col), Some(cfg.shape.d))?),
+                Some(p) => {
+                    unchanged_since_check(p, cfg.spec.test_data_sha256.as_deref())?;
+                    Some(load_dataset(p, &label_column(col), Some(cfg.shape.d))?)
+                }
                 None => None,
             };
             Ok((train, test, None))
@@ -258,10 +276,29 @@ pub fn build_data(cfg: &RunConfig) -> Result<BuiltData, RunError> {
     }
 }
 
+/// Refuses an input file whose contents changed after the check hashed them (the run id
+/// names those contents). `expected` is `None` or empty for a config built without a check.
+fn unchanged_since_check(path: &Path, expected: Option<&str>) -> Result<(), RunError> {
+    let Some(expected) = expected.filter(|h| !h.is_empty()) else {
+        return Ok(());
+    };
+    let found = crate::spec::sha256_file(path)?;
+    if found == expected {
+        Ok(())
+    } else {
+        Err(RunError::Changed {
+            path: path.to_path_buf(),
+            expected: expected.to_string(),
+            found,
+        })
+    }
+}
+
 fn initial_network<F: Float>(cfg: &RunConfig) -> Result<Network<F>, RunError> {
     match &cfg.init {
         Init::Default { scale } => Ok(Network::init(cfg.shape, cfg.seed, *scale)),
         Init::From(path) => {
+            unchanged_since_check(path, cfg.spec.init_from_sha256.as_deref())?;
             let arrays = load_model_npz(path)?;
             if arrays.d != cfg.shape.d || arrays.k != cfg.shape.width {
                 return Err(RunError::ModelShape {

@@ -1,6 +1,20 @@
 //! What the user writes for one run ([`RunSpec`]: TOML keys and command-line flags, one
 //! spelling each) and what the engine accepts ([`RunConfig`]: every value checked and resolved).
-//! Also the run id: a hash of the resolved spec, so the same settings always name the same run.
+//! Also the run id: a hash of the resolved spec and of the contents of its input files, so the
+//! same settings on the same data always name the same run.
+//!
+//! Every setting is defined once, in the [`run_settings!`](settings) list below: its type,
+//! default, range, help text and how it enters the run id. The struct, the flags, the TOML
+//! keys, the merge of a file with flags, the defaults and the range checks all come from it
+//! (`settings.rs`); `inputs.rs` reads the input files (content hashes, the shape of a data
+//! file) and estimates the memory a run needs.
+
+mod inputs;
+mod settings;
+
+pub use inputs::{available_memory, memory_parts, sha256_file, InputCache};
+use settings::run_settings;
+pub use settings::{CheckValue, IdRule, Range, Setting};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -50,6 +64,29 @@ pub enum SpecError {
         /// The cause.
         source: std::io::Error,
     },
+    /// An input file (`data`, `test_data`, `init_from`) could not be read or parsed.
+    #[error("{place}{key}: {source}")]
+    Input {
+        /// `file:line: ` of the key, or empty.
+        place: String,
+        /// The key naming the file.
+        key: &'static str,
+        /// What went wrong, with the file's name.
+        source: Box<crate::io::IoError>,
+    },
+    /// The run would need more memory than the machine has available.
+    #[error("{place}{key} = {value}: {detail}")]
+    Memory {
+        /// `file:line: ` of the key, or empty.
+        place: String,
+        /// The setting that makes the largest part of the need.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// The estimate, what needs most of it and the available memory, human readable:
+        /// `the run needs about 4.1 TB of memory (...), but 16.0 GB are available; lower width`.
+        detail: String,
+    },
 }
 
 /// `model = "network"`: the two-layer network (the default).
@@ -57,160 +94,150 @@ pub const MODEL_NETWORK: &str = "network";
 /// `model = "krr"`: kernel ridge regression.
 pub const MODEL_KRR: &str = "krr";
 
-/// The settings of one run, as written in a TOML file or given as flags (flags override the
-/// file). Every field is optional; [`RunSpec::resolved`] fills in the defaults given here.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, clap::Args)]
-#[serde(deny_unknown_fields)]
-#[command(next_help_heading = "Run settings (also TOML keys, same names with underscores)")]
-pub struct RunSpec {
-    /// Input dimension d. Default 10; at least 1.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub d: Option<usize>,
-    /// Number of training samples n. Default 512; at least 1.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub n: Option<usize>,
-    /// Hidden width K. Default 2048; at least 1.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub width: Option<usize>,
-    /// Step size eta. Default 0.9; positive.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lr: Option<f64>,
-    /// Number of epochs. Default 2000.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub epochs: Option<usize>,
-    /// Weight decay lambda on every parameter. Default 0; at least 0.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub weight_decay: Option<f64>,
-    /// Gradient-norm clipping threshold c (PyTorch's clip_grad_norm_). Default 50; 0 turns it off.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub clip: Option<f64>,
-    /// Heavy-ball momentum as in PyTorch's SGD. Default 0; in [0, 1).
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub momentum: Option<f64>,
-    /// Mini-batch size. Default 0 = full-batch gradient descent.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch_size: Option<usize>,
-    /// Hidden activation: relu or gelu. Default relu.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub activation: Option<String>,
-    /// Whether hidden neurons have biases b_k. Default true (flag: --no-bias).
-    #[arg(skip)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bias: Option<bool>,
-    /// Fix the hidden biases at zero (TOML: bias = false).
-    #[arg(long)]
-    #[serde(skip)]
-    pub no_bias: bool,
-    /// Loss: square (the papers' 1/(2n) sum r^2), mse (PyTorch's 1/n sum r^2) or logistic. Default square.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub loss: Option<String>,
-    /// Label noise standard deviation sigma (regression). Default 1; at least 0.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sigma: Option<f64>,
-    /// Target function: linear, holder, sine, piecewise, teacher, teacher(WIDTH), zero. Default linear.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// Input distribution: ball, sphere, gaussian, interval, interval(LO, HI), grid, grid(LO, HI),
-    /// subspaces(COUNT, DIM), radial-beta(ALPHA, BETA). Default ball.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub input: Option<String>,
-    /// Training data file instead of a generator: CSV (header optional), .npy (n x (d+1)) or
-    /// .npz with arrays X and y. Labels in the last column unless label_column says otherwise.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<PathBuf>,
-    /// Name (CSV header) or 0-based index of the label column of `data`. Default: the last.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label_column: Option<String>,
-    /// Test data file (same formats as `data`); without it, generated runs draw a fresh test set
-    /// labelled by the noiseless target and file runs report no test error.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test_data: Option<PathBuf>,
-    /// Size of the generated test set. Default 2000; at least 1.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub n_test: Option<usize>,
-    /// Mixup: train on inputs and labels mixed with a random partner with weight
-    /// lambda ~ Beta(alpha, alpha). Default 0 = off; otherwise positive.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mixup_alpha: Option<f64>,
-    /// Arithmetic: f32 (default) or f64.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub precision: Option<String>,
-    /// Seed of everything random in the run (data, initialisation, batches, probes). Default 0.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-    /// Initial weights are PyTorch's nn.Linear default times this factor. Default 1; positive.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub init_scale: Option<f64>,
-    /// Start from saved weights: an .npz with arrays W (K x d), b (K), v (K), beta.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub init_from: Option<PathBuf>,
-    /// Measure sharpness every this many epochs; 0 measures it only at the end. Default 100.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sharpness_every: Option<usize>,
-    /// Evaluate the test error every this many epochs; 0 evaluates it only at the end. Default 100.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test_every: Option<usize>,
-    /// Write a trajectory row every this many epochs. Default 10; at least 1.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_every: Option<usize>,
-    /// Number of top Hessian eigenvalues Lanczos certifies. Default 1; 1 to 50.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<usize>,
-    /// Relative tolerance of the certified Lanczos error bound. Default 1e-4; in (0, 1).
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lanczos_tol: Option<f64>,
-    /// Iteration cap of Lanczos. Default 100; 2 to 2000.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lanczos_max_iter: Option<usize>,
-    /// What is fitted: network (the two-layer network trained by gradient descent) or krr
-    /// (kernel ridge regression, the ridge chosen by cross-validation; the network settings
-    /// are then unused). Default network, which the resolved spec leaves out so that network
-    /// run ids do not change.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    /// Kernel of model = krr: laplace, gaussian or ntk (the two-layer ReLU NTK), laplace:H or
-    /// gaussian:H with a bandwidth H > 0 (default: the median pairwise distance). Default ntk;
-    /// ignored (and left out of the resolved spec) for networks.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<String>,
-    /// Cross-validation folds choosing the ridge of model = krr (19 values from 1e-8 to 10).
-    /// Default 5, or n when n < 5; 2 to n. Ignored (and left out of the resolved spec) for
-    /// networks.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cv_folds: Option<usize>,
+/// Largest input dimension `d`.
+pub const MAX_D: u64 = 1_000_000;
+/// Largest number of samples (`n`, `n_test`, `batch_size`, `cv_folds`).
+pub const MAX_N: u64 = 1_000_000_000;
+/// Largest hidden width `K`.
+pub const MAX_WIDTH: u64 = 1_000_000_000;
+
+const fn int(min: u64, max: u64, expected: &'static str) -> Range {
+    Range::Int { min, max, expected }
 }
+
+const fn float(lo: f64, lo_open: bool, hi: f64, hi_open: bool, expected: &'static str) -> Range {
+    Range::Float {
+        lo,
+        lo_open,
+        hi,
+        hi_open,
+        expected,
+    }
+}
+
+const INF: f64 = f64::INFINITY;
+
+fn is_krr(s: &RunSpec) -> bool {
+    s.model.as_deref() == Some(MODEL_KRR)
+}
+
+run_settings! {
+    d: usize, flag(long), default |s| s.data.is_none().then_some(10),
+        range int(1, MAX_D, "must be at least 1 and at most 1000000"), id IdRule::Always,
+        help "Input dimension d. Default 10 (with data: the file's); 1 to 1000000.";
+    n: usize, flag(long), default |s| s.data.is_none().then_some(512),
+        range int(1, MAX_N, "must be at least 1 and at most 1000000000"), id IdRule::Always,
+        help "Number of training samples n. Default 512 (with data: the file's rows); 1 to 1e9.";
+    width: usize, flag(long), default |_| Some(2048),
+        range int(1, MAX_WIDTH, "must be at least 1 and at most 1000000000"), id IdRule::Always,
+        help "Hidden width K. Default 2048; 1 to 1e9 (and what fits in memory).";
+    lr: f64, flag(long), default |_| Some(0.9),
+        range Range::POSITIVE, id IdRule::Always,
+        help "Step size eta. Default 0.9; positive and finite.";
+    epochs: usize, flag(long), default |_| Some(2000),
+        range int(0, 1_000_000_000_000, "must be at most 1000000000000"), id IdRule::Always,
+        help "Number of epochs. Default 2000; 0 to 1e12.";
+    weight_decay: f64, flag(long), default |_| Some(0.0),
+        range float(0.0, false, INF, true, "must be at least 0 and finite"), id IdRule::Always,
+        help "Weight decay lambda on every parameter. Default 0; at least 0 and finite.";
+    clip: f64, flag(long), default |_| Some(50.0),
+        range float(0.0, false, INF, true, "must be at least 0 and finite (0 turns clipping off)"), id IdRule::Always,
+        help "Gradient-norm clipping threshold c (PyTorch's clip_grad_norm_). Default 50; 0 turns it off; finite.";
+    momentum: f64, flag(long), default |_| Some(0.0),
+        range float(0.0, false, 1.0, true, "must be in [0, 1)"), id IdRule::Always,
+        help "Heavy-ball momentum as in PyTorch's SGD. Default 0; in [0, 1).";
+    batch_size: usize, flag(long), default |_| Some(0),
+        range int(0, MAX_N, "must be at most n (0 for full batch)"), id IdRule::Always,
+        help "Mini-batch size. Default 0 = full-batch gradient descent; at most n.";
+    activation: String, flag(long), default |_| Some("relu".into()),
+        range Range::Text, id IdRule::Always,
+        help "Hidden activation: relu or gelu. Default relu.";
+    bias: bool, noflag(skip), default |_| Some(true),
+        range Range::Bool, id IdRule::Always,
+        help "Whether hidden neurons have biases b_k. Default true (flag: --no-bias).";
+    loss: String, flag(long), default |_| Some("square".into()),
+        range Range::Text, id IdRule::Always,
+        help "Loss: square (the papers' 1/(2n) sum r^2), mse (PyTorch's 1/n sum r^2) or logistic. Default square.";
+    sigma: f64, flag(long), default |s| s.data.is_none().then_some(1.0),
+        range float(0.0, false, INF, true, "must be at least 0 and finite"), id IdRule::Always,
+        help "Label noise standard deviation sigma (regression). Default 1; at least 0 and finite.";
+    target: String, flag(long), default |s| s.data.is_none().then(|| "linear".into()),
+        range Range::Text, id IdRule::Always,
+        help "Target function: linear, holder, sine, piecewise, teacher, teacher(WIDTH), zero. Default linear.";
+    input: String, flag(long), default |s| s.data.is_none().then(|| "ball".into()),
+        range Range::Text, id IdRule::Always,
+        help "Input distribution: ball, sphere, gaussian, interval, interval(LO, HI), grid, grid(LO, HI),\nsubspaces(COUNT, DIM), radial-beta(ALPHA, BETA). Default ball.";
+    data: PathBuf, flag(long), default |_| None,
+        range Range::Path, id IdRule::ByContent,
+        help "Training data file instead of a generator: CSV (header optional), .npy (n x (d+1)) or\n.npz with arrays X and y. Labels in the last column unless label_column says otherwise.\nn and d are the file's; its SHA-256 (data_sha256) enters the run id, its name does not.";
+    label_column: String, flag(long), default |_| None,
+        range Range::Text, id IdRule::Always,
+        help "Name (CSV header) or 0-based index of the label column of `data`. Default: the last. Needs data.";
+    test_data: PathBuf, flag(long), default |_| None,
+        range Range::Path, id IdRule::ByContent,
+        help "Test data file (same formats as `data`); without it, generated runs draw a fresh test set\nlabelled by the noiseless target and file runs report no test error. Its SHA-256 enters the run id.";
+    n_test: usize, flag(long), default |_| Some(2000),
+        range int(1, MAX_N, "must be at least 1 and at most 1000000000"), id IdRule::Always,
+        help "Size of the generated test set. Default 2000; 1 to 1e9.";
+    mixup_alpha: f64, flag(long), default |_| Some(0.0),
+        range float(0.0, false, INF, true, "must be at least 0 and finite (0 turns mixup off)"), id IdRule::Always,
+        help "Mixup: train on inputs and labels mixed with a random partner with weight\nlambda ~ Beta(alpha, alpha). Default 0 = off; otherwise positive and finite.";
+    precision: String, flag(long), default |_| Some("f32".into()),
+        range Range::Text, id IdRule::Always,
+        help "Arithmetic: f32 (default) or f64.";
+    seed: u64, flag(long), default |_| Some(0),
+        range int(0, u64::MAX, ""), id IdRule::Always,
+        help "Seed of everything random in the run (data, initialisation, batches, probes). Default 0.";
+    init_scale: f64, flag(long), default |s| s.init_from.is_none().then_some(1.0),
+        range Range::POSITIVE, id IdRule::Always,
+        help "Initial weights are PyTorch's nn.Linear default times this factor. Default 1; positive and finite.";
+    init_from: PathBuf, flag(long), default |_| None,
+        range Range::Path, id IdRule::ByContent,
+        help "Start from saved weights: an .npz with arrays W (K x d), b (K), v (K), beta. Its SHA-256\nenters the run id.";
+    sharpness_every: usize, flag(long), default |_| Some(100),
+        range int(0, u64::MAX, ""), id IdRule::Always,
+        help "Measure sharpness every this many epochs; 0 measures it only at the end. Default 100.";
+    test_every: usize, flag(long), default |_| Some(100),
+        range int(0, u64::MAX, ""), id IdRule::Always,
+        help "Evaluate the test error every this many epochs; 0 evaluates it only at the end. Default 100.";
+    log_every: usize, flag(long), default |_| Some(10),
+        range int(1, u64::MAX, "must be at least 1"), id IdRule::Always,
+        help "Write a trajectory row every this many epochs. Default 10; at least 1.";
+    top_k: usize, flag(long), default |_| Some(1),
+        range int(1, 50, "must be between 1 and 50"), id IdRule::Always,
+        help "Number of top Hessian eigenvalues Lanczos certifies. Default 1; 1 to 50.";
+    lanczos_tol: f64, flag(long), default |_| Some(1e-4),
+        range float(0.0, true, 1.0, true, "must be in (0, 1)"), id IdRule::Always,
+        help "Relative tolerance of the certified Lanczos error bound. Default 1e-4; in (0, 1).";
+    lanczos_max_iter: usize, flag(long), default |_| Some(100),
+        range int(2, 2000, "must be between 2 and 2000"), id IdRule::Always,
+        help "Iteration cap of Lanczos. Default 100; 2 to 2000.";
+    model: String, flag(long), default |_| None,
+        range Range::Text, id IdRule::Always,
+        help "What is fitted: network (the two-layer network trained by gradient descent) or krr\n(kernel ridge regression, the ridge chosen by cross-validation; the network settings\nare then unused). Default network, which the resolved spec leaves out so that network\nrun ids do not change.";
+    kernel: String, flag(long), default |s| is_krr(s).then(|| "ntk".into()),
+        range Range::Text, id IdRule::Always,
+        help "Kernel of model = krr: laplace, gaussian or ntk (the two-layer ReLU NTK), laplace:H or\ngaussian:H with a bandwidth H > 0 (default: the median pairwise distance). Default ntk;\nignored (and left out of the resolved spec) for networks.";
+    cv_folds: usize, flag(long), default |s| is_krr(s).then(|| default_folds(s.n.unwrap_or(512))),
+        range int(2, MAX_N, "must be between 2 and n"), id IdRule::Always,
+        help "Cross-validation folds choosing the ridge of model = krr (19 values from 1e-8 to 10).\nDefault 5, or n when n < 5; 2 to n. Ignored (and left out of the resolved spec) for\nnetworks.";
+    data_sha256: String, noflag(skip), default |_| None,
+        range Range::Sha256, id IdRule::Always,
+        help "SHA-256 of the `data` file, computed by the check and recorded (run.json, the store);\na spec that sets it refuses a file with other contents.";
+    test_data_sha256: String, noflag(skip), default |_| None,
+        range Range::Sha256, id IdRule::Always,
+        help "SHA-256 of the `test_data` file (computed; setting it pins the contents).";
+    init_from_sha256: String, noflag(skip), default |_| None,
+        range Range::Sha256, id IdRule::Always,
+        help "SHA-256 of the `init_from` file (computed; setting it pins the contents).";
+}
+
+/// The input-file settings and the setting recording each one's SHA-256.
+pub const INPUT_FILES: [(&str, &str); 3] = [
+    ("data", "data_sha256"),
+    ("test_data", "test_data_sha256"),
+    ("init_from", "init_from_sha256"),
+];
 
 /// What a run fits.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -238,6 +265,8 @@ pub enum DataSource {
         path: PathBuf,
         /// Label column (name or index); `None` for the last column.
         label_column: Option<String>,
+        /// SHA-256 of its contents when checked (the run refuses a file that changed since).
+        sha256: String,
     },
 }
 
@@ -253,10 +282,11 @@ pub enum Init {
     From(PathBuf),
 }
 
-/// A checked run: every value in range, every name resolved.
+/// A checked run: every value in range, every name resolved, every input file hashed.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
-    /// The resolved spec it was made from (every field present).
+    /// The resolved spec it was made from (every field present; for a data file, `n` and `d`
+    /// are the file's and `data_sha256` its hash).
     pub spec: RunSpec,
     /// Training data.
     pub data: DataSource,
@@ -279,9 +309,15 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// The number of training samples the spec asks for (`n`; a data file may hold another).
+    /// The number of training samples: the spec's `n`, which for a data file is the file's
+    /// number of rows.
     pub fn data_n(&self) -> usize {
         self.spec.n.unwrap_or(512)
+    }
+
+    /// The run id ([`RunSpec::run_id`] of the checked spec, which holds the input hashes).
+    pub fn run_id(&self) -> String {
+        self.spec.run_id()
     }
 }
 
@@ -304,65 +340,26 @@ impl RunSpec {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    /// This spec with every field that `over` sets replaced by `over`'s value.
+    /// This spec with every field that `over` sets replaced by `over`'s value, field by field
+    /// (every value kept exactly, `NaN` included, for the check to judge).
     pub fn overridden_by(&self, over: &RunSpec) -> RunSpec {
-        let mut base = serde_json::to_value(self).expect("a spec serialises");
-        let top = serde_json::to_value(over).expect("a spec serialises");
-        if let (Some(b), Some(t)) = (base.as_object_mut(), top.as_object()) {
-            for (k, v) in t {
-                b.insert(k.clone(), v.clone());
-            }
-        }
-        let mut merged: RunSpec =
-            serde_json::from_value(base).expect("merging two specs gives a spec");
-        if over.no_bias || self.no_bias {
+        let mut merged = self.merge_fields(over);
+        if merged.no_bias {
             merged.bias = Some(false);
         }
         merged
     }
 
-    /// Every field filled in with its default.
+    /// Every field filled in with its default. Without a check, a data file's `n` and `d`
+    /// stay unset (the check reads them from the file).
     pub fn resolved(&self) -> RunSpec {
         let mut s = self.clone();
         if s.no_bias {
             s.bias = Some(false);
         }
         s.no_bias = false;
-        s.d.get_or_insert(10);
-        s.n.get_or_insert(512);
-        s.width.get_or_insert(2048);
-        s.lr.get_or_insert(0.9);
-        s.epochs.get_or_insert(2000);
-        s.weight_decay.get_or_insert(0.0);
-        s.clip.get_or_insert(50.0);
-        s.momentum.get_or_insert(0.0);
-        s.batch_size.get_or_insert(0);
-        s.mixup_alpha.get_or_insert(0.0);
-        s.activation.get_or_insert_with(|| "relu".into());
-        s.bias.get_or_insert(true);
-        s.loss.get_or_insert_with(|| "square".into());
-        if s.data.is_none() {
-            s.sigma.get_or_insert(1.0);
-            s.target.get_or_insert_with(|| "linear".into());
-            s.input.get_or_insert_with(|| "ball".into());
-        }
-        s.n_test.get_or_insert(2000);
-        s.precision.get_or_insert_with(|| "f32".into());
-        s.seed.get_or_insert(0);
-        if s.init_from.is_none() {
-            s.init_scale.get_or_insert(1.0);
-        }
-        s.sharpness_every.get_or_insert(100);
-        s.log_every.get_or_insert(10);
-        s.test_every.get_or_insert(100);
-        s.top_k.get_or_insert(1);
-        s.lanczos_tol.get_or_insert(1e-4);
-        s.lanczos_max_iter.get_or_insert(100);
-        if s.model.as_deref() == Some(MODEL_KRR) {
-            s.kernel.get_or_insert_with(|| "ntk".into());
-            let n = s.n.unwrap_or(512);
-            s.cv_folds.get_or_insert(default_folds(n));
-        } else if s.model.as_deref().is_none_or(|m| m == MODEL_NETWORK) {
+        s.fill_defaults();
+        if !is_krr(&s) && s.model.as_deref().is_none_or(|m| m == MODEL_NETWORK) {
             // Networks keep the spec (and so the run id) they had before krr existed.
             s.model = None;
             s.kernel = None;
@@ -377,18 +374,55 @@ impl RunSpec {
     }
 
     /// A stable id of the run: the first 16 hex digits of the SHA-256 of the resolved spec's
-    /// canonical JSON (keys sorted). Settings that do not change results do not enter.
+    /// canonical JSON (keys sorted). Settings marked [`IdRule::UnlessDefault`] enter only when
+    /// they differ from their default, so adding a setting changes no earlier id. An input
+    /// file enters by its contents: when its hash is known (a checked spec,
+    /// [`RunConfig::spec`]) the path is replaced by `sha256:HEX` (`sha256:HEX tsv` for a
+    /// `.tsv` name, which is read with tabs), so the same contents under another name or
+    /// folder give the same id and changed contents a new one. Settings that do not change
+    /// results (the device, threads) do not enter.
     pub fn run_id(&self) -> String {
         let json = serde_json::to_value(self.resolved()).expect("a spec serialises");
-        let canonical = serde_json::to_string(&json).expect("JSON serialises");
+        let mut json = match json {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!("a spec serialises to an object"),
+        };
+        for (name, default) in Self::id_defaults() {
+            if json.get(name) == Some(&default) {
+                json.remove(name);
+            }
+        }
+        for (path_key, hash_key) in INPUT_FILES {
+            if let Some(serde_json::Value::String(hash)) = json.remove(hash_key) {
+                let tsv = json
+                    .get(path_key)
+                    .and_then(|p| p.as_str())
+                    .is_some_and(|p| p.to_ascii_lowercase().ends_with(".tsv"));
+                let content = format!("sha256:{hash}{}", if tsv { " tsv" } else { "" });
+                json.insert(path_key.to_string(), serde_json::Value::String(content));
+            }
+        }
+        let canonical =
+            serde_json::to_string(&serde_json::Value::Object(json)).expect("JSON serialises");
         let digest = Sha256::digest(canonical.as_bytes());
         hex::encode(&digest[..8])
     }
 
-    /// Checks every value and resolves names. `source` is the spec file's path and text, used
-    /// to point errors at the right line.
+    /// Checks every value, reads the input files (hashes, the data file's `n` and `d`) and
+    /// resolves names. `source` is the spec file's path and text, used to point errors at the
+    /// right line. Cost: reading (and hashing) each input file once, and the data file's
+    /// parse; see [`RunSpec::check_with`] to share that across many specs.
     pub fn check(&self, source: Option<(&str, &str)>) -> Result<RunConfig, SpecError> {
-        let s = self.resolved();
+        self.check_with(source, &mut InputCache::default())
+    }
+
+    /// [`RunSpec::check`] with a cache of the input files already read (a sweep reads each
+    /// file once for all its points).
+    pub fn check_with(
+        &self,
+        source: Option<(&str, &str)>,
+        cache: &mut InputCache,
+    ) -> Result<RunConfig, SpecError> {
         let place = |key: &str| place_of(source, key);
         let range = |key: &'static str, value: String, expected: &str| SpecError::OutOfRange {
             place: place(key),
@@ -396,44 +430,44 @@ impl RunSpec {
             value,
             expected: expected.to_string(),
         };
+        // Every value as written against its range, before any file is read.
+        self.check_ranges(&place)?;
+        if self.data.is_none() {
+            if let Some(col) = &self.label_column {
+                return Err(SpecError::Conflict {
+                    place: place("label_column"),
+                    message: format!("label_column = {col:?} names a column of a data file, but data is not set; add data or remove label_column"),
+                });
+            }
+        }
+        if let Some(path) = &self.data {
+            for key in ["target", "input", "sigma"] {
+                let set = match key {
+                    "target" => self.target.is_some(),
+                    "input" => self.input.is_some(),
+                    _ => self.sigma.is_some(),
+                };
+                if set {
+                    return Err(SpecError::Conflict {
+                        place: place(key),
+                        message: format!("{key} describes generated data, but data = {} reads a file; remove one of them", path.display()),
+                    });
+                }
+            }
+        }
+        let mut bound = self.clone();
+        inputs::bind_inputs(&mut bound, &place, cache)?;
+        let s = bound.resolved();
+        s.check_ranges(&place)?;
         let (d, n, width) = (
             s.d.unwrap_or(10),
             s.n.unwrap_or(512),
             s.width.unwrap_or(2048),
         );
-        if d == 0 {
-            return Err(range("d", d.to_string(), "must be at least 1"));
-        }
-        if n == 0 {
-            return Err(range("n", n.to_string(), "must be at least 1"));
-        }
-        if width == 0 {
-            return Err(range("width", width.to_string(), "must be at least 1"));
-        }
         let lr = s.lr.unwrap_or(0.9);
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(range("lr", lr.to_string(), "must be positive and finite"));
-        }
         let wd = s.weight_decay.unwrap_or(0.0);
-        if !(wd.is_finite() && wd >= 0.0) {
-            return Err(range(
-                "weight_decay",
-                wd.to_string(),
-                "must be at least 0 and finite",
-            ));
-        }
         let clip = s.clip.unwrap_or(50.0);
-        if !(clip.is_finite() && clip >= 0.0) {
-            return Err(range(
-                "clip",
-                clip.to_string(),
-                "must be at least 0 (0 turns clipping off)",
-            ));
-        }
         let momentum = s.momentum.unwrap_or(0.0);
-        if !(momentum.is_finite() && (0.0..1.0).contains(&momentum)) {
-            return Err(range("momentum", momentum.to_string(), "must be in [0, 1)"));
-        }
         let activation = match s.activation.as_deref().unwrap_or("relu") {
             "relu" => Activation::Relu,
             "gelu" => Activation::Gelu,
@@ -457,62 +491,18 @@ impl RunSpec {
             other => return Err(range("precision", quote(other), "must be f32 or f64")),
         };
         let n_test = s.n_test.unwrap_or(2000);
-        if n_test == 0 {
-            return Err(range("n_test", "0".into(), "must be at least 1"));
-        }
         let log_every = s.log_every.unwrap_or(10);
-        if log_every == 0 {
-            return Err(range("log_every", "0".into(), "must be at least 1"));
-        }
         let top_k = s.top_k.unwrap_or(1);
-        if !(1..=50).contains(&top_k) {
-            return Err(range(
-                "top_k",
-                top_k.to_string(),
-                "must be between 1 and 50",
-            ));
-        }
         let tol = s.lanczos_tol.unwrap_or(1e-4);
-        if !(tol.is_finite() && tol > 0.0 && tol < 1.0) {
-            return Err(range("lanczos_tol", tol.to_string(), "must be in (0, 1)"));
-        }
         let max_iter = s.lanczos_max_iter.unwrap_or(100);
-        if !(2..=2000).contains(&max_iter) {
-            return Err(range(
-                "lanczos_max_iter",
-                max_iter.to_string(),
-                "must be between 2 and 2000",
-            ));
-        }
         let batch = s.batch_size.unwrap_or(0);
         let mixup = s.mixup_alpha.unwrap_or(0.0);
-        if !(mixup.is_finite() && mixup >= 0.0) {
-            return Err(range(
-                "mixup_alpha",
-                mixup.to_string(),
-                "must be at least 0 and finite (0 turns mixup off)",
-            ));
-        }
         let data = match &s.data {
-            Some(path) => {
-                for key in ["target", "input", "sigma"] {
-                    let set = match key {
-                        "target" => self.target.is_some(),
-                        "input" => self.input.is_some(),
-                        _ => self.sigma.is_some(),
-                    };
-                    if set {
-                        return Err(SpecError::Conflict {
-                            place: place(key),
-                            message: format!("{key} describes generated data, but data = {} reads a file; remove one of them", path.display()),
-                        });
-                    }
-                }
-                DataSource::File {
-                    path: path.clone(),
-                    label_column: s.label_column.clone(),
-                }
-            }
+            Some(path) => DataSource::File {
+                path: path.clone(),
+                label_column: s.label_column.clone(),
+                sha256: s.data_sha256.clone().unwrap_or_default(),
+            },
             None => {
                 let input: InputDist = s.input.as_deref().unwrap_or("ball").parse().map_err(
                     |e: shatter_core::data::generate::DataError| {
@@ -533,13 +523,6 @@ impl RunSpec {
                     },
                 )?;
                 let sigma = s.sigma.unwrap_or(1.0);
-                if !(sigma.is_finite() && sigma >= 0.0) {
-                    return Err(range(
-                        "sigma",
-                        sigma.to_string(),
-                        "must be at least 0 and finite",
-                    ));
-                }
                 let labels = if loss == Loss::Logistic {
                     Labels::Bernoulli
                 } else {
@@ -559,14 +542,13 @@ impl RunSpec {
                 DataSource::Generated(spec)
             }
         };
-        if let DataSource::Generated(_) = data {
-            if batch > n {
-                return Err(range(
-                    "batch_size",
-                    batch.to_string(),
-                    &format!("must be at most n = {n} (0 for full batch)"),
-                ));
-            }
+        // A data file's batch size is checked where the run reads it (naming the file).
+        if matches!(data, DataSource::Generated(_)) && batch > n {
+            return Err(range(
+                "batch_size",
+                batch.to_string(),
+                &format!("must be at most n = {n} (0 for full batch)"),
+            ));
         }
         let init = match &s.init_from {
             Some(p) => {
@@ -575,17 +557,9 @@ impl RunSpec {
                 }
                 Init::From(p.clone())
             }
-            None => {
-                let scale = s.init_scale.unwrap_or(1.0);
-                if !(scale.is_finite() && scale > 0.0) {
-                    return Err(range(
-                        "init_scale",
-                        scale.to_string(),
-                        "must be positive and finite",
-                    ));
-                }
-                Init::Default { scale }
-            }
+            None => Init::Default {
+                scale: s.init_scale.unwrap_or(1.0),
+            },
         };
         let seed = s.seed.unwrap_or(0);
         // The kernel name is checked even where it is ignored, so a typo never passes.
@@ -607,7 +581,7 @@ impl RunSpec {
                     });
                 }
                 let folds = s.cv_folds.unwrap_or_else(|| default_folds(n));
-                if folds < 2 || (matches!(data, DataSource::Generated(_)) && folds > n) {
+                if folds < 2 || folds > n {
                     return Err(range(
                         "cv_folds",
                         folds.to_string(),
@@ -645,7 +619,7 @@ impl RunSpec {
             },
             seed,
         };
-        Ok(RunConfig {
+        let cfg = RunConfig {
             test_data: s.test_data.clone(),
             n_test,
             shape,
@@ -656,7 +630,9 @@ impl RunSpec {
             model,
             data,
             spec: s,
-        })
+        };
+        inputs::check_memory(&cfg, &place, cache.available_memory())?;
+        Ok(cfg)
     }
 }
 
@@ -863,5 +839,314 @@ mod tests {
                 assert!(err.contains(w), "{text:?}: {err:?} lacks {w:?}");
             }
         }
+    }
+
+    /// Ids computed with the code before the typed settings layer (commit 3f4c330): a
+    /// default run, a small network, a run that sets many options, kernel ridge regression
+    /// and a run that sets the measurement options. New settings must not move them.
+    #[test]
+    fn run_ids_are_pinned_across_versions() {
+        let cases = [
+            ("default", RunSpec::default(), "ef304286e8c7d10d"),
+            (
+                "small network",
+                RunSpec {
+                    d: Some(2),
+                    n: Some(64),
+                    width: Some(128),
+                    lr: Some(0.5),
+                    seed: Some(3),
+                    epochs: Some(300),
+                    ..RunSpec::default()
+                },
+                "02656470dd391e52",
+            ),
+            (
+                "many options",
+                RunSpec {
+                    target: Some("teacher(8)".into()),
+                    input: Some("gaussian".into()),
+                    loss: Some("logistic".into()),
+                    precision: Some("f64".into()),
+                    no_bias: true,
+                    momentum: Some(0.9),
+                    batch_size: Some(32),
+                    weight_decay: Some(1e-3),
+                    clip: Some(0.0),
+                    ..RunSpec::default()
+                },
+                "df3af1e0c619cd6d",
+            ),
+            (
+                "krr",
+                RunSpec {
+                    model: Some("krr".into()),
+                    n: Some(50),
+                    kernel: Some("laplace".into()),
+                    ..RunSpec::default()
+                },
+                "e3b214222cc4853c",
+            ),
+            (
+                "measurement options",
+                RunSpec {
+                    mixup_alpha: Some(0.2),
+                    init_scale: Some(0.5),
+                    sharpness_every: Some(0),
+                    test_every: Some(50),
+                    log_every: Some(1),
+                    top_k: Some(3),
+                    lanczos_tol: Some(1e-6),
+                    lanczos_max_iter: Some(300),
+                    n_test: Some(100),
+                    sigma: Some(0.25),
+                    ..RunSpec::default()
+                },
+                "0512c8cf7e3f269b",
+            ),
+        ];
+        for (name, spec, id) in cases {
+            assert_eq!(spec.run_id(), id, "{name}: the unchecked spec's id");
+            let cfg = spec.check(None).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(cfg.run_id(), id, "{name}: the checked spec's id");
+        }
+    }
+
+    #[test]
+    fn every_float_setting_refuses_non_finite_values_from_flags_and_files() {
+        let floats: Vec<&str> = SETTINGS
+            .iter()
+            .filter(|s| s.kind == "f64")
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(
+            floats,
+            [
+                "lr",
+                "weight_decay",
+                "clip",
+                "momentum",
+                "sigma",
+                "mixup_alpha",
+                "init_scale",
+                "lanczos_tol"
+            ]
+        );
+        for key in &floats {
+            for (text, value) in [
+                ("nan", f64::NAN),
+                ("inf", f64::INFINITY),
+                ("-inf", f64::NEG_INFINITY),
+            ] {
+                // From a file, merged with empty flags (the merge once turned these into
+                // defaults through JSON).
+                let toml = format!("epochs = 1\n{key} = {text}\n");
+                let file = RunSpec::from_toml(&toml, "run.toml").expect("TOML takes nan and inf");
+                let merged = file.overridden_by(&RunSpec::default());
+                let err = merged
+                    .check(Some(("run.toml", &toml)))
+                    .expect_err(&format!("{key} = {text} must be refused"))
+                    .to_string();
+                let shown = value.to_string();
+                assert!(
+                    err.starts_with(&format!(
+                        "run.toml:2: {key} = {shown} is out of range: must be"
+                    )),
+                    "{key} = {text}: {err}"
+                );
+                // As a flag over a file that sets nothing.
+                let mut flags = RunSpec::default();
+                set_float(&mut flags, key, value);
+                let err = RunSpec::default()
+                    .overridden_by(&flags)
+                    .check(None)
+                    .expect_err("refused")
+                    .to_string();
+                assert!(
+                    err.starts_with(&format!("{key} = {shown} is out of range")),
+                    "{err}"
+                );
+            }
+        }
+        let err = RunSpec {
+            lr: Some(f64::NAN),
+            ..RunSpec::default()
+        }
+        .check(None)
+        .unwrap_err()
+        .to_string();
+        assert_eq!(err, "lr = NaN is out of range: must be positive and finite");
+    }
+
+    fn set_float(spec: &mut RunSpec, key: &str, v: f64) {
+        let slot = match key {
+            "lr" => &mut spec.lr,
+            "weight_decay" => &mut spec.weight_decay,
+            "clip" => &mut spec.clip,
+            "momentum" => &mut spec.momentum,
+            "sigma" => &mut spec.sigma,
+            "mixup_alpha" => &mut spec.mixup_alpha,
+            "init_scale" => &mut spec.init_scale,
+            "lanczos_tol" => &mut spec.lanczos_tol,
+            other => panic!("no float setting {other}"),
+        };
+        *slot = Some(v);
+    }
+
+    #[test]
+    fn merging_is_field_by_field() {
+        let file = RunSpec {
+            lr: Some(f64::INFINITY),
+            d: Some(3),
+            ..RunSpec::default()
+        };
+        let flags = RunSpec {
+            clip: Some(f64::NAN),
+            ..RunSpec::default()
+        };
+        let m = file.overridden_by(&flags);
+        assert!(m.lr == Some(f64::INFINITY) && m.clip.is_some_and(f64::is_nan) && m.d == Some(3));
+    }
+
+    #[test]
+    fn label_column_without_data_names_both_keys() {
+        let text = "label_column = \"y\"\n";
+        let spec = RunSpec::from_toml(text, "run.toml").unwrap();
+        let err = spec
+            .check(Some(("run.toml", text)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("run.toml:1: ")
+                && err.contains("label_column")
+                && err.contains("data is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sizes_have_upper_ranges() {
+        for (key, spec) in [
+            (
+                "width",
+                RunSpec {
+                    width: Some(100_000_000_000),
+                    ..RunSpec::default()
+                },
+            ),
+            (
+                "n",
+                RunSpec {
+                    n: Some(100_000_000_000),
+                    ..RunSpec::default()
+                },
+            ),
+            (
+                "d",
+                RunSpec {
+                    d: Some(100_000_000_000),
+                    ..RunSpec::default()
+                },
+            ),
+            (
+                "n_test",
+                RunSpec {
+                    n_test: Some(100_000_000_000),
+                    ..RunSpec::default()
+                },
+            ),
+        ] {
+            let err = spec.check(None).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("{key} = 100000000000 is out of range")),
+                "{err}"
+            );
+        }
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Content identity: the id follows the bytes of the data file, not its name.
+    #[test]
+    fn a_data_files_contents_decide_the_run_id_and_its_shape_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = "0.1,0.2,0.3,1.0\n0.3,0.4,0.5,0.5\n0.5,0.1,0.2,0.2\n";
+        let a = write(dir.path(), "a.csv", rows);
+        let spec = |p: &Path| RunSpec {
+            data: Some(p.to_path_buf()),
+            epochs: Some(1),
+            ..RunSpec::default()
+        };
+        let cfg = spec(&a).check(None).expect("a valid file run");
+        assert_eq!(
+            (cfg.spec.n, cfg.spec.d),
+            (Some(3), Some(3)),
+            "n and d are the file's"
+        );
+        assert_eq!((cfg.data_n(), cfg.shape.d), (3, 3));
+        let hash = cfg.spec.data_sha256.clone().expect("hashed");
+        assert_eq!(hash.len(), 64);
+        let id = cfg.run_id();
+        // The same bytes under another name (and folder): the same run.
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let b = write(&dir.path().join("sub"), "b.csv", rows);
+        assert_eq!(spec(&b).check(None).unwrap().run_id(), id);
+        // Other bytes under the same name: another run.
+        write(
+            dir.path(),
+            "a.csv",
+            "0.1,0.2,0.3,1.0\n0.3,0.4,0.5,0.5\n0.5,0.1,0.2,0.25\n",
+        );
+        let changed = spec(&a).check(None).unwrap();
+        assert_ne!(changed.run_id(), id, "changed contents, same name");
+        assert_ne!(changed.spec.data_sha256.as_deref(), Some(hash.as_str()));
+        // A pinned hash refuses the changed file.
+        let pinned = RunSpec {
+            data_sha256: Some(hash.clone()),
+            ..spec(&a)
+        };
+        let err = pinned.check(None).unwrap_err().to_string();
+        assert!(
+            err.contains("data_sha256") && err.contains("changed"),
+            "{err}"
+        );
+        // The id of the checked spec is stable through its printed TOML.
+        let printed = RunSpec::from_toml(&changed.spec.to_toml(), "printed").unwrap();
+        assert_eq!(printed.check(None).unwrap().run_id(), changed.run_id());
+        // n contradicting the file is refused; d contradicting it is the reader's error.
+        let err = RunSpec {
+            n: Some(10),
+            ..spec(&a)
+        }
+        .check(None)
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("n = 10") && err.contains("3 rows"), "{err}");
+        assert!(RunSpec {
+            d: Some(2),
+            ..spec(&a)
+        }
+        .check(None)
+        .is_err());
+        // A test file and an initial model enter by content too.
+        let t = write(dir.path(), "t.csv", rows);
+        let with_test = RunSpec {
+            test_data: Some(t.clone()),
+            ..spec(&b)
+        }
+        .check(None)
+        .unwrap();
+        write(dir.path(), "t.csv", "0.1,0.2,0.3,9.0\n");
+        let with_test2 = RunSpec {
+            test_data: Some(t),
+            ..spec(&b)
+        }
+        .check(None)
+        .unwrap();
+        assert_ne!(with_test.run_id(), with_test2.run_id());
     }
 }

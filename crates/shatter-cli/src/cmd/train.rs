@@ -8,7 +8,7 @@ use crate::progress;
 use anyhow::Context;
 use shatter_core::train::Control;
 use shatter_lab::run::{execute, execute_batch, write_run_dir, RunError, RunOptions};
-use shatter_lab::spec::RunSpec;
+use shatter_lab::spec::{RunSpec, SpecError};
 use std::path::PathBuf;
 
 pub fn run(args: TrainArgs, global: &Global) -> anyhow::Result<()> {
@@ -25,11 +25,18 @@ pub fn run(args: TrainArgs, global: &Global) -> anyhow::Result<()> {
     let spec = file_spec.overridden_by(&args.spec);
     let cfg = spec
         .check(source.as_ref().map(|(p, t)| (p.as_str(), t.as_str())))
-        .map_err(|e| {
-            usage_hint(
+        .map_err(|e| match e {
+            // An unreadable or malformed input file is a failure (exit 1), as when the run
+            // reads it; everything else the check refuses is a usage error (exit 2).
+            e @ SpecError::Input { .. } => anyhow::Error::new(e),
+            e @ SpecError::Memory { .. } => usage_hint(
+                e.to_string(),
+                "the estimate counts the data, the workspaces (2 n width values), the network and the Lanczos vectors",
+            ),
+            e => usage_hint(
                 e.to_string(),
                 "`shatter train --help` lists every setting with its range",
-            )
+            ),
         })?;
     if args.print_spec {
         print!("{}", cfg.spec.to_toml());

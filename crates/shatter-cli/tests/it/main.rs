@@ -11,6 +11,7 @@ mod inspect;
 mod krr;
 mod reproduce;
 mod sensing;
+mod settings;
 mod store;
 mod sweep;
 mod train;

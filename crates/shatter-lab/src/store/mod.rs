@@ -50,8 +50,10 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-/// Version of the schema below; a store of another version is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Version of the schema below; a store of another version is refused, except version 1,
+/// which opening upgrades in place (it lacks the input-hash columns) unless it holds runs on
+/// input files, whose ids changed (see `schema::migrate_from_v1`).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A store that cannot be opened, read or written. Every variant names the database.
 #[derive(Debug, thiserror::Error)]
@@ -1071,6 +1073,10 @@ fn check_version(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         })?;
     match version.as_deref().map(str::parse::<i64>) {
         Some(Ok(SCHEMA_VERSION)) => Ok(()),
+        Some(Ok(1)) => schema::migrate_from_v1(path).map_err(|message| StoreError::Schema {
+            path: path.to_path_buf(),
+            message,
+        }),
         Some(Ok(v)) => Err(StoreError::Schema {
             path: path.to_path_buf(),
             message: format!(

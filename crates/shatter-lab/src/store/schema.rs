@@ -73,7 +73,15 @@ pub const CONFIG_COLUMNS: &[Column] = &[
     col("model", Kind::Text),
     col("kernel", Kind::Text),
     col("cv_folds", Kind::Int),
+    // Schema version 2: the SHA-256 of each input file (part of the run id).
+    col("data_sha256", Kind::Text),
+    col("test_data_sha256", Kind::Text),
+    col("init_from_sha256", Kind::Text),
 ];
+
+/// The config columns schema version 1 lacked; opening a version 1 store for writing adds
+/// them (see `store::SCHEMA_VERSION`).
+pub const COLUMNS_ADDED_IN_V2: &[&str] = &["data_sha256", "test_data_sha256", "init_from_sha256"];
 
 /// The summary metrics, one column per [`Summary`](crate::run::Summary) field except `status` (the run's own
 /// `status` column says it) and `diverged_rule` (kept in `summary_json`).
@@ -162,6 +170,57 @@ pub fn run_columns() -> Vec<Column> {
     .concat()
 }
 
+/// Upgrades a schema version 1 store at `path` to version 2 in one transaction: adds the
+/// [`COLUMNS_ADDED_IN_V2`] (NULL for every stored run, which had no input files' hashes) and
+/// sets the version. Refuses, changing nothing, when the store holds runs on input files
+/// (`data`, `test_data`, `init_from`): their ids were made without the files' contents, so
+/// this shatter would not recognise them and would run them again. The error is the message
+/// to show after the store's name.
+pub(crate) fn migrate_from_v1(path: &std::path::Path) -> Result<(), String> {
+    let fail = |e: rusqlite::Error| {
+        format!("has schema version 1 (made by an older shatter) and could not be upgraded to version {}: {e}; open it once where it can be written (shatter sweep with --store) to upgrade it", super::SCHEMA_VERSION)
+    };
+    let mut conn = rusqlite::Connection::open(path).map_err(fail)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(fail)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let version: String = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    if version != "1" {
+        // Another process upgraded it meanwhile.
+        return Ok(());
+    }
+    let file_runs: i64 = tx
+        .query_row(
+            "SELECT count(*) FROM runs WHERE data IS NOT NULL OR test_data IS NOT NULL OR init_from IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    if file_runs > 0 {
+        return Err(format!(
+            "was made by an older shatter (schema version 1) and holds {file_runs} run(s) on input files (data, test_data or init_from); their run ids do not include the files' contents, so this shatter would not recognise them and would run them again. Read it with the shatter that made it, or run the sweep into a new --store"
+        ));
+    }
+    for c in COLUMNS_ADDED_IN_V2 {
+        tx.execute(&format!("ALTER TABLE runs ADD COLUMN {c} TEXT"), [])
+            .map_err(fail)?;
+    }
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [super::SCHEMA_VERSION.to_string()],
+    )
+    .map_err(fail)?;
+    tx.commit().map_err(fail)
+}
+
 /// The `CREATE TABLE` statement of a table (`runs` keeps a rowid; the others are clustered by
 /// their key).
 pub(crate) fn create_table_sql(name: &str, columns: &[Column], key: &str) -> String {
@@ -210,6 +269,27 @@ mod tests {
     }
 
     #[test]
+    fn config_columns_follow_the_settings_table_in_order() {
+        let columns: Vec<&str> = CONFIG_COLUMNS.iter().map(|c| c.name).collect();
+        let settings: Vec<&str> = crate::spec::SETTINGS.iter().map(|s| s.name).collect();
+        assert_eq!(columns, settings);
+        for c in CONFIG_COLUMNS {
+            let kind = crate::spec::Setting::named(c.name).map(|s| s.kind);
+            let expected = match c.kind {
+                Kind::Int => &["usize", "u64"][..],
+                Kind::Real => &["f64"][..],
+                Kind::Text => &["String", "PathBuf"][..],
+                Kind::Bool => &["bool"][..],
+            };
+            assert!(
+                kind.is_some_and(|k| expected.contains(&k)),
+                "{}: {kind:?}",
+                c.name
+            );
+        }
+    }
+
+    #[test]
     fn summary_columns_are_exactly_the_summary_fields() {
         let fields = serde_json::to_value(Summary::default()).unwrap();
         let names: Vec<&String> = fields.as_object().unwrap().keys().collect();
@@ -221,5 +301,81 @@ mod tests {
             );
         }
         assert_eq!(names.len(), SUMMARY_COLUMNS.len() + 2);
+    }
+
+    /// Makes the store at `db` look like one written by schema version 1.
+    fn downgrade_to_v1(db: &std::path::Path, file_run: bool) {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        for c in COLUMNS_ADDED_IN_V2 {
+            conn.execute(&format!("ALTER TABLE runs DROP COLUMN {c}"), [])
+                .unwrap();
+        }
+        conn.execute(
+            "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO runs (run_id, status) VALUES ('generated', 'completed')",
+            [],
+        )
+        .unwrap();
+        if file_run {
+            conn.execute(
+                "INSERT INTO runs (run_id, status, data) VALUES ('on-file', 'completed', 'x.csv')",
+                [],
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_version_1_store_is_upgraded_unless_it_holds_runs_on_files() {
+        use crate::store::{Store, SCHEMA_VERSION};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("old.db");
+        drop(Store::open_writer(&db).unwrap());
+        downgrade_to_v1(&db, false);
+        let store = Store::open_writer(&db).expect("a version 1 store without file runs upgrades");
+        let version: String = store
+            .connection()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION.to_string());
+        let hashes: Option<String> = store
+            .connection()
+            .query_row(
+                "SELECT data_sha256 FROM runs WHERE run_id = 'generated'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hashes, None, "the new columns exist, NULL for old runs");
+        assert!(
+            store.done_ids().unwrap().contains("generated"),
+            "old runs are kept"
+        );
+        drop(store);
+
+        let db = dir.path().join("files.db");
+        drop(Store::open_writer(&db).unwrap());
+        downgrade_to_v1(&db, true);
+        for err in [
+            Store::open_writer(&db).err().expect("refused"),
+            Store::open_reader(&db).err().expect("refused"),
+        ] {
+            let err = err.to_string();
+            assert!(
+                err.contains("files.db")
+                    && err.contains("older shatter")
+                    && err.contains("1 run(s) on input files")
+                    && err.contains("new --store"),
+                "{err}"
+            );
+        }
     }
 }

@@ -64,10 +64,9 @@ impl DeviceSplit {
     }
 }
 
-/// Which of `points` `trainer` can train, from their configs alone (no file is read). Kernel
-/// ridge regression always stays on the CPU. For a data file the number of samples is not
-/// known before it is read, so a run with `batch_size` on a data file is taken as mini-batch
-/// (CPU).
+/// Which of `points` `trainer` can train, from their configs alone (no file is read: a data
+/// file's number of rows is in its checked config). Kernel ridge regression always stays on
+/// the CPU.
 pub fn split_for_device(points: &[Point], trainer: &dyn DeviceTrainer) -> DeviceSplit {
     let mut split = DeviceSplit::default();
     for (j, p) in points.iter().enumerate() {
@@ -80,7 +79,7 @@ pub fn split_for_device(points: &[Point], trainer: &dyn DeviceTrainer) -> Device
                 trainer.unsupported(c.precision, &c.shape, spec.n, &c.train)
             }
             (ModelKind::Network, DataSource::File { .. }) => {
-                trainer.unsupported(c.precision, &c.shape, usize::MAX, &c.train)
+                trainer.unsupported(c.precision, &c.shape, c.data_n(), &c.train)
             }
         };
         match why {

@@ -73,6 +73,16 @@ pub enum SweepSpecError {
         /// The run check's error.
         source: Box<SpecError>,
     },
+    /// The grid has more points than [`MAX_POINTS`] (or more than a `usize` can count).
+    #[error("{path}: the sweep has {count} points ({axes}); at most {MAX_POINTS} are allowed; split it into several specs")]
+    TooManyPoints {
+        /// The spec file.
+        path: String,
+        /// The number of points, as text (it may not fit in a `usize`).
+        count: String,
+        /// Each axis with its length: `[grid] d: 1000 x [grid] n: 1000`.
+        axes: String,
+    },
     /// Two points resolve to the same run.
     #[error("{path}: points {first} ({first_label}) and {second} ({second_label}) are the same run {run_id}; remove the repeated value")]
     Duplicate {
@@ -165,7 +175,7 @@ impl Point {
         let c = &self.config;
         let n = match &c.data {
             crate::spec::DataSource::Generated(s) => s.n,
-            crate::spec::DataSource::File { .. } => self.spec.n.unwrap_or(512),
+            crate::spec::DataSource::File { .. } => c.data_n(),
         };
         match c.model {
             // Kernel ridge regression: about `folds + 1` cubic factorisations.
@@ -190,6 +200,10 @@ struct SweepFile {
     grid: Option<toml::Table>,
     zip: Option<Vec<toml::Table>>,
 }
+
+/// The most points a sweep may have: each point is checked and held in memory (about a
+/// kilobyte) before the first run starts.
+pub const MAX_POINTS: usize = 100_000;
 
 /// The sweep-only key that sets `width = round(width_per_n * n)` at every point.
 pub const WIDTH_PER_N: &str = "width_per_n";
@@ -470,9 +484,17 @@ impl SweepSpec {
         })
     }
 
-    /// Number of points (the product of the axes' lengths).
+    /// Number of points (the product of the axes' lengths), `None` when it overflows a
+    /// `usize`.
+    pub fn count(&self) -> Option<usize> {
+        self.axes
+            .iter()
+            .try_fold(1usize, |acc, a| acc.checked_mul(a.values.len()))
+    }
+
+    /// Number of points (the product of the axes' lengths), saturating at `usize::MAX`.
     pub fn len(&self) -> usize {
-        self.axes.iter().map(|a| a.values.len()).product()
+        self.count().unwrap_or(usize::MAX)
     }
 
     /// Whether the sweep has no points (an axis with an empty list).
@@ -508,7 +530,28 @@ impl SweepSpec {
     /// (errors point at the line of the offending key in this file) and rejects repeated runs.
     /// Cost: one check and one SHA-256 per point.
     pub fn points(&self) -> Result<Vec<Point>, SweepSpecError> {
-        let total = self.len();
+        let total = match self.count() {
+            Some(t) if t <= MAX_POINTS => t,
+            count => {
+                let exact: f64 = self.axes.iter().map(|a| a.values.len() as f64).product();
+                return Err(SweepSpecError::TooManyPoints {
+                    path: self.path.clone(),
+                    count: match count {
+                        Some(c) => c.to_string(),
+                        None => format!("{exact:e}"),
+                    },
+                    axes: self
+                        .axes
+                        .iter()
+                        .map(|a| {
+                            format!("[{}] {}: {}", a.section, a.keys.join(", "), a.values.len())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" x "),
+                });
+            }
+        };
+        let mut cache = crate::spec::InputCache::default();
         let mut out = Vec::with_capacity(total);
         let mut seen: HashMap<String, usize> = HashMap::new();
         let line_count = self.text.lines().count().max(1);
@@ -557,18 +600,47 @@ impl SweepSpec {
                         message: format!("width and {WIDTH_PER_N} are both set; keep one of them"),
                     }));
                 }
-                let n = table
-                    .get("n")
-                    .and_then(|v| v.as_integer())
-                    .unwrap_or(512)
-                    .max(0) as f64;
+                // The real n: a data file's number of rows, else the spec's n.
+                let n = match table.get("data").and_then(|v| v.as_str()) {
+                    Some(path) => {
+                        let label = table.get("label_column").and_then(|v| v.as_str());
+                        let d = table
+                            .get("d")
+                            .and_then(|v| v.as_integer())
+                            .and_then(|d| usize::try_from(d).ok());
+                        cache
+                            .data_shape(Path::new(path), label, d)
+                            .map_err(|e| {
+                                point_err(SpecError::Input {
+                                    place: crate::spec::place_of(source, "data"),
+                                    key: "data",
+                                    source: Box::new(e),
+                                })
+                            })?
+                            .0 as f64
+                    }
+                    None => table
+                        .get("n")
+                        .and_then(|v| v.as_integer())
+                        .unwrap_or(512)
+                        .max(0) as f64,
+                };
                 let width = (mult * n).round();
-                if width < 1.0 {
+                let max = crate::spec::MAX_WIDTH as f64;
+                if !(width >= 1.0 && width <= max) {
+                    let shown = if width.abs() < 1e15 {
+                        width.to_string()
+                    } else {
+                        format!("{width:e}")
+                    };
                     return Err(point_err(SpecError::OutOfRange {
                         place: crate::spec::place_of(source, WIDTH_PER_N),
                         key: WIDTH_PER_N,
-                        value: mult.to_string(),
-                        expected: format!("gives width {width} for n = {n}; must give at least 1"),
+                        value: format!("{mult:?}"),
+                        expected: format!(
+                            "gives width {shown} for n = {n}; must give 1 to {}",
+                            crate::spec::MAX_WIDTH
+                        ),
                     }));
                 }
                 table.insert("width".into(), toml::Value::Integer(width as i64));
@@ -579,7 +651,7 @@ impl SweepSpec {
                     message: e.to_string().trim().to_string(),
                 })
             })?;
-            let config = spec.check(source).map_err(point_err)?;
+            let config = spec.check_with(source, &mut cache).map_err(point_err)?;
             let spec = config.spec.clone();
             let run_id = spec.run_id();
             if let Some(&first) = seen.get(&run_id) {

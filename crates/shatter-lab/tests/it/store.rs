@@ -209,9 +209,13 @@ fn merge_combines_shards_and_refuses_conflicting_duplicates() {
 fn a_failing_run_is_stored_as_failed_and_tried_again_next_time() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");
-    // The data file does not exist: execute fails; the generated run next to it is fine.
-    let text = "[base]\nepochs = 5\nn = 8\nwidth = 8\nd = 1\n[grid]\nseed = [0]\n[[zip]]\ndata = [\"/nonexistent/train.csv\"]\n";
-    let spec = SweepSpec::from_toml(text, "fail.toml").unwrap();
+    // The initial model is not an npz file (the check only hashes it): execute fails; the
+    // generated run next to it is fine.
+    let model = dir.path().join("train.csv");
+    std::fs::write(&model, "0.1,0.2\n").unwrap();
+    let model = model.display().to_string();
+    let text = format!("[base]\nepochs = 5\nn = 8\nwidth = 8\nd = 1\n[grid]\nseed = [0]\n[[zip]]\ninit_from = [{model:?}]\n");
+    let spec = SweepSpec::from_toml(&text, "fail.toml").unwrap();
     let good = SweepSpec::from_toml(TINY, "tiny.toml")
         .unwrap()
         .points()
@@ -235,13 +239,10 @@ fn a_failing_run_is_stored_as_failed_and_tried_again_next_time() {
         (1, 1),
         "{report:?}"
     );
-    assert!(
-        report.failures[0].2.contains("/nonexistent/train.csv"),
-        "{report:?}"
-    );
+    assert!(report.failures[0].2.contains(&model), "{report:?}");
     let run = store.load(&points[0].run_id).unwrap().unwrap();
     assert_eq!(run.status, "failed");
-    assert!(run.error.unwrap().contains("/nonexistent/train.csv"));
+    assert!(run.error.unwrap().contains(&model));
     assert!(run.summary.is_none() && run.model_path.is_none());
     assert!(!store.done_ids().unwrap().contains(&points[0].run_id));
     let again = shatter_lab::sweep::run_sweep(
