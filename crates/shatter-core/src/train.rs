@@ -562,6 +562,10 @@ mod tests {
             Some(Divergence::BlowUp),
             "last epoch"
         );
+        // The rule's words follow the constant.
+        assert!(Divergence::BlowUp
+            .rule()
+            .contains(&format!("above {BLOW_UP_FACTOR}x")));
         // Non-finite values.
         let mut watch = DivergenceWatch::new();
         assert_eq!(

@@ -113,6 +113,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::print_stderr)] // A skip outside CI says why.
     fn emulated_kernels_match_the_cpu_engine() {
         let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
         if let Err(e) = Command::new(&cxx).arg("--version").output() {
