@@ -19,7 +19,7 @@ mod read_npy;
 mod write;
 
 pub use read_csv::load_dataset_csv;
-pub use read_npy::{load_dataset_npy, load_model_npz};
+pub use read_npy::{load_dataset_npy, load_model_npz, read_result_model_npz};
 pub use write::{save_data_npz, save_model_npz, write_atomically, write_file_atomically};
 
 use std::fmt;

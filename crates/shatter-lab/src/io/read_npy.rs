@@ -238,9 +238,28 @@ pub fn load_dataset_npy(
 /// the model of a run that diverged to NaN is refused rather than measured or trained on.
 /// Allocates the arrays.
 pub fn load_model_npz(path: &Path) -> Result<ModelArrays, IoError> {
+    read_model(path, true)
+}
+
+/// Reads a `model.npz` a run wrote (a store's or a run directory's) as [`load_model_npz`] does,
+/// but accepts non-finite weights: the model of a run that diverged to NaN is a result, kept as
+/// it ended, and must not count as damaged. Never use it for a model that a run starts from or
+/// that is measured.
+pub fn read_result_model_npz(path: &Path) -> Result<ModelArrays, IoError> {
+    read_model(path, false)
+}
+
+fn read_model(path: &Path, finite: bool) -> Result<ModelArrays, IoError> {
+    let require_finite = |name: &str, a: &ArrayD<f64>| {
+        if finite {
+            check_finite(path, name, a)
+        } else {
+            Ok(())
+        }
+    };
     let mut npz = Npz::open(path)?;
     let w = npz.read("W")?;
-    check_finite(path, "W", &w)?;
+    require_finite("W", &w)?;
     let (k, d) = match *w.shape() {
         [k, d] if k >= 1 && d >= 1 => (k, d),
         _ => return Err(wrong_shape(path, "W", &w, "2-D (K, d) with K, d >= 1")),
@@ -255,13 +274,13 @@ pub fn load_model_npz(path: &Path) -> Result<ModelArrays, IoError> {
                 format!("({k},), one value per row of W"),
             ));
         }
-        check_finite(path, name, &a)?;
+        require_finite(name, &a)?;
         Ok(a.iter().copied().collect())
     };
     let b = vector("b")?;
     let v = vector("v")?;
     let beta_array = npz.read("beta")?;
-    check_finite(path, "beta", &beta_array)?;
+    require_finite("beta", &beta_array)?;
     let beta = match (beta_array.ndim(), beta_array.len()) {
         (0, 1) | (1, 1) => beta_array.iter().copied().next().unwrap_or(f64::NAN),
         _ => {

@@ -37,7 +37,7 @@ pub use schema::{
     SUMMARY_COLUMNS, TRAJECTORY_COLUMNS,
 };
 
-use crate::io::{load_model_npz, save_model_npz, IoError, ModelArrays};
+use crate::io::{read_result_model_npz, save_model_npz, IoError, ModelArrays};
 use crate::run::{RunOutput, Summary};
 use crate::spec::RunSpec;
 use crate::sweep::Keep;
@@ -634,7 +634,7 @@ impl Store {
     /// Loads the model of a stored run, if it kept one.
     pub fn load_model(&self, run: &StoredRun) -> Option<Result<ModelArrays, IoError>> {
         let rel = run.model_path.as_deref()?;
-        Some(load_model_npz(&self.model_file(rel)))
+        Some(read_result_model_npz(&self.model_file(rel)))
     }
 
     /// The finished (completed or diverged) runs whose model file is missing or cannot be
@@ -654,7 +654,7 @@ impl Store {
         let mut out = Vec::new();
         for (run_id, rel) in rows {
             let path = self.model_file(&rel);
-            if let Err(e) = load_model_npz(&path) {
+            if let Err(e) = read_result_model_npz(&path) {
                 out.push(UnusableModel {
                     run_id,
                     path,

@@ -416,3 +416,43 @@ fn workers_run_ahead_of_a_slow_store_by_at_most_the_queue() {
     );
     assert_eq!(store.run_ids().unwrap().len(), points.len());
 }
+
+#[test]
+fn a_model_that_diverged_to_nan_is_a_result_not_a_damaged_file() {
+    // A step beyond the f32 range (without clipping) sends the weights to infinity at once.
+    let text = r#"name = "blow"
+[base]
+epochs = 50
+width_per_n = 2
+n_test = 40
+clip = 0
+lr = 1e39
+[measure]
+sharpness_every = 0
+log_every = 5
+[grid]
+d = [2]
+n = [8, 12]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let store = sweep_into(text, &db, SERIAL);
+    let ids = store.run_ids().unwrap();
+    assert_eq!(ids.len(), 2);
+    let mut non_finite = 0;
+    for id in &ids {
+        let run = store.load(id).unwrap().expect("stored");
+        assert_eq!(run.status, "diverged", "{id}");
+        let model = store
+            .load_model(&run)
+            .expect("a model path")
+            .expect("readable");
+        non_finite += model.w.iter().any(|x| !x.is_finite()) as usize;
+    }
+    assert!(
+        non_finite > 0,
+        "the test needs a model with non-finite weights"
+    );
+    assert!(store.unusable_models().unwrap().is_empty());
+    assert_eq!(store.done_ids().unwrap().len(), 2, "diverged runs are done");
+}
