@@ -450,7 +450,7 @@ fn finish<F: Float>(
     let Prepared {
         net,
         data,
-        test: _,
+        test,
         data64,
         sigma,
     } = run;
@@ -471,11 +471,22 @@ fn finish<F: Float>(
     let net64: Network<f64> = net.cast();
     let neurons = neuron_stats(&net64, &data64).unwrap_or_default();
     let mut spectrum = None;
+    let mut ws = Workspace::new(net.shape, data.n);
+    // The errors are recorded whenever they are finite: a run that blew up but stayed finite
+    // (the blow-up rule) keeps the losses it ended with, which say how far it went.
+    let finite = |x: f64| x.is_finite().then_some(x);
+    summary.final_train_loss = finite(out.final_loss);
+    summary.test_mse = match (last.and_then(|r| r.test_mse), &test) {
+        // A diverged run stops between test evaluations: measure where it stopped.
+        (None, Some(t)) if diverged => finite(mean_squared_error(
+            &net,
+            t,
+            &mut Workspace::new(net.shape, t.n),
+        )),
+        (measured, _) => measured.and_then(finite),
+    };
+    summary.train_mse = finite(mean_squared_error(&net, &data, &mut ws));
     if !diverged {
-        summary.final_train_loss = Some(out.final_loss);
-        summary.test_mse = last.and_then(|r| r.test_mse);
-        let mut ws = Workspace::new(net.shape, data.n);
-        summary.train_mse = Some(mean_squared_error(&net, &data, &mut ws));
         if let (Some(t), Some(s)) = (summary.test_mse, sigma) {
             summary.population_risk = Some(t + s * s);
             summary.generalization_gap = Some(t + s * s - summary.train_mse.unwrap_or(0.0));

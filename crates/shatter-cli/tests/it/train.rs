@@ -335,6 +335,24 @@ fn a_run_that_blows_up_but_stays_finite_is_diverged() {
     assert_eq!(epoch as usize, e0 + 99, "losses {:?}", &losses[..8]);
     assert_eq!(losses.len(), epoch as usize + 1, "the run stops there");
     assert_eq!(s["epochs_run"].as_u64(), Some(epoch));
+    // What it measured is kept: the finite losses it ended with.
+    let final_loss = s["final_train_loss"]
+        .as_f64()
+        .expect("a finite final loss is recorded");
+    assert!(
+        final_loss > 10.0 * losses[0],
+        "{final_loss} against a start of {}",
+        losses[0]
+    );
+    let train_mse = s["train_mse"].as_f64().expect("train MSE recorded");
+    assert!(
+        (train_mse - 2.0 * final_loss).abs() < 1e-3 * train_mse,
+        "MSE is twice the 1/(2n) loss"
+    );
+    assert!(
+        s["test_mse"].as_f64().is_some_and(|t| t > 0.0),
+        "test MSE recorded"
+    );
 }
 
 /// An edge-of-stability run with a catapult (the loss jumps to about 100x its start for two
