@@ -69,21 +69,9 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut entries = Vec::new();
     for id in &ids {
-        let pb = progress::bar(
-            0,
-            global.quiet,
-            "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} runs {msg} (eta {eta})",
-        );
-        pb.set_prefix(id.to_string());
+        let pb = progress::sweep_bar(global.quiet, id);
         let t = Instant::now();
-        let mut on_progress = |p: &Progress| {
-            pb.set_length(p.todo as u64);
-            pb.set_position(p.finished as u64);
-            pb.set_message(format!(
-                "{id}: {} running, {} failed, {} diverged",
-                p.running, p.failed, p.diverged
-            ));
-        };
+        let mut on_progress = |p: &Progress| progress::show_sweep(&pb, p);
         let mut batching = trainer.as_mut().map(|t| Batching {
             trainer: &mut **t,
             max_runs: args.batch_runs,
@@ -118,7 +106,16 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
         }
         let wall = t.elapsed().as_secs_f64();
         if !global.quiet {
-            eprintln!("{id} ({scale}): {} runs in {wall:.0} s; {} comparison(s) agree with the paper, {} differ", outcome.runs, outcome.agree, outcome.differ);
+            let p = &sweep.progress;
+            let stored = if p.skipped > 0 {
+                format!(
+                    " ({} trained now, {} already stored)",
+                    p.finished, p.skipped
+                )
+            } else {
+                String::new()
+            };
+            eprintln!("{id} ({scale}): {} runs{stored} in {wall:.0} s; {} comparison(s) agree with the paper, {} differ", outcome.runs, outcome.agree, outcome.differ);
             for w in &outcome.words {
                 eprintln!("  {w}");
             }

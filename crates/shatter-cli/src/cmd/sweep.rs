@@ -101,19 +101,9 @@ pub fn run(args: SweepArgs, global: &Global) -> anyhow::Result<()> {
         None => Parallelism::auto(cores, on_cpu),
     };
     let stop = super::stop_on_ctrl_c();
-    let pb = progress::bar(
-        todo as u64,
-        global.quiet,
-        "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} runs {msg} (eta {eta})",
-    );
+    let pb = progress::sweep_bar(global.quiet, "");
     let start = Instant::now();
-    let mut on_progress = |p: &Progress| {
-        pb.set_position(p.finished as u64);
-        pb.set_message(format!(
-            "| {} running, {} failed, {} diverged",
-            p.running, p.failed, p.diverged
-        ));
-    };
+    let mut on_progress = |p: &Progress| progress::show_sweep(&pb, p);
     let shard = args
         .shard
         .map(|s| format!(" (shard {s})"))

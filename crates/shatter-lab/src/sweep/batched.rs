@@ -137,7 +137,7 @@ pub fn run_sweep_batched(
     for group in device_points.chunk_by(|a, b| a.config.precision == b.config.precision) {
         batches.extend(group.chunks(max_runs));
     }
-    let (mut progress, mut report) = super::schedule::starting(points.len(), todo.len());
+    let (mut progress, mut report) = super::schedule::starting(points.len(), todo.iter());
     on_progress(&progress);
     let device = batching.trainer.device();
     let mut interrupted_runs = 0usize;
@@ -244,6 +244,7 @@ pub fn run_sweep_batched(
         store.record_many(&runs)?;
         for (point, result) in stored {
             progress.finished += 1;
+            progress.work_done += point.cost();
             match result {
                 Ok(out) if matches!(out.status, RunStatus::Diverged { .. }) => {
                     progress.diverged += 1
@@ -272,6 +273,7 @@ pub fn run_sweep_batched(
             &mut |p: &Progress| {
                 let mut q = base.clone();
                 q.finished += p.finished;
+                q.work_done += p.work_done;
                 q.running = p.running;
                 q.completed += p.completed;
                 q.diverged += p.diverged;
@@ -281,6 +283,7 @@ pub fn run_sweep_batched(
         )?;
         let p = &cpu_report.progress;
         progress.finished += p.finished;
+        progress.work_done += p.work_done;
         progress.completed += p.completed;
         progress.diverged += p.diverged;
         progress.failed += p.failed;

@@ -72,7 +72,7 @@ impl Parallelism {
 }
 
 /// Counts for a progress display.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Progress {
     /// Points in the sweep (or shard).
     pub total: usize,
@@ -90,6 +90,12 @@ pub struct Progress {
     pub diverged: usize,
     /// Of `finished`, failed.
     pub failed: usize,
+    /// The work of the points to run, in [`Point::cost`] units (about `epochs n width (d + 2)`
+    /// multiply-adds for a network): what an ETA should count, since runs differ in size by
+    /// orders of magnitude.
+    pub work_total: f64,
+    /// Of `work_total`, the work of the runs stored so far.
+    pub work_done: f64,
 }
 
 /// How a sweep ended.
@@ -114,11 +120,16 @@ pub struct SweepReport {
 }
 
 /// The counts and the empty report of a sweep of `total` points with `todo` left to run.
-pub(crate) fn starting(total: usize, todo: usize) -> (Progress, SweepReport) {
+pub(crate) fn starting<'a>(
+    total: usize,
+    todo: impl ExactSizeIterator<Item = &'a Point>,
+) -> (Progress, SweepReport) {
+    let todo_count = todo.len();
     let progress = Progress {
         total,
-        skipped: total - todo,
-        todo,
+        skipped: total - todo_count,
+        todo: todo_count,
+        work_total: todo.map(Point::cost).sum(),
         ..Progress::default()
     };
     let report = SweepReport {
@@ -169,7 +180,7 @@ pub fn run_sweep(
         .collect();
     // Longest first, so that the last runs to finish are short ones.
     todo.sort_by(|a, b| b.cost().total_cmp(&a.cost()).then(a.index.cmp(&b.index)));
-    let (mut progress, mut report) = starting(points.len(), todo.len());
+    let (mut progress, mut report) = starting(points.len(), todo.iter().copied());
     on_progress(&progress);
     if todo.is_empty() {
         return Ok(report);
@@ -327,6 +338,7 @@ pub fn run_sweep(
                 Ok(()) => {
                     for done in &group {
                         progress.finished += 1;
+                        progress.work_done += todo[done.slot].cost();
                         match &done.result {
                             Ok(out) if matches!(out.status, RunStatus::Diverged { .. }) => {
                                 progress.diverged += 1

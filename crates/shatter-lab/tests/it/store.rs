@@ -302,3 +302,67 @@ fn a_stop_request_stores_nothing_half_done() {
         );
     }
 }
+
+/// Progress counts work, not runs: the work of the points to run is the sum of their costs, each
+/// stored run adds its own cost, and a resumed sweep has no work left and says how many runs it
+/// found stored.
+#[test]
+fn progress_counts_work_and_a_resume_counts_the_stored_runs() {
+    use shatter_lab::sweep::{run_sweep, Parallelism, Progress, SweepSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    // Two sizes an order of magnitude apart.
+    let text = crate::TINY.replace("n = [8, 12]", "n = [8, 96]");
+    let spec = SweepSpec::from_toml(&text, "w.toml").unwrap();
+    let points = spec.points().unwrap();
+    let total: f64 = points.iter().map(|p| p.cost()).sum();
+    let serial = Parallelism {
+        jobs: 1,
+        threads_per_run: 1,
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut seen: Vec<Progress> = Vec::new();
+    let mut store = Store::open_writer(&db).unwrap();
+    let report = run_sweep(
+        &points,
+        &mut store,
+        &spec.name,
+        spec.keep,
+        serial,
+        &stop,
+        &mut |p: &Progress| seen.push(p.clone()),
+    )
+    .unwrap();
+    let p = &report.progress;
+    assert_eq!(p.work_total, total);
+    assert!(
+        (p.work_done - total).abs() <= 1e-9 * total,
+        "{} of {total}",
+        p.work_done
+    );
+    // One job runs the longest first: after the first stored run, more than its share of runs
+    // of the work is done.
+    let first = seen.iter().find(|q| q.finished == 1).expect("a first run");
+    let largest = points.iter().map(|p| p.cost()).fold(0.0, f64::max);
+    assert_eq!(first.work_done, largest);
+    assert!(first.work_done / first.work_total > 1.0 / points.len() as f64);
+    assert!(seen.windows(2).all(|w| w[0].work_done <= w[1].work_done));
+    let again = run_sweep(
+        &points,
+        &mut store,
+        &spec.name,
+        spec.keep,
+        serial,
+        &stop,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            again.progress.skipped,
+            again.progress.finished,
+            again.progress.work_total
+        ),
+        (points.len(), 0, 0.0)
+    );
+}
