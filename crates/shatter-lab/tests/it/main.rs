@@ -31,6 +31,29 @@ lr = [0.2, 0.01]
 weight_decay = [0.0, 0.1]
 "#;
 
+/// Runs `points` into `store` one at a time, not stopped, under the sweep name `name`.
+pub fn sweep_points(
+    points: &[shatter_lab::sweep::Point],
+    store: &mut Store,
+    name: &str,
+    keep: shatter_lab::sweep::Keep,
+) -> shatter_lab::sweep::SweepReport {
+    let serial = Parallelism {
+        jobs: 1,
+        threads_per_run: 1,
+    };
+    run_sweep(
+        points,
+        store,
+        name,
+        keep,
+        serial,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .expect("sweep runs")
+}
+
 /// Runs `text` into a fresh store at `db` with the given parallelism.
 pub fn sweep_into(text: &str, db: &Path, parallelism: Parallelism) -> Store {
     let spec = SweepSpec::from_toml(text, "tiny.toml").expect("tiny spec parses");

@@ -112,31 +112,12 @@ fn a_resumed_sweep_runs_only_what_is_missing() {
     let db = dir.path().join("r.db");
     let spec = SweepSpec::from_toml(TINY, "tiny.toml").unwrap();
     let points = spec.points().unwrap();
-    let stop = std::sync::atomic::AtomicBool::new(false);
     {
         let mut store = Store::open_writer(&db).unwrap();
-        shatter_lab::sweep::run_sweep(
-            &points[..3],
-            &mut store,
-            "tiny",
-            spec.keep,
-            SERIAL,
-            &stop,
-            &mut |_| {},
-        )
-        .unwrap();
+        crate::sweep_points(&points[..3], &mut store, "tiny", spec.keep);
     }
     let mut store = Store::open_writer(&db).unwrap();
-    let report = shatter_lab::sweep::run_sweep(
-        &points,
-        &mut store,
-        "tiny",
-        spec.keep,
-        SERIAL,
-        &stop,
-        &mut |_| {},
-    )
-    .unwrap();
+    let report = crate::sweep_points(&points, &mut store, "tiny", spec.keep);
     assert_eq!(
         (report.progress.skipped, report.progress.finished),
         (3, points.len() - 3)
@@ -148,7 +129,6 @@ fn merge_combines_shards_and_refuses_conflicting_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let spec = SweepSpec::from_toml(TINY, "tiny.toml").unwrap();
     let points = spec.points().unwrap();
-    let stop = std::sync::atomic::AtomicBool::new(false);
     let mut paths = Vec::new();
     for i in 1..=2 {
         let shard = shatter_lab::sweep::Shard { index: i, count: 2 };
@@ -159,16 +139,7 @@ fn merge_combines_shards_and_refuses_conflicting_duplicates() {
             .collect();
         let db = dir.path().join(format!("s{i}.db"));
         let mut store = Store::open_writer(&db).unwrap();
-        shatter_lab::sweep::run_sweep(
-            &mine,
-            &mut store,
-            "tiny",
-            spec.keep,
-            SERIAL,
-            &stop,
-            &mut |_| {},
-        )
-        .unwrap();
+        crate::sweep_points(&mine, &mut store, "tiny", spec.keep);
         paths.push(db);
     }
     let all = dir.path().join("all.db");
@@ -222,18 +193,8 @@ fn a_failing_run_is_stored_as_failed_and_tried_again_next_time() {
         .unwrap();
     let mut points = spec.points().unwrap();
     points.push(good[0].clone());
-    let stop = std::sync::atomic::AtomicBool::new(false);
     let mut store = Store::open_writer(&db).unwrap();
-    let report = shatter_lab::sweep::run_sweep(
-        &points,
-        &mut store,
-        "fail",
-        spec.keep,
-        SERIAL,
-        &stop,
-        &mut |_| {},
-    )
-    .unwrap();
+    let report = crate::sweep_points(&points, &mut store, "fail", spec.keep);
     assert_eq!(
         (report.progress.failed, report.progress.completed),
         (1, 1),
@@ -245,16 +206,7 @@ fn a_failing_run_is_stored_as_failed_and_tried_again_next_time() {
     assert!(run.error.unwrap().contains(&model));
     assert!(run.summary.is_none() && run.model_path.is_none());
     assert!(!store.done_ids().unwrap().contains(&points[0].run_id));
-    let again = shatter_lab::sweep::run_sweep(
-        &points,
-        &mut store,
-        "fail",
-        spec.keep,
-        SERIAL,
-        &stop,
-        &mut |_| {},
-    )
-    .unwrap();
+    let again = crate::sweep_points(&points, &mut store, "fail", spec.keep);
     assert_eq!(
         (again.progress.skipped, again.progress.failed),
         (1, 1),
@@ -347,16 +299,7 @@ fn progress_counts_work_and_a_resume_counts_the_stored_runs() {
     assert_eq!(first.work_done, largest);
     assert!(first.work_done / first.work_total > 1.0 / points.len() as f64);
     assert!(seen.windows(2).all(|w| w[0].work_done <= w[1].work_done));
-    let again = run_sweep(
-        &points,
-        &mut store,
-        &spec.name,
-        spec.keep,
-        serial,
-        &stop,
-        &mut |_| {},
-    )
-    .unwrap();
+    let again = crate::sweep_points(&points, &mut store, &spec.name, spec.keep);
     assert_eq!(
         (
             again.progress.skipped,

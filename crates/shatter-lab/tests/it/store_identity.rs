@@ -235,17 +235,7 @@ fn a_read_only_store_whose_log_cannot_be_used_says_so() {
     let db = dir.path().join("r.db");
     let (spec, points) = tiny_points();
     let mut store = Store::open_writer(&db).unwrap();
-    let stop = AtomicBool::new(false);
-    run_sweep(
-        &points[..2],
-        &mut store,
-        "tiny",
-        spec.keep,
-        SERIAL,
-        &stop,
-        &mut |_| {},
-    )
-    .unwrap();
+    crate::sweep_points(&points[..2], &mut store, "tiny", spec.keep);
     // As after a kill: the runs are in the write-ahead log, not yet in the database file.
     let folder = dir.path().join("ro");
     std::fs::create_dir(&folder).unwrap();
@@ -310,17 +300,7 @@ fn missing_and_damaged_models_are_reported_and_run_again() {
     drop(store);
 
     let mut store = Store::open_writer(&db).unwrap();
-    let stop = AtomicBool::new(false);
-    let report = run_sweep(
-        &points,
-        &mut store,
-        "tiny",
-        spec.keep,
-        SERIAL,
-        &stop,
-        &mut |_| {},
-    )
-    .unwrap();
+    let report = crate::sweep_points(&points, &mut store, "tiny", spec.keep);
     assert_eq!(
         (report.progress.skipped, report.progress.finished),
         (points.len() - 2, 2),
