@@ -27,7 +27,9 @@ pub use shattering::{
     firing_threshold, neuron_stats, shattering_summary, NeuronClass, NeuronStats,
     ShatteringSummary, GELU_OFF_Z, LOW_RATE, NEGLIGIBLE_AMPLITUDE,
 };
-pub use univariate::{univariate_summary, Knot, UnivariateSummary, DEFAULT_KNOT_TOL};
+pub use univariate::{
+    univariate_summary, Knot, UnivariateSummary, DEFAULT_KNOT_TOL, PIECE_MERGE_TOL, PIECE_SLOPE_TOL,
+};
 pub use variation::{
     bound_holds_certified, flatness_bound, neuron_groups, path_norm, variation_summary, vg_norm,
     vg_reduced, VariationSummary, DEFAULT_MERGE_TOL,
