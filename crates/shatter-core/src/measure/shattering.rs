@@ -264,12 +264,12 @@ pub fn shattering_summary(stats: &NeuronStats) -> ShatteringSummary {
     let classes = &classes;
     let is = |c: NeuronClass| move |i: usize| classes[i] == c;
     let shattered = |i: usize| classes[i] == NeuronClass::Active && low[i];
+    // A fold from +0.0: an empty `sum` of floats is -0.0, which would print as "-0%".
     let share = |pred: &dyn Fn(usize) -> bool| {
         ratio(
             (0..k)
                 .filter(|&i| pred(i))
-                .map(|i| stats.amplitude[i])
-                .sum(),
+                .fold(0.0, |acc, i| acc + stats.amplitude[i]),
         )
     };
     let count_active = count(&is(NeuronClass::Active));
@@ -423,6 +423,10 @@ mod tests {
             (1.0, 0.0, 0.0)
         );
         assert_eq!(sum.path_share_dead, 1.0);
+        assert!(
+            sum.path_share_negligible.is_sign_positive(),
+            "an empty class has share +0, not -0"
+        );
     }
 
     /// The cause of GELU's low "active fraction" (issue 12): with the same pre-activations, a
