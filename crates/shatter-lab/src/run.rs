@@ -142,12 +142,30 @@ pub struct Summary {
     pub diverged_rule: Option<String>,
     /// Hessian-vector products spent on sharpness.
     pub hvp_count: usize,
-    /// Fraction of neurons active on at most 10% of the training inputs.
+    /// Fraction of all neurons active on at most 10% of the training inputs, dead and
+    /// negligible ones included (the statistic before issue 12, kept for old stores); the
+    /// papers' shattering fraction is `frac_shattered`.
     pub frac_neurons_rate_le_10pct: Option<f64>,
     /// Fraction of neurons active on no training input.
     pub frac_dead: Option<f64>,
     /// Median activation rate over neurons.
     pub median_activation_rate: Option<f64>,
+    /// Fraction of neurons that fire but with amplitude `|v_k| ||w_k||` below `1e-3` of the
+    /// largest firing amplitude (`shatter_core::measure::NeuronClass::Negligible`).
+    pub frac_negligible: Option<f64>,
+    /// The papers' shattering fraction: among the active neurons (firing, not negligible), the
+    /// fraction firing on at most 10% of the training inputs. `None` in stores written before
+    /// it existed.
+    pub frac_shattered: Option<f64>,
+    /// Number of active neurons firing on at most 10% of the training inputs (the numerator
+    /// of `frac_shattered`).
+    pub count_shattered: Option<usize>,
+    /// Share of the path norm `sum |v_k| ||w_k||` carried by dead neurons.
+    pub path_share_dead: Option<f64>,
+    /// Share of the path norm carried by negligible neurons.
+    pub path_share_negligible: Option<f64>,
+    /// Share of the path norm carried by the neurons counted in `count_shattered`.
+    pub path_share_shattered: Option<f64>,
     /// Weighted variation norm `|f|_Vg` (parameter form).
     pub vg_norm: Option<f64>,
     /// Weighted variation norm in reduced form (neurons with equal `(u, t)` merged).
@@ -159,14 +177,17 @@ pub struct Summary {
     pub vg_bound: Option<f64>,
     /// Whether `vg_norm <= vg_bound`, allowing the certified sharpness error.
     pub bound_holds: Option<bool>,
-    /// One-dimensional runs: linear pieces of `f` inside the data range.
+    /// One-dimensional runs: linear pieces of `f` inside the data range, counting visible bends
+    /// (kinks within `1e-3` of the data range merged, negligible slope changes left out; see
+    /// `shatter_core::measure::UnivariateSummary::pieces_inside`).
     pub pieces_inside: Option<usize>,
     /// One-dimensional runs: `integral |f''| g dx` over the knots.
     pub weighted_tv: Option<f64>,
     /// One-dimensional runs: median distance from a knot inside the data range to the nearest
     /// training input.
     pub median_knot_distance: Option<f64>,
-    /// One-dimensional runs: fraction of output weights below `1e-3 max |v|`.
+    /// One-dimensional runs: among the neurons that fire on the training inputs, the fraction
+    /// of output weights below `1e-3 max |v|` (dead neurons' untouched `v` left out).
     pub frac_small_output_weights: Option<f64>,
     /// Kernel ridge regression (`model = "krr"`): the per-sample ridge `lambda` that
     /// cross-validation chose.
@@ -501,6 +522,12 @@ fn finish<F: Float>(
             summary.frac_neurons_rate_le_10pct = Some(sh.frac_neurons_rate_le_10pct);
             summary.frac_dead = Some(sh.frac_dead);
             summary.median_activation_rate = Some(sh.median_activation_rate);
+            summary.frac_negligible = Some(sh.frac_negligible);
+            summary.frac_shattered = Some(sh.frac_shattered);
+            summary.count_shattered = Some(sh.count_shattered);
+            summary.path_share_dead = Some(sh.path_share_dead);
+            summary.path_share_negligible = Some(sh.path_share_negligible);
+            summary.path_share_shattered = Some(sh.path_share_shattered);
         }
         if let (Some(est), Some(factor)) = (&out.final_sharpness, cfg.train.loss.to_half_square()) {
             // The bound is stated for L = 1/(2n) sum r^2; for mse, H and L are twice those.

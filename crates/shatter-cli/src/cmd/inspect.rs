@@ -77,6 +77,11 @@ pub fn run(args: InspectArgs, global: &Global) -> anyhow::Result<()> {
             "frac_neurons_rate_le_10pct": sh.frac_neurons_rate_le_10pct,
             "frac_dead": sh.frac_dead,
             "median_activation_rate": sh.median_activation_rate,
+            "frac_negligible": sh.frac_negligible,
+            "frac_shattered": sh.frac_shattered,
+            "path_share_dead": sh.path_share_dead,
+            "path_share_negligible": sh.path_share_negligible,
+            "path_share_shattered": sh.path_share_shattered,
         });
         if let Some(factor) = loss.to_half_square() {
             let v = variation_summary(&net, &data, est.sharpness * factor, l * factor)?;

@@ -10,8 +10,9 @@
 //! neuron's numbers are computed by one thread in a fixed order.
 //!
 //! The norms and `g` are defined for ReLU networks; for a GELU network they are evaluated by
-//! the same formulas on its parameters (the flatness bound is not claimed there), and the
-//! activation rate still means `z_ik > 0`.
+//! the same formulas on its parameters (the flatness bound is not claimed there), and a GELU
+//! neuron fires where its gate `Phi(z)` is not negligible (`z_ik > GELU_OFF_Z`, see
+//! `shattering`), not where `z_ik > 0`.
 
 pub mod generalisation;
 pub mod shattering;
@@ -22,8 +23,13 @@ pub mod weight;
 pub use generalisation::{
     generalisation_gap, loglog_rate, mse_from_half_loss, GeneralisationGap, RateFit,
 };
-pub use shattering::{neuron_stats, shattering_summary, NeuronStats, ShatteringSummary, LOW_RATE};
-pub use univariate::{univariate_summary, Knot, UnivariateSummary, DEFAULT_KNOT_TOL};
+pub use shattering::{
+    firing_threshold, neuron_stats, shattering_summary, NeuronClass, NeuronStats,
+    ShatteringSummary, GELU_OFF_Z, LOW_RATE, NEGLIGIBLE_AMPLITUDE,
+};
+pub use univariate::{
+    univariate_summary, Knot, UnivariateSummary, DEFAULT_KNOT_TOL, PIECE_MERGE_TOL, PIECE_SLOPE_TOL,
+};
 pub use variation::{
     bound_holds_certified, flatness_bound, neuron_groups, path_norm, variation_summary, vg_norm,
     vg_reduced, VariationSummary, DEFAULT_MERGE_TOL,

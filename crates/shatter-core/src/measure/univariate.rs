@@ -17,8 +17,23 @@ use crate::model::Network;
 /// [`univariate_summary`]).
 pub const DEFAULT_KNOT_TOL: f64 = 1e-9;
 
-/// Output weights with `|v_k| < SMALL_V * max_k |v_k|` count as switched off.
+/// Output weights with `|v_k| < SMALL_V * max_k |v_k|` count as switched off (both over the
+/// neurons that fire on the training inputs).
 pub const SMALL_V: f64 = 1e-3;
+
+/// Kinks inside the data closer than `PIECE_MERGE_TOL * (max x - min x)` to their neighbour
+/// count as one bend in [`UnivariateSummary::pieces_inside`] (single linkage).
+///
+/// Gradient descent puts several neurons' knots at nearly the same training input (a kink
+/// clusters at a data point); each is a kink of `f`, but together they make one bend: drawn
+/// over the data range 1000 pixels wide, knots closer than a pixel are one corner. The same
+/// resolution as the significant-knot count of the lab's `univariate` report.
+pub const PIECE_MERGE_TOL: f64 = 1e-3;
+
+/// A merged bend whose net slope change `|sum v_k |w_k||` is below `PIECE_SLOPE_TOL` times the
+/// largest bend's inside the data does not count as a piece boundary: a corner of 0.1% of the
+/// sharpest one is not visible in `f`, and neurons of amplitude `1e-8` make such corners.
+pub const PIECE_SLOPE_TOL: f64 = 1e-3;
 
 /// One knot of `f` after merging neurons whose knots coincide (up to the tolerance).
 #[derive(Clone, Debug, PartialEq)]
@@ -55,9 +70,14 @@ pub struct UnivariateSummary {
     pub neuron_knots: Vec<Option<f64>>,
     /// Merged knots, sorted by position (all of them, inside the data range or not).
     pub knots: Vec<Knot>,
-    /// Number of linear pieces of `f` on `[min x, max x]`: one plus the number of merged knots
-    /// with a kink strictly inside.
+    /// Number of linear pieces of `f` on `[min x, max x]`, counting bends one can see: one plus
+    /// the number of groups of kinks strictly inside after merging kinks closer than
+    /// [`PIECE_MERGE_TOL`] times the data range, leaving out groups whose net slope change is
+    /// below [`PIECE_SLOPE_TOL`] times the largest group's.
     pub pieces_inside: usize,
+    /// Number of kinks strictly inside, every one however small or close to another (the
+    /// exact number of linear pieces of `f` on the data range is `1 + kinks_inside`).
+    pub kinks_inside: usize,
     /// `integral |f''(x)| g(x) dx = sum over merged knots of weighted_change`. Equal to the
     /// reduced `|f|_Vg`, except when neurons of opposite orientation share a knot (their
     /// jumps combine here but not in the reduced form), where it is smaller.
@@ -70,7 +90,11 @@ pub struct UnivariateSummary {
     pub knot_distances: Vec<f64>,
     /// Median of `knot_distances`; `None` when there is no kink inside.
     pub median_knot_distance: Option<f64>,
-    /// Fraction of output weights with `|v_k| < 1e-3 max |v|` (1 when every `v_k = 0`).
+    /// Among the neurons that fire on the training inputs (not dead, in the sense of
+    /// [`neuron_stats`](super::neuron_stats)), the fraction whose output weight is below
+    /// [`SMALL_V`] times the largest `|v_k|` of those neurons (1 when all their `v_k = 0`; 0
+    /// when no neuron fires). Dead neurons are left out: their `v_k` never receives a gradient
+    /// and keeps its initial value, which says nothing about training.
     pub frac_small_output_weights: f64,
     /// Participation ratio of the output weights divided by `K`:
     /// `||v||_1^2 / (K ||v||_2^2)`, in `[1/K, 1]`: 1 when all `|v_k|` are equal, `1/K` when one
@@ -148,9 +172,14 @@ pub fn univariate_summary<F: Float>(
     }
     let inside_kinks: Vec<&Knot> = knots.iter().filter(|k| k.kink && k.inside).collect();
     let knot_distances: Vec<f64> = inside_kinks.iter().map(|k| k.distance_to_data).collect();
-    let vmax = neurons.v.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let small = neurons
-        .v
+    let pieces_inside = 1 + count_bends(&inside_kinks, PIECE_MERGE_TOL * (data_max - data_min));
+    let dead = super::shattering::neuron_stats(net, data)?.dead;
+    let firing_v: Vec<f64> = (0..neurons.k)
+        .filter(|&k| !dead[k])
+        .map(|k| neurons.v[k])
+        .collect();
+    let vmax = firing_v.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let small = firing_v
         .iter()
         .filter(|v| vmax == 0.0 || v.abs() < SMALL_V * vmax)
         .count();
@@ -160,21 +189,42 @@ pub fn univariate_summary<F: Float>(
     Ok(UnivariateSummary {
         data_min,
         data_max,
-        pieces_inside: 1 + inside_kinks.len(),
+        pieces_inside,
+        kinks_inside: inside_kinks.len(),
         weighted_tv: knots.iter().map(|k| k.weighted_change).sum(),
         tv_inside: inside_kinks.iter().map(|k| k.slope_change.abs()).sum(),
         median_knot_distance: median(&knot_distances),
         knot_distances,
-        frac_small_output_weights: if neurons.k == 0 {
+        frac_small_output_weights: if firing_v.is_empty() {
             0.0
         } else {
-            small as f64 / neurons.k as f64
+            small as f64 / firing_v.len() as f64
         },
         output_participation: participation(&neurons.v),
         amplitude_participation: participation(&amplitudes),
         neuron_knots,
         knots,
     })
+}
+
+/// The number of visible bends among `kinks` (sorted by position): groups of kinks whose
+/// consecutive gaps are at most `gap`, keeping the groups whose net slope change reaches
+/// [`PIECE_SLOPE_TOL`] times the largest group's.
+fn count_bends(kinks: &[&Knot], gap: f64) -> usize {
+    let mut groups: Vec<f64> = Vec::new();
+    let mut last = f64::NEG_INFINITY;
+    for k in kinks {
+        match groups.last_mut() {
+            Some(change) if k.position - last <= gap => *change += k.slope_change,
+            _ => groups.push(k.slope_change),
+        }
+        last = k.position;
+    }
+    let top = groups.iter().fold(0.0f64, |m, c| m.max(c.abs()));
+    groups
+        .iter()
+        .filter(|c| top > 0.0 && c.abs() >= PIECE_SLOPE_TOL * top)
+        .count()
 }
 
 /// `||a||_1^2 / (len ||a||_2^2)`, 0 for an empty or zero vector.
@@ -237,6 +287,7 @@ mod tests {
         assert!(!s.knots[1].kink && !s.knots[2].kink && s.knots[0].kink && s.knots[3].kink);
         assert!(!s.knots[3].inside);
         assert_eq!(s.pieces_inside, 2);
+        assert_eq!(s.kinks_inside, 1);
         assert_eq!(s.tv_inside, 1.0);
         assert_eq!(s.knot_distances.len(), 1);
         assert!((s.knot_distances[0] - 0.05).abs() < 1e-15);
@@ -244,7 +295,9 @@ mod tests {
             s.knots[3].weighted_change, 0.0,
             "g vanishes outside the data"
         );
-        assert!((s.frac_small_output_weights - 1.0 / 6.0).abs() < 1e-15);
+        // Neuron 4 (knot 2.0, v = 5, the largest |v|) never fires on [0, 1]: it is left out, so
+        // neuron 3's v = 0 is 1 of the 5 neurons that fire.
+        assert!((s.frac_small_output_weights - 1.0 / 5.0).abs() < 1e-15);
         let reduced = vg_reduced(&net, &data, DEFAULT_MERGE_TOL).unwrap();
         assert!(
             s.weighted_tv < reduced,
@@ -255,6 +308,41 @@ mod tests {
             univariate_summary(&bad, &ball_data(5, 2, 1), 1e-9),
             Err(MeasureError::NotUnivariate { d: 2, .. })
         ));
+    }
+
+    /// Kinks clustered at two training inputs, plus a corner of negligible slope change: three
+    /// pieces one can see, though `f` has nine kinks inside the data.
+    #[test]
+    fn kinks_clustered_at_data_points_make_few_pieces() {
+        let x: Vec<f64> = (0..11).map(|i| i as f64 / 10.0).collect(); // 0, 0.1, ..., 1
+        let data = Dataset::new(1, x, vec![0.0; 11]).unwrap();
+        // Knots at 0.3 + {-2, 0, 3}e-5 and 0.6 + {-1, 0, 1}e-5 (gaps below 1e-3 of the range),
+        // one at 0.45 with slope change 1e-6 (below 1e-3 of the largest), and one at 0.8 of
+        // slope change +1 next to one at 0.8 + 1e-5 of -1 (they cancel as a group).
+        let knots = [
+            0.3 - 2e-5,
+            0.3,
+            0.3 + 3e-5,
+            0.6 - 1e-5,
+            0.6,
+            0.6 + 1e-5,
+            0.45,
+            0.8,
+            0.8 + 1e-5,
+        ];
+        let v = [1.0, 0.5, 0.25, -1.0, -1.0, -0.5, 1e-6, 1.0, -1.0];
+        let w = [1.0; 9];
+        let b: Vec<f64> = knots.iter().map(|t| -t).collect();
+        let shape = Shape {
+            d: 1,
+            width: 9,
+            bias: true,
+            activation: Activation::Relu,
+        };
+        let net = Network::from_parts(shape, &w, &b, &v, 0.0).unwrap();
+        let s = univariate_summary(&net, &data, DEFAULT_KNOT_TOL).unwrap();
+        assert_eq!(s.kinks_inside, 9, "every knot is a distinct kink");
+        assert_eq!(s.pieces_inside, 3, "bends at 0.3 and 0.6 only");
     }
 
     /// With distinct knots, `integral |f''| g dx` equals the reduced `|f|_Vg`.
@@ -271,6 +359,7 @@ mod tests {
                 s.weighted_tv
             );
             assert!(s.pieces_inside >= 1 && s.pieces_inside <= 26, "seed {seed}");
+            assert!(s.pieces_inside <= 1 + s.kinks_inside, "seed {seed}");
             let p = s.output_participation;
             assert!(
                 (1.0 / 25.0..=1.0).contains(&p),

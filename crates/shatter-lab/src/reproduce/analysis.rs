@@ -257,25 +257,30 @@ fn shattering(runs: &[RunView]) -> Analysis {
                     verdict: Verdict::of(rel < 0.15),
                     criterion: "within 15% of 2/eta".into(),
                 });
-                let frac = s.frac_neurons_rate_le_10pct;
+                let frac = s.frac_shattered;
                 a.rows.push(Row {
-                    quantity: "neurons firing on <= 10% of the data".into(),
+                    quantity: SHATTERED_QUANTITY.into(),
                     setting: setting.clone(),
                     measured: pct(frac),
+                    // Paper, Fig. 1 (a): "neurons fire on <= 10% of data with large norms".
                     paper: "most neurons (shattering)".into(),
-                    verdict: Verdict::of(frac.unwrap_or(0.0) > 0.5),
-                    criterion: "more than half".into(),
+                    verdict: frac.map_or(Verdict::Context, |f| Verdict::of(f > 0.5)),
+                    criterion: "more than half of the active neurons".into(),
                 });
+                a.rows.push(classes_row(s, &setting));
             } else {
-                let frac = s.frac_neurons_rate_le_10pct;
+                let frac = s.frac_shattered;
                 a.rows.push(Row {
-                    quantity: "neurons firing on <= 10% of the data".into(),
+                    quantity: SHATTERED_QUANTITY.into(),
                     setting: setting.clone(),
                     measured: pct(frac),
+                    // Paper, Fig. 1 (b): "all neurons active, small norms" (K = 2048, so 10%
+                    // is about 200 neurons: a fraction makes sense at this width).
                     paper: "none: all neurons active".into(),
-                    verdict: Verdict::of(frac.unwrap_or(1.0) < 0.1),
-                    criterion: "fewer than 10%".into(),
+                    verdict: frac.map_or(Verdict::Context, |f| Verdict::of(f < 0.1)),
+                    criterion: "fewer than 10% of the active neurons".into(),
                 });
+                a.rows.push(classes_row(s, &setting));
                 a.rows.push(Row {
                     quantity: "path norm sum |v_k| ||w_k||".into(),
                     setting: setting.clone(),
@@ -303,15 +308,13 @@ fn shattering(runs: &[RunView]) -> Analysis {
         let large = runs.iter().find(|r| &loss_of(r) == loss && decay(r) == 0.0);
         let small = runs.iter().find(|r| &loss_of(r) == loss && decay(r) > 0.0);
         if let (Some(l), Some(w)) = (large, small) {
-            let (fl, fw) = (
-                l.summary.frac_neurons_rate_le_10pct.unwrap_or(f64::NAN),
-                w.summary.frac_neurons_rate_le_10pct.unwrap_or(f64::NAN),
-            );
+            let (fl, fw) = (l.summary.frac_shattered, w.summary.frac_shattered);
             a.words.push(format!(
-                "Under the {} loss, the large step leaves {} of the neurons firing on at most 10% of the data (weight decay: {}), with sharpness {} against 2/eta = {}; test MSE is {} for the large step and {} with weight decay (paper: ~1.1 and ~0.055).",
+                "Under the {} loss, the large step leaves {} of the active neurons (dead ones: {} of all) firing on at most 10% of the data (weight decay: {}), with sharpness {} against 2/eta = {}; test MSE is {} for the large step and {} with weight decay (paper: ~1.1 and ~0.055).",
                 convention(loss),
-                pct(Some(fl)),
-                pct(Some(fw)),
+                pct(fl),
+                pct(l.summary.frac_dead),
+                pct(fw),
                 num(l.summary.sharpness),
                 num(Some(l.summary.two_over_eta)),
                 num(l.summary.test_mse),
@@ -632,11 +635,11 @@ fn step_size(runs: &[RunView]) -> Analysis {
     let lrs: Vec<f64> = v.iter().map(|r| lr(r)).collect();
     for r in &v {
         a.rows.push(Row {
-            quantity: "neurons firing on <= 10% (and path norm)".into(),
+            quantity: "active neurons firing on <= 10% (and path norm)".into(),
             setting: format!("eta = {}, {} epochs", lr(r), r.spec.epochs.unwrap_or(0)),
             measured: format!(
                 "{} (path norm {})",
-                pct(r.summary.frac_neurons_rate_le_10pct),
+                pct(r.summary.frac_shattered),
                 num(r.summary.path_norm)
             ),
             paper: "grows with eta".into(),
@@ -646,9 +649,9 @@ fn step_size(runs: &[RunView]) -> Analysis {
     }
     for (name, vals) in [
         (
-            "fraction firing on <= 10% against eta",
+            "fraction of active neurons firing on <= 10% against eta",
             v.iter()
-                .map(|r| r.summary.frac_neurons_rate_le_10pct.unwrap_or(f64::NAN))
+                .map(|r| r.summary.frac_shattered.unwrap_or(f64::NAN))
                 .collect::<Vec<_>>(),
         ),
         (
@@ -672,29 +675,90 @@ fn step_size(runs: &[RunView]) -> Analysis {
     a
 }
 
+/// What the shattering rows count: active neurons (they fire and are not negligible, see
+/// `shatter_core::measure::NeuronClass`) firing on at most 10% of the training inputs.
+const SHATTERED_QUANTITY: &str =
+    "active neurons firing on <= 10% of the data (dead and negligible excluded)";
+
+/// A context row: the dead and negligible neurons, which the shattering fraction leaves out,
+/// with their shares of the path norm.
+fn classes_row(s: &Summary, setting: &str) -> Row {
+    Row {
+        quantity: "dead / negligible neurons (share of the path norm)".into(),
+        setting: setting.into(),
+        measured: format!(
+            "{} ({}) / {} ({})",
+            pct(s.frac_dead),
+            pct(s.path_share_dead),
+            pct(s.frac_negligible),
+            pct(s.path_share_negligible)
+        ),
+        paper: String::new(),
+        verdict: Verdict::Context,
+        criterion: String::new(),
+    }
+}
+
+/// The fewest shattered neurons (active, firing on <= 10% of the data) that count as
+/// shattering in a network of width `k`: 10% of the neurons, but never fewer than 2. At
+/// `K = 16` one neuron is 6% of the network and could be one stray unit, so a fraction alone
+/// is no criterion there: 2 neurons (12%) are; at `K = 32, 48, 64` the count is 4, 5, 7.
+pub fn min_shattered(k: usize) -> usize {
+    k.div_ceil(10).max(2)
+}
+
+/// `underparam` (Liang, Qiao, Wang, Parhi 2025, Fig. 6 and 7): without weight decay shattering
+/// persists even with few neurons (at least [`min_shattered`] of them); with weight decay the
+/// papers find it prevented (Fig. 1 (b) and Fig. 6: all neurons active, small norms), so fewer
+/// than that many shatter.
 fn underparam(runs: &[RunView]) -> Analysis {
     let mut a = Analysis::default();
-    let mut shattered = 0;
+    let (mut shattered, mut no_decay, mut prevented, mut with_decay) = (0, 0, 0, 0);
     for r in runs {
-        let frac = r.summary.frac_neurons_rate_le_10pct.unwrap_or(0.0);
-        if frac >= 0.1 {
-            shattered += 1;
+        let k = r.spec.width.unwrap_or(0);
+        let need = min_shattered(k);
+        let count = r.summary.count_shattered;
+        let decayed = decay(r) > 0.0;
+        let shatters = count.map(|c| c >= need);
+        if decayed {
+            with_decay += 1;
+            prevented += usize::from(shatters == Some(false));
+        } else {
+            no_decay += 1;
+            shattered += usize::from(shatters == Some(true));
         }
+        let (paper, criterion) = if decayed {
+            (
+                "prevented by weight decay (Fig. 6: all neurons active)".to_string(),
+                format!("fewer than {need} of K = {k} neurons"),
+            )
+        } else {
+            (
+                "shattering persists (Fig. 6, 7)".to_string(),
+                format!("at least {need} of K = {k} neurons (10%, at least 2)"),
+            )
+        };
         a.rows.push(Row {
-            quantity: "neurons firing on <= 10% of the data".into(),
+            quantity: "active neurons firing on <= 10% of the data".into(),
             setting: format!(
-                "d = {}, K = {}, decay = {}",
+                "d = {}, K = {k}, decay = {}",
                 r.spec.d.unwrap_or(0),
-                r.spec.width.unwrap_or(0),
                 decay(r)
             ),
-            measured: pct(Some(frac)),
-            paper: "shattering persists".into(),
-            verdict: Verdict::of(frac >= 0.1),
-            criterion: "at least 10% (all neurons active gives 0%)".into(),
+            measured: match count {
+                Some(c) => format!(
+                    "{c} of {k} ({} of the active neurons; {} dead)",
+                    pct(r.summary.frac_shattered),
+                    pct(r.summary.frac_dead)
+                ),
+                None => "-".into(),
+            },
+            paper,
+            verdict: shatters.map_or(Verdict::Context, |s| Verdict::of(s != decayed)),
+            criterion,
         });
     }
-    a.words.push(format!("{shattered} of {} under-parameterised settings have at least 10% of their neurons firing on at most 10% of the data.", runs.len()));
+    a.words.push(format!("Without weight decay {shattered} of {no_decay} under-parameterised settings shatter (at least 10% of their neurons, and at least 2, active and firing on at most 10% of the data); with weight decay {prevented} of {with_decay} do not."));
     a
 }
 
@@ -767,6 +831,106 @@ mod tests {
             "{:?}",
             a.words
         );
+    }
+
+    /// An `underparam` run: `d`, `K`, decay and the number of shattered (active, low-rate)
+    /// neurons.
+    fn under(d: usize, k: usize, wd: f64, shattered: Option<usize>) -> RunView {
+        let spec = RunSpec {
+            d: Some(d),
+            n: Some(1024),
+            width: Some(k),
+            lr: Some(0.5),
+            weight_decay: Some(wd),
+            ..RunSpec::default()
+        }
+        .resolved();
+        RunView {
+            run_id: spec.run_id(),
+            spec,
+            summary: Summary {
+                count_shattered: shattered,
+                frac_shattered: shattered.map(|c| c as f64 / k as f64),
+                status: "completed".into(),
+                two_over_eta: 4.0,
+                ..Summary::default()
+            },
+        }
+    }
+
+    #[test]
+    fn shattering_threshold_is_a_count_that_makes_sense_at_small_width() {
+        assert_eq!(min_shattered(16), 2, "one neuron of 16 (6%) is not enough");
+        assert_eq!(min_shattered(32), 4);
+        assert_eq!(min_shattered(48), 5);
+        assert_eq!(min_shattered(64), 7);
+        assert_eq!(min_shattered(2048), 205);
+    }
+
+    #[test]
+    fn underparam_expects_shattering_without_decay_and_none_with_it() {
+        let runs = [
+            under(32, 16, 0.0, Some(1)),  // one neuron of 16: not shattering
+            under(48, 16, 0.0, Some(2)),  // two: shattering
+            under(5, 32, 0.0, Some(4)),   // 12.5%: shattering
+            under(5, 32, 0.05, Some(0)),  // decay: prevented, as the paper says
+            under(5, 64, 0.05, Some(10)), // decay, yet shattering: differs from the paper
+            under(5, 48, 0.05, None),     // an old store without the statistic: no verdict
+        ];
+        let a = analyse("underparam", &runs);
+        let verdicts: Vec<Verdict> = a.rows.iter().map(|r| r.verdict).collect();
+        use Verdict::*;
+        assert_eq!(
+            verdicts,
+            vec![Differs, Agrees, Agrees, Agrees, Differs, Context],
+            "{:?}",
+            a.rows
+        );
+        assert!(a.rows[3].paper.contains("prevented"), "{:?}", a.rows[3]);
+        assert!(
+            a.rows[0].criterion.contains("at least 2 of K = 16"),
+            "{:?}",
+            a.rows[0]
+        );
+    }
+
+    #[test]
+    fn shattering_rows_count_active_neurons_only() {
+        // Half the neurons dead with untouched weights (the full-size run had 49%), and of the
+        // active ones 30% fire on <= 10% of the data: the old statistic says 65%, "shattering";
+        // the active-neuron fraction says 30%, not most neurons.
+        let mut large = view(10, 512, 0.9, 0.0, 0, 1.1);
+        large.summary.frac_neurons_rate_le_10pct = Some(0.65);
+        large.summary.frac_shattered = Some(0.3);
+        large.summary.frac_dead = Some(0.5);
+        large.summary.path_share_dead = Some(0.46);
+        large.summary.sharpness = Some(2.2);
+        let mut small = view(10, 512, 0.01, 0.1, 0, 0.055);
+        small.summary.frac_neurons_rate_le_10pct = Some(0.2);
+        small.summary.frac_shattered = Some(0.0);
+        let a = analyse("shattering", &[large, small]);
+        let rows: Vec<&Row> = a
+            .rows
+            .iter()
+            .filter(|r| r.quantity == SHATTERED_QUANTITY)
+            .collect();
+        assert_eq!(rows.len(), 2, "{:?}", a.rows);
+        let (gd, wd) = if rows[0].setting.contains("decay") {
+            (rows[1], rows[0])
+        } else {
+            (rows[0], rows[1])
+        };
+        assert_eq!(
+            (gd.measured.as_str(), gd.verdict),
+            ("30%", Verdict::Differs)
+        );
+        assert_eq!((wd.measured.as_str(), wd.verdict), ("0%", Verdict::Agrees));
+        let classes = a
+            .rows
+            .iter()
+            .find(|r| r.quantity.starts_with("dead / negligible"))
+            .unwrap();
+        assert!(classes.measured.starts_with("50% (46%)"), "{classes:?}");
     }
 
     #[test]

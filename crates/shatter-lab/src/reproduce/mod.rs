@@ -289,12 +289,12 @@ fn generic_analysis(views: &[RunView]) -> Analysis {
                 v.spec.seed.unwrap_or(0)
             ),
             measured: format!(
-                "{}: test MSE {}, sharpness {} (2/eta {}), {} firing on <= 10%",
+                "{}: test MSE {}, sharpness {} (2/eta {}), {} of active neurons firing on <= 10%",
                 s.status,
                 fmt(s.test_mse),
                 fmt(s.sharpness),
                 fmt(Some(s.two_over_eta)),
-                s.frac_neurons_rate_le_10pct
+                s.frac_shattered
                     .map(|f| format!("{:.0}%", 100.0 * f))
                     .unwrap_or_else(|| "-".into())
             ),

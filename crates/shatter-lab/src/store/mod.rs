@@ -51,7 +51,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// Version of the schema below; a store of another version is refused, except version 1,
-/// which opening upgrades in place (it lacks the input-hash columns) unless it holds runs on
+/// which opening upgrades in place (it lacks the input-hash and neuron-class columns) unless it holds runs on
 /// input files, whose ids changed (see `schema::migrate_from_v1`).
 pub const SCHEMA_VERSION: i64 = 2;
 

@@ -84,6 +84,18 @@ pub const CONFIG_COLUMNS: &[Column] = &[
 /// them (see `store::SCHEMA_VERSION`).
 pub const COLUMNS_ADDED_IN_V2: &[&str] = &["data_sha256", "test_data_sha256", "init_from_sha256"];
 
+/// The summary columns schema version 1 lacked; opening a version 1 store for writing adds
+/// them with their [`SUMMARY_COLUMNS`] types, NULL for the runs already stored (their
+/// `summary_json` lacks the fields, read back as `None`).
+pub const SUMMARY_COLUMNS_ADDED_IN_V2: &[&str] = &[
+    "frac_negligible",
+    "frac_shattered",
+    "count_shattered",
+    "path_share_dead",
+    "path_share_negligible",
+    "path_share_shattered",
+];
+
 /// The summary metrics, one column per [`Summary`](crate::run::Summary) field except `status` (the run's own
 /// `status` column says it) and `diverged_rule` (kept in `summary_json`).
 pub const SUMMARY_COLUMNS: &[Column] = &[
@@ -102,6 +114,13 @@ pub const SUMMARY_COLUMNS: &[Column] = &[
     col("frac_neurons_rate_le_10pct", Kind::Real),
     col("frac_dead", Kind::Real),
     col("median_activation_rate", Kind::Real),
+    // Schema version 2: dead, negligible and active neurons apart (issue 12).
+    col("frac_negligible", Kind::Real),
+    col("frac_shattered", Kind::Real),
+    col("count_shattered", Kind::Int),
+    col("path_share_dead", Kind::Real),
+    col("path_share_negligible", Kind::Real),
+    col("path_share_shattered", Kind::Real),
     col("vg_norm", Kind::Real),
     col("vg_reduced", Kind::Real),
     col("path_norm", Kind::Real),
@@ -214,6 +233,16 @@ pub(crate) fn migrate_from_v1(path: &std::path::Path) -> Result<(), String> {
         tx.execute(&format!("ALTER TABLE runs ADD COLUMN {c} TEXT"), [])
             .map_err(fail)?;
     }
+    for c in SUMMARY_COLUMNS
+        .iter()
+        .filter(|c| SUMMARY_COLUMNS_ADDED_IN_V2.contains(&c.name))
+    {
+        tx.execute(
+            &format!("ALTER TABLE runs ADD COLUMN {} {}", c.name, c.kind.sql()),
+            [],
+        )
+        .map_err(fail)?;
+    }
     tx.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
         [super::SCHEMA_VERSION.to_string()],
@@ -311,7 +340,10 @@ mod tests {
     /// Makes the store at `db` look like one written by schema version 1.
     fn downgrade_to_v1(db: &std::path::Path, file_run: bool) {
         let conn = rusqlite::Connection::open(db).unwrap();
-        for c in COLUMNS_ADDED_IN_V2 {
+        for c in COLUMNS_ADDED_IN_V2
+            .iter()
+            .chain(SUMMARY_COLUMNS_ADDED_IN_V2)
+        {
             conn.execute(&format!("ALTER TABLE runs DROP COLUMN {c}"), [])
                 .unwrap();
         }
@@ -360,6 +392,15 @@ mod tests {
             )
             .unwrap();
         assert_eq!(hashes, None, "the new columns exist, NULL for old runs");
+        let shattered: Option<f64> = store
+            .connection()
+            .query_row(
+                "SELECT frac_shattered FROM runs WHERE run_id = 'generated'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(shattered, None, "the new summary columns too");
         assert!(
             store.done_ids().unwrap().contains("generated"),
             "old runs are kept"
