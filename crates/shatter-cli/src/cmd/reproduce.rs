@@ -6,10 +6,11 @@
 use super::{usage, usage_hint};
 use crate::args::{Global, ReproduceArgs};
 use crate::progress;
+use shatter_lab::reproduce::claims::{provenance_json, write_claims_csv};
 use shatter_lab::reproduce::experiments::{
     experiment, experiment_ids, spec_text, Scale, EXPERIMENTS,
 };
-use shatter_lab::reproduce::report::{render_index, IndexEntry, Provenance};
+use shatter_lab::reproduce::report::{counts_sentence, render_index, IndexEntry, Provenance};
 use shatter_lab::reproduce::run_experiment;
 use shatter_lab::sweep::{Batching, Parallelism, Progress};
 use std::time::Instant;
@@ -68,6 +69,8 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
     let stop = super::stop_on_ctrl_c();
     let start = Instant::now();
     let mut entries = Vec::new();
+    let mut provenances = Vec::new();
+    let mut claims = Vec::new();
     for id in &ids {
         let pb = progress::bar(
             0,
@@ -118,7 +121,11 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
         }
         let wall = t.elapsed().as_secs_f64();
         if !global.quiet {
-            eprintln!("{id} ({scale}): {} runs in {wall:.0} s; {} comparison(s) agree with the paper, {} differ", outcome.runs, outcome.agree, outcome.differ);
+            eprintln!(
+                "{id} ({scale}): {} runs in {wall:.0} s; {}",
+                outcome.runs,
+                counts_sentence(outcome.agree, outcome.differ, outcome.inconclusive)
+            );
             for w in &outcome.words {
                 eprintln!("  {w}");
             }
@@ -138,19 +145,31 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
             href: format!("{id}/index.html"),
             agree: outcome.agree,
             differ: outcome.differ,
+            inconclusive: outcome.inconclusive,
+            runs: outcome.runs,
             reported: experiment(id)
                 .map(|e| e.reported.to_string())
                 .unwrap_or_default(),
             wall_seconds: wall,
         });
+        provenances.push(outcome.provenance);
+        claims.extend(outcome.claims);
     }
     if ids.len() > 1 {
-        let provenance = Provenance {
-            version: env!("CARGO_PKG_VERSION").into(),
-            wall_seconds: start.elapsed().as_secs_f64(),
-            store: args.out.display().to_string(),
-            ..Provenance::default()
-        };
+        // The index aggregates the reports: runs and run wall times summed, seeds and losses
+        // merged, and every report's rows in one claims.csv.
+        let provenance = Provenance::aggregate(
+            &provenances,
+            &args.out.display().to_string(),
+            start.elapsed().as_secs_f64(),
+        );
+        let csv_path = args.out.join("claims.csv");
+        write_claims_csv(&csv_path, &claims)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", csv_path.display()))?;
+        shatter_lab::run::write_atomic(
+            &args.out.join("provenance.json"),
+            provenance_json(&provenance).as_bytes(),
+        )?;
         let html = render_index(
             &format!("shatter reproduce {} ({scale} scale)", args.id),
             &entries,
