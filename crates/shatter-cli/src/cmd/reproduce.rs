@@ -6,12 +6,11 @@
 use super::{usage, usage_hint};
 use crate::args::{Global, ReproduceArgs};
 use crate::progress;
-use shatter_lab::reproduce::claims::{provenance_json, write_claims_csv};
 use shatter_lab::reproduce::experiments::{
     experiment, experiment_ids, spec_text, Scale, EXPERIMENTS,
 };
-use shatter_lab::reproduce::report::{counts_sentence, render_index, IndexEntry, Provenance};
-use shatter_lab::reproduce::run_experiment;
+use shatter_lab::reproduce::report::counts_sentence;
+use shatter_lab::reproduce::{run_experiment, write_index};
 use shatter_lab::sweep::{Batching, Parallelism, Progress};
 use std::time::Instant;
 
@@ -68,9 +67,7 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
     };
     let stop = super::stop_on_ctrl_c();
     let start = Instant::now();
-    let mut entries = Vec::new();
-    let mut provenances = Vec::new();
-    let mut claims = Vec::new();
+    let mut outcomes = Vec::new();
     for id in &ids {
         let pb = progress::bar(
             0,
@@ -140,43 +137,17 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
             );
         }
         println!("{}", outcome.path.display());
-        entries.push(IndexEntry {
-            id: id.to_string(),
-            href: format!("{id}/index.html"),
-            agree: outcome.agree,
-            differ: outcome.differ,
-            inconclusive: outcome.inconclusive,
-            runs: outcome.runs,
-            reported: experiment(id)
-                .map(|e| e.reported.to_string())
-                .unwrap_or_default(),
-            wall_seconds: wall,
-        });
-        provenances.push(outcome.provenance);
-        claims.extend(outcome.claims);
+        outcomes.push((id.to_string(), outcome));
     }
     if ids.len() > 1 {
         // The index aggregates the reports: runs and run wall times summed, seeds and losses
-        // merged, and every report's rows in one claims.csv.
-        let provenance = Provenance::aggregate(
-            &provenances,
-            &args.out.display().to_string(),
-            start.elapsed().as_secs_f64(),
-        );
-        let csv_path = args.out.join("claims.csv");
-        write_claims_csv(&csv_path, &claims)
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", csv_path.display()))?;
-        shatter_lab::run::write_atomic(
-            &args.out.join("provenance.json"),
-            provenance_json(&provenance).as_bytes(),
-        )?;
-        let html = render_index(
+        // merged, and every report's rows in one claims.csv beside provenance.json.
+        let path = write_index(
+            &args.out,
             &format!("shatter reproduce {} ({scale} scale)", args.id),
-            &entries,
-            &provenance,
-        );
-        let path = args.out.join("index.html");
-        shatter_lab::run::write_atomic(&path, html.as_bytes())?;
+            &outcomes,
+            start.elapsed().as_secs_f64(),
+        )?;
         println!("{}", path.display());
         if !global.quiet {
             eprintln!("report index: {}", path.display());

@@ -328,11 +328,18 @@ fn shattering(runs: &[RunView]) -> Analysis {
                 .iter()
                 .map(|r| constant_predictor_mse(r).unwrap_or(f64::NAN))
                 .collect();
-            if let Some(c) = stats::median(&constant) {
+            // The smallest over seeds: a median MSE above any seed's constant predictor is no
+            // better than a constant.
+            let smallest = constant
+                .iter()
+                .copied()
+                .filter(|c| c.is_finite())
+                .reduce(f64::min);
+            if let Some(c) = smallest {
                 let mut row = Row::context(
                     "test MSE of the constant predictor (variance of the target on the test set)",
                     setting.clone(),
-                    num(Some(c)),
+                    num(stats::median(&constant)),
                     "",
                 );
                 row.claim = Some(Claim {
@@ -708,19 +715,27 @@ pub(super) fn trend_claim(xs: &[f64], ys: &[f64], rising: bool) -> Claim {
         .map(|(x, y)| (*x, *y))
         .unzip();
     let rho = spearman(&a, &b).unwrap_or(f64::NAN);
+    // Below MIN_TREND_POINTS a percentile bootstrap of a rank correlation is degenerate (every
+    // resample of a perfect order is perfect): the interval is the whole range instead.
+    let (ci, method) = if a.len() < MIN_TREND_POINTS {
+        (Some((-1.0, 1.0)), Method::TooFewPoints(a.len()))
+    } else {
+        (
+            stats::bootstrap_spearman(&a, &b),
+            Method::BootstrapPoints(a.len()),
+        )
+    };
     let agree = if rising {
         (TREND_CORRELATION, 1.0)
     } else {
         (-1.0, -TREND_CORRELATION)
     };
-    Claim::interval(
-        rho,
-        stats::bootstrap_spearman(&a, &b),
-        Method::BootstrapPoints(a.len()),
-        None,
-        agree,
-    )
+    Claim::interval(rho, ci, method, None, agree)
 }
+
+/// The fewest points a trend claim needs to be decided: with four, even a perfect order is
+/// one chance in 24 and the bootstrap cannot say more, so the claim stays inconclusive.
+pub(super) const MIN_TREND_POINTS: usize = 5;
 
 /// The size of a rank correlation that counts as the trend a paper describes ("rises with d",
 /// "fewer pieces for larger eta"): the papers give curves, not correlations, so this is the
@@ -992,9 +1007,86 @@ mod tests {
     }
 
     #[test]
-    fn spearman_of_monotone_sequences() {
-        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]), Some(1.0));
-        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
-        assert_eq!(spearman(&[1.0, 1.0], &[1.0, 2.0]), None);
+    fn lr_correlation_on_four_points_is_not_agreement() {
+        // The case: Spearman 0.4 over four step sizes; and even a perfect order.
+        for fracs in [[0.3, 0.1, 0.2, 0.4], [0.1, 0.2, 0.3, 0.4]] {
+            let runs: Vec<RunView> = [0.05, 0.1, 0.2, 0.4]
+                .iter()
+                .zip(fracs)
+                .map(|(&eta, f)| {
+                    let mut v = view(5, 512, eta, 0.0, 0, 1.0);
+                    v.summary.frac_neurons_rate_le_10pct = Some(f);
+                    v.summary.path_norm = Some(f);
+                    v
+                })
+                .collect();
+            let a = analyse("lr", &runs);
+            let row = a
+                .rows
+                .iter()
+                .find(|r| r.quantity.starts_with("fraction firing"))
+                .unwrap();
+            assert_eq!(row.verdict, Verdict::Inconclusive, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn rate_falls_with_d_only_when_the_intervals_do_not_overlap() {
+        // Rates 0.5 at d = 1 and 0.4 at d = 5 with noisy medians: the t-intervals overlap.
+        let mut runs = Vec::new();
+        for (d, rate) in [(1, 0.5), (5, 0.4)] {
+            for (k, n) in [32, 64, 128, 256, 512].into_iter().enumerate() {
+                let noise = if k % 2 == 0 { 1.3 } else { 0.7 };
+                runs.push(view(d, n, 0.2, 0.0, 0, noise * (n as f64).powf(-rate)));
+            }
+        }
+        let a = analyse("cod", &runs);
+        let row = a
+            .rows
+            .iter()
+            .find(|r| r.quantity.starts_with("rate falls"))
+            .unwrap();
+        let c = row.claim.as_ref().unwrap();
+        assert!(c.estimate > 0.0, "{c:?}");
+        assert_eq!(row.verdict, Verdict::Inconclusive, "{row:?}");
+        let gd5 = a
+            .rows
+            .iter()
+            .find(|r| r.quantity.ends_with("d = 5") && r.setting.contains("GD"))
+            .unwrap();
+        assert_ne!(gd5.verdict, Verdict::Agrees, "{gd5:?}");
+    }
+
+    #[test]
+    fn decay_mse_no_better_than_the_constant_predictor_never_agrees() {
+        let constant = |seed: u64| {
+            constant_predictor_mse(&view(10, 512, 0.01, 0.1, seed, 0.0)).expect("generated data")
+        };
+        let smallest = (0..3).map(constant).fold(f64::INFINITY, f64::min);
+        for factor in [1.001, 1.05, 1.5] {
+            let runs: Vec<RunView> = (0..3)
+                .map(|seed| view(10, 512, 0.01, 0.1, seed, factor * constant(seed)))
+                .collect();
+            let a = analyse("shattering", &runs);
+            let row = a.rows.iter().find(|r| r.quantity == "test MSE").unwrap();
+            let c = row.claim.as_ref().unwrap();
+            assert!(c.agree.unwrap().1 <= smallest, "{c:?} against {smallest}");
+            assert_ne!(
+                row.verdict,
+                Verdict::Agrees,
+                "{row:?} (constant predictor {smallest})"
+            );
+        }
+        // Below the constant predictor and within a factor 2 of the paper's 0.055, it agrees.
+        let good: Vec<RunView> = (0..3)
+            .map(|seed| view(10, 512, 0.01, 0.1, seed, 0.05 + 0.001 * seed as f64))
+            .collect();
+        let a = analyse("shattering", &good);
+        let row = a.rows.iter().find(|r| r.quantity == "test MSE").unwrap();
+        if smallest > 0.06 {
+            assert_eq!(row.verdict, Verdict::Agrees, "{row:?}");
+        } else {
+            assert_ne!(row.verdict, Verdict::Agrees, "{row:?}");
+        }
     }
 }

@@ -65,6 +65,9 @@ pub enum Method {
     BootstrapPoints(usize),
     /// t-interval of a regression slope over this many sample sizes ([`stats::rate_interval`]).
     SlopeT(usize),
+    /// Too few points (this many) for a bootstrap interval of a rank correlation: the interval
+    /// is the whole range `[-1, 1]`, so the claim is inconclusive.
+    TooFewPoints(usize),
     /// Difference of two intervals, excluding 0 exactly when they do not overlap
     /// ([`stats::difference_interval`]).
     NonOverlap,
@@ -80,6 +83,9 @@ impl Method {
                 format!("median over {m} seeds, percentile bootstrap 95% interval")
             }
             Method::BootstrapPoints(m) => format!("percentile bootstrap over {m} points"),
+            Method::TooFewPoints(m) => {
+                format!("{m} points are too few for an interval: [-1, 1], inconclusive")
+            }
             Method::SlopeT(m) => format!("t-interval of the slope over {m} sample sizes"),
             Method::NonOverlap => {
                 "difference of the two t-intervals (excludes 0 only when they do not overlap)"

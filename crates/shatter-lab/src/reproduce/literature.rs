@@ -1471,7 +1471,8 @@ mod tests {
             .iter()
             .filter(|r| r.verdict != Verdict::Context)
             .collect();
-        assert_eq!(claims.len(), 6, "{:?}", a.rows);
+        // Seven claims: the sharpness check is two (largest ratio, correlation with 2/eta).
+        assert_eq!(claims.len(), 7, "{:?}", a.rows);
         for r in &claims {
             assert_eq!(r.verdict, Verdict::Agrees, "{r:?}");
         }

@@ -310,6 +310,61 @@ pub fn write_report(
     })
 }
 
+/// Writes the index page of several reports into `out_dir`: `index.html` (one line per
+/// report with its verdict counts, runs and summed run wall time, then the aggregated
+/// provenance), `claims.csv` with every report's lines, and `provenance.json` aggregated by
+/// `Provenance::aggregate` (runs and run wall times summed). `wall_seconds` is the time of
+/// the whole command. Returns the path of `index.html`.
+pub fn write_index(
+    out_dir: &Path,
+    title: &str,
+    outcomes: &[(String, ReportOutcome)],
+    wall_seconds: f64,
+) -> Result<PathBuf, ReproduceError> {
+    mkdir(out_dir)?;
+    let entries: Vec<report::IndexEntry> = outcomes
+        .iter()
+        .map(|(id, o)| report::IndexEntry {
+            id: id.clone(),
+            href: o
+                .path
+                .strip_prefix(out_dir)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| format!("{id}/index.html")),
+            agree: o.agree,
+            differ: o.differ,
+            inconclusive: o.inconclusive,
+            runs: o.runs,
+            reported: experiment(id)
+                .map(|e| e.reported.to_string())
+                .unwrap_or_default(),
+            wall_seconds: o.provenance.run_seconds,
+        })
+        .collect();
+    let provenances: Vec<Provenance> = outcomes.iter().map(|(_, o)| o.provenance.clone()).collect();
+    let provenance =
+        Provenance::aggregate(&provenances, &out_dir.display().to_string(), wall_seconds);
+    let claims: Vec<ClaimLine> = outcomes
+        .iter()
+        .flat_map(|(_, o)| o.claims.iter().cloned())
+        .collect();
+    let csv_path = out_dir.join("claims.csv");
+    write_claims_csv(&csv_path, &claims).map_err(|e| ReproduceError::Write {
+        path: csv_path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    crate::run::write_atomic(
+        &out_dir.join("provenance.json"),
+        provenance_json(&provenance).as_bytes(),
+    )
+    .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    let html = report::render_index(title, &entries, &provenance);
+    let path = out_dir.join("index.html");
+    crate::run::write_atomic(&path, html.as_bytes())
+        .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    Ok(path)
+}
+
 /// The report's warning about runs whose model file cannot be used, naming each.
 pub fn unusable_models_warning(bad: &[UnusableModel], runs: usize) -> String {
     let list: Vec<String> = bad

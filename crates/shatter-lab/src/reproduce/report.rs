@@ -278,7 +278,7 @@ pub struct IndexEntry {
     pub runs: usize,
     /// What the paper reports.
     pub reported: String,
-    /// Wall time, seconds.
+    /// Wall time of the report's runs, summed, seconds.
     pub wall_seconds: f64,
 }
 
@@ -291,7 +291,7 @@ pub fn render_index(title: &str, entries: &[IndexEntry], provenance: &Provenance
         counts_sentence(total(|e| e.agree), total(|e| e.differ), total(|e| e.inconclusive)),
         entries.len()
     ));
-    h.push_str("<table><tr><th>experiment</th><th>agree</th><th>differ</th><th>inconclusive</th><th>runs</th><th>paper</th><th>wall time</th></tr>\n");
+    h.push_str("<table><tr><th>experiment</th><th>agree</th><th>differ</th><th>inconclusive</th><th>runs</th><th>paper</th><th>wall time of the runs (sum)</th></tr>\n");
     for e in entries {
         h.push_str(&format!(
             "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} s</td></tr>\n",
