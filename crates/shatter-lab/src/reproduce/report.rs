@@ -236,7 +236,7 @@ fn provenance_section(p: &Provenance) -> String {
         "<h2>Provenance</h2>\n<table class=\"provenance\">\
 <tr><th>program</th><td>shatter {}</td></tr><tr><th>git commit</th><td>{}</td></tr>\
 <tr><th>machine</th><td>{}</td></tr><tr><th>trained on</th><td>{}</td></tr><tr><th>runs</th><td>{}</td></tr><tr><th>seeds</th><td>{}</td></tr>\
-<tr><th>wall time of the runs (sum)</th><td>{:.1} s</td></tr><tr><th>wall time of the reproduction</th><td>{:.1} s</td></tr>\
+<tr><th>wall time of the runs (sum)</th><td>{} s</td></tr><tr><th>wall time of the reproduction</th><td>{} s</td></tr>\
 <tr><th>scale</th><td>{}</td></tr><tr><th>loss conventions</th><td>{}</td></tr>\
 <tr><th>store</th><td>{}</td></tr><tr><th>written</th><td>{}</td></tr></table>\n",
         escape(&p.version),
@@ -245,13 +245,18 @@ fn provenance_section(p: &Provenance) -> String {
         escape(&devices.join("; ")),
         p.runs,
         escape(&seeds.join(", ")),
-        p.run_seconds,
-        p.wall_seconds,
+        seconds(p.run_seconds),
+        seconds(p.wall_seconds),
         escape(&p.scale),
         escape(&p.losses.join(", ")),
         escape(&p.store),
         escape(&p.date)
     )
+}
+
+/// Seconds with three significant digits (a tiny run's 0.004 s is not "0.0 s").
+fn seconds(x: f64) -> String {
+    crate::figures::style::format_sig(x, 3)
 }
 
 fn strip_xml_declaration(svg: &str) -> &str {
@@ -294,7 +299,7 @@ pub fn render_index(title: &str, entries: &[IndexEntry], provenance: &Provenance
     h.push_str("<table><tr><th>experiment</th><th>agree</th><th>differ</th><th>inconclusive</th><th>runs</th><th>paper</th><th>wall time of the runs (sum)</th></tr>\n");
     for e in entries {
         h.push_str(&format!(
-            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} s</td></tr>\n",
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} s</td></tr>\n",
             escape(&e.href),
             escape(&e.id),
             e.agree,
@@ -302,7 +307,7 @@ pub fn render_index(title: &str, entries: &[IndexEntry], provenance: &Provenance
             e.inconclusive,
             e.runs,
             escape(&e.reported),
-            e.wall_seconds
+            seconds(e.wall_seconds)
         ));
     }
     h.push_str("</table>\n");
