@@ -299,7 +299,7 @@ pub fn render_index(title: &str, entries: &[IndexEntry], provenance: &Provenance
     h.push_str("<table><tr><th>experiment</th><th>agree</th><th>differ</th><th>inconclusive</th><th>runs</th><th>paper</th><th>wall time of the runs (sum)</th></tr>\n");
     for e in entries {
         h.push_str(&format!(
-            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} s</td></tr>\n",
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} s</td></tr>\n",
             escape(&e.href),
             escape(&e.id),
             e.agree,
