@@ -9,8 +9,8 @@ use crate::progress;
 use shatter_lab::reproduce::experiments::{
     experiment, experiment_ids, spec_text, Scale, EXPERIMENTS,
 };
-use shatter_lab::reproduce::report::{render_index, IndexEntry, Provenance};
-use shatter_lab::reproduce::run_experiment;
+use shatter_lab::reproduce::report::counts_sentence;
+use shatter_lab::reproduce::{run_experiment, write_index};
 use shatter_lab::sweep::{Batching, Parallelism, Progress};
 use std::time::Instant;
 
@@ -67,7 +67,7 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
     };
     let stop = super::stop_on_ctrl_c();
     let start = Instant::now();
-    let mut entries = Vec::new();
+    let mut outcomes = Vec::new();
     for id in &ids {
         let pb = progress::sweep_bar(global.quiet, id);
         let t = Instant::now();
@@ -115,7 +115,11 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
             } else {
                 String::new()
             };
-            eprintln!("{id} ({scale}): {} runs{stored} in {wall:.0} s; {} comparison(s) agree with the paper, {} differ", outcome.runs, outcome.agree, outcome.differ);
+            eprintln!(
+                "{id} ({scale}): {} runs{stored} in {wall:.0} s; {}",
+                outcome.runs,
+                counts_sentence(outcome.agree, outcome.differ, outcome.inconclusive)
+            );
             for w in &outcome.words {
                 eprintln!("  {w}");
             }
@@ -130,31 +134,17 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
             );
         }
         println!("{}", outcome.path.display());
-        entries.push(IndexEntry {
-            id: id.to_string(),
-            href: format!("{id}/index.html"),
-            agree: outcome.agree,
-            differ: outcome.differ,
-            reported: experiment(id)
-                .map(|e| e.reported.to_string())
-                .unwrap_or_default(),
-            wall_seconds: wall,
-        });
+        outcomes.push((id.to_string(), outcome));
     }
     if ids.len() > 1 {
-        let provenance = Provenance {
-            version: env!("CARGO_PKG_VERSION").into(),
-            wall_seconds: start.elapsed().as_secs_f64(),
-            store: args.out.display().to_string(),
-            ..Provenance::default()
-        };
-        let html = render_index(
+        // The index aggregates the reports: runs and run wall times summed, seeds and losses
+        // merged, and every report's rows in one claims.csv beside provenance.json.
+        let path = write_index(
+            &args.out,
             &format!("shatter reproduce {} ({scale} scale)", args.id),
-            &entries,
-            &provenance,
-        );
-        let path = args.out.join("index.html");
-        shatter_lab::run::write_atomic(&path, html.as_bytes())?;
+            &outcomes,
+            start.elapsed().as_secs_f64(),
+        )?;
         println!("{}", path.display());
         if !global.quiet {
             eprintln!("report index: {}", path.display());

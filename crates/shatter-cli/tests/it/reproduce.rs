@@ -114,6 +114,15 @@ fn report_comparison_table_matches_golden_and_figures_are_valid() {
         html.contains("<th>trained on</th><td>cpu ("),
         "the provenance names the device"
     );
+    // claims.csv holds the table's rows as numbers, with verdicts that follow from them, and
+    // provenance.json counts the store's runs and sums their wall times.
+    let lines = check_claims_csv(&out.join("claims.csv"));
+    assert_eq!(
+        lines,
+        table.matches("<tr><td>").count(),
+        "claims.csv has one line per row of the HTML table"
+    );
+    check_provenance(&out.join("provenance.json"), &[&db]);
     // Every figure is written as a pair of valid files and inlined in the page.
     let mut svgs = 0;
     for entry in std::fs::read_dir(out.join("figures")).unwrap() {
@@ -155,6 +164,168 @@ fn report_comparison_table_matches_golden_and_figures_are_valid() {
     assert!(
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "the report is self-contained"
+    );
+}
+
+/// The verdict `claims.csv`'s own numbers give: the 95% interval (or, without one, the
+/// measured value) against the agreement interval; empty without agreement bounds.
+fn verdict_from_columns(row: &csv::StringRecord) -> String {
+    let num = |i: usize| -> Option<f64> {
+        let cell = &row[i];
+        (!cell.is_empty()).then(|| {
+            cell.parse::<f64>()
+                .unwrap_or_else(|e| panic!("column {i} {cell:?} is not a number: {e}"))
+        })
+    };
+    let (measured, ci_low, ci_high, agree_low, agree_high) =
+        (num(4), num(5), num(6), num(8), num(9));
+    let (Some(a_lo), Some(a_hi)) = (agree_low, agree_high) else {
+        assert!(
+            agree_low.is_none() && agree_high.is_none(),
+            "one agreement bound without the other: {row:?}"
+        );
+        return String::new();
+    };
+    let (lo, hi) = match (ci_low, ci_high, measured) {
+        (Some(lo), Some(hi), _) => (lo, hi),
+        (None, None, Some(m)) if m.is_finite() => (m, m),
+        _ => return "inconclusive".into(),
+    };
+    if lo >= a_lo && hi <= a_hi {
+        "agrees".into()
+    } else if hi < a_lo || lo > a_hi {
+        "differs".into()
+    } else {
+        "inconclusive".into()
+    }
+}
+
+/// Checks `claims.csv`: the exact header, every line parsed, every verdict the one its numbers
+/// give. Returns the number of lines.
+fn check_claims_csv(path: &Path) -> usize {
+    let mut reader = csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header.join(","),
+        "experiment,claim,setting,loss,measured,ci_low,ci_high,paper,agree_low,agree_high,verdict"
+    );
+    let mut lines = 0;
+    let mut claims = 0;
+    for row in reader.records() {
+        let row = row.unwrap();
+        assert_eq!(row.len(), 11, "{row:?}");
+        assert!(!row[0].is_empty() && !row[1].is_empty(), "{row:?}");
+        assert_eq!(
+            &row[10],
+            verdict_from_columns(&row),
+            "the verdict does not follow from the numbers: {row:?}"
+        );
+        if !row[10].is_empty() {
+            claims += 1;
+        }
+        lines += 1;
+    }
+    assert!(claims > 0, "{} has no claim", path.display());
+    lines
+}
+
+/// Checks `provenance.json` against the stores behind it: its keys, `runs` equal to their runs
+/// and `wall_seconds` to the sum of the runs' wall times.
+fn check_provenance(path: &Path, stores: &[&Path]) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let p: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for key in [
+        "version",
+        "commit",
+        "machine",
+        "date",
+        "runs",
+        "seeds",
+        "wall_seconds",
+        "scale",
+        "losses",
+    ] {
+        assert!(p.get(key).is_some(), "provenance.json lacks {key}: {text}");
+    }
+    let (mut runs, mut wall) = (0i64, 0.0f64);
+    for db in stores {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let (n, w): (i64, f64) = conn
+            .query_row("SELECT COUNT(*), TOTAL(wall_seconds) FROM runs", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        runs += n;
+        wall += w;
+    }
+    assert!(
+        runs > 0 && wall > 0.0,
+        "the stores have runs with wall times"
+    );
+    assert_eq!(p["runs"].as_i64(), Some(runs), "{text}");
+    let got = p["wall_seconds"].as_f64().unwrap();
+    assert!(
+        (got - wall).abs() <= 1e-9 * wall.max(1.0),
+        "wall_seconds {got} against the store's sum {wall}"
+    );
+    assert_eq!(p["commit"].as_str().map(str::len), Some(12), "{text}");
+    p
+}
+
+#[test]
+fn index_of_two_reports_counts_their_runs_and_wall_time() {
+    // Two experiments' reports over the tiny store (the analyses of `shattering` and `lr`),
+    // then the index page `reproduce all` writes from their outcomes.
+    let dir = tempfile::tempdir().unwrap();
+    let db = tiny_store(dir.path());
+    let out = dir.path().join("index");
+    let store = shatter_lab::store::Store::open_reader(&db).unwrap();
+    let mut outcomes = Vec::new();
+    for id in ["shattering", "lr"] {
+        let exp = shatter_lab::reproduce::experiments::experiment(id).unwrap();
+        let outcome = shatter_lab::reproduce::write_report(
+            Some(exp),
+            Some(shatter_lab::reproduce::experiments::Scale::Quick),
+            &store,
+            TINY_SHATTERING,
+            &out.join(id),
+            0.0,
+        )
+        .unwrap();
+        check_claims_csv(&out.join(id).join("claims.csv"));
+        check_provenance(&out.join(id).join("provenance.json"), &[&db]);
+        outcomes.push((id.to_string(), outcome));
+    }
+    let index = shatter_lab::reproduce::write_index(&out, "tiny", &outcomes, 1.5).unwrap();
+    let html = std::fs::read_to_string(&index).unwrap();
+    assert!(
+        !html.contains("<th>runs</th><td>0</td>"),
+        "runs 0 on the index"
+    );
+    let key = "wall time of the runs (sum)</th><td>";
+    let at = html.find(key).expect("the index shows the runs' wall time") + key.len();
+    let shown: f64 = html[at..]
+        .split(" s<")
+        .next()
+        .and_then(|t| t.parse().ok())
+        .expect("a number of seconds");
+    assert!(shown > 0.0, "wall time {shown} s on the index");
+    // Both reports read the same four runs: the index counts eight, and sums their times twice.
+    let p = check_provenance(&out.join("provenance.json"), &[&db, &db]);
+    assert!(
+        html.contains(&format!("<th>runs</th><td>{}</td>", p["runs"])),
+        "the index shows the aggregated run count"
+    );
+    assert!(
+        html.contains(" agree, ") && html.contains(" inconclusive"),
+        "{html}"
+    );
+    let lines = check_claims_csv(&out.join("claims.csv"));
+    let parts: usize = outcomes.iter().map(|(_, o)| o.claims.len()).sum();
+    assert_eq!(
+        lines, parts,
+        "the index's claims.csv holds every report's lines"
     );
 }
 

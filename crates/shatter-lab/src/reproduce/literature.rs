@@ -5,8 +5,9 @@
 //! `analysis.rs` and `mod.rs` only dispatch here, and the generic figures (training curves,
 //! shattering scatter, rate plots) are still drawn by `mod.rs`.
 
-use super::analysis::{spearman, Analysis, RateFit, Row, RunView, Verdict};
+use super::analysis::{trend_claim, Analysis, Claim, Method, RateFit, Row, RunView, Verdict};
 use super::experiments::Scale;
+use super::stats::{self, spearman};
 use super::{figure, training_series, ReproduceError};
 use crate::figures::{fit_loglog, Comparison, ComparisonRow, TrainingCurves, UnivariateFit};
 use crate::io::ModelArrays;
@@ -228,22 +229,9 @@ fn by_lr(runs: &[RunView]) -> Vec<&RunView> {
     v
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len();
-    if m % 2 == 1 {
-        v[m / 2]
-    } else {
-        0.5 * (v[m / 2 - 1] + v[m / 2])
-    }
-}
-
-/// A trend row: the Spearman correlation of `values` with `xs`, agreeing when its sign is the
-/// expected one and its size at least `0.5`.
+/// A trend row: the Spearman correlation of `values` with `xs`, with its bootstrap interval
+/// over the points (`analysis::trend_claim`), agreeing when the whole interval has the expected
+/// sign and size at least `TREND_CORRELATION`.
 fn trend_row(
     quantity: &str,
     x_name: &str,
@@ -252,28 +240,22 @@ fn trend_row(
     rising: bool,
     paper: &str,
 ) -> Row {
-    let pairs: Vec<(f64, f64)> = xs
-        .iter()
-        .zip(values)
-        .filter(|(x, v)| x.is_finite() && v.is_finite())
-        .map(|(x, v)| (*x, *v))
-        .collect();
-    let (a, b): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-    let rho = spearman(&a, &b);
-    Row {
-        quantity: quantity.into(),
-        setting: format!("all {x_name}"),
-        measured: format!("Spearman rank correlation with {x_name}: {}", num(rho)),
-        paper: paper.into(),
-        verdict: rho.map_or(Verdict::Context, |r| {
-            verdict(if rising { r >= 0.5 } else { r <= -0.5 })
-        }),
-        criterion: if rising {
-            "correlation >= 0.5".into()
+    let claim = trend_claim(xs, values, rising);
+    Row::claim(
+        quantity,
+        format!("all {x_name}"),
+        format!(
+            "Spearman rank correlation with {x_name}: {}",
+            num(Some(claim.estimate))
+        ),
+        paper,
+        if rising {
+            "correlation >= 0.5"
         } else {
-            "correlation <= -0.5".into()
+            "correlation <= -0.5"
         },
-    }
+        claim,
+    )
 }
 
 fn verdict(ok: bool) -> Verdict {
@@ -328,6 +310,7 @@ pub fn univariate(runs: &[RunView]) -> Analysis {
             paper: "fewer pieces and sharpness ~ 2/eta as eta grows".into(),
             verdict: Verdict::Context,
             criterion: String::new(),
+            claim: None,
         });
     }
     let lrs: Vec<f64> = v.iter().map(|r| lr(r)).collect();
@@ -352,24 +335,32 @@ pub fn univariate(runs: &[RunView]) -> Analysis {
         .copied()
         .filter(|x| x.is_finite())
         .fold(f64::NAN, f64::max);
-    let rho = spearman(&sharp, &edges);
-    a.rows.push(Row {
-        quantity: "sharpness against 2/eta".into(),
-        setting: "all eta".into(),
-        measured: format!(
-            "sharpness / (2/eta) from {} to {}; Spearman with 2/eta {}",
+    // Qiao et al. 2024: sharpness stays at or below 2/eta (15% slack for the oscillation)
+    // and follows it as eta changes; two claims, the largest ratio and the correlation.
+    a.rows.push(Row::claim(
+        "largest sharpness / (2/eta) over the step sizes",
+        "all eta",
+        format!(
+            "sharpness / (2/eta) from {} to {}",
             num(ratios
                 .iter()
                 .copied()
                 .filter(|x| x.is_finite())
                 .reduce(f64::min)),
-            num(Some(worst)),
-            num(rho)
+            num(Some(worst))
         ),
-        paper: "tracks 2/eta (edge of stability)".into(),
-        verdict: verdict(worst <= 1.15 && rho.is_some_and(|r| r >= 0.5)),
-        criterion: "every ratio <= 1.15 and correlation >= 0.5".into(),
-    });
+        "at most 1: stable (edge of stability)",
+        "every ratio <= 1.15",
+        Claim::point(worst, Some(1.0), (0.0, 1.15)),
+    ));
+    a.rows.push(trend_row(
+        "sharpness against 2/eta",
+        "2/eta",
+        &edges,
+        &sharp,
+        true,
+        "tracks 2/eta (edge of stability)",
+    ));
     // U shape of the test MSE: the minimum is interior.
     let mse = col(&|r| r.summary.test_mse);
     let best = mse
@@ -394,8 +385,22 @@ pub fn univariate(runs: &[RunView]) -> Analysis {
             ),
             paper: "U-shaped: the best eta is interior".into(),
             verdict: verdict(interior),
-            criterion: "minimum at neither end of the eta range".into(),
+            criterion:
+                "minimum at neither end of the eta range; no interval: the point estimate decides"
+                    .into(),
+            claim: None,
         });
+        // The best eta is one of the interior step sizes (none with fewer than three).
+        if lrs.len() >= 3 {
+            let claim = Claim::point(lrs[i], None, (lrs[1], lrs[lrs.len() - 2]));
+            let last = a.rows.len() - 1;
+            a.rows[last].verdict = claim.verdict();
+            a.rows[last].claim = Some(claim);
+        } else {
+            let last = a.rows.len() - 1;
+            a.rows[last].verdict = Verdict::Context;
+            a.rows[last].criterion = "fewer than three step sizes: no interior".into();
+        }
     }
     let distance = col(&|r| r.summary.median_knot_distance);
     a.rows.push(trend_row(
@@ -440,9 +445,16 @@ pub fn univariate(runs: &[RunView]) -> Analysis {
         paper: format!("~ 1/(n^2 sigma) = {}", num(Some(threshold))),
         verdict: verdict(largest.is_none_or(|x| x <= far)),
         criterion: format!(
-            "no run with eta > 10/(n^2 sigma) = {} interpolates",
-            num(Some(far))
+            "no run with eta > 10/(n^2 sigma) = {} interpolates (measured 0 when none does); {}",
+            num(Some(far)),
+            Method::Point.describe()
         ),
+        // Qiao et al. 2024: only steps below ~1/(n^2 sigma) interpolate; a factor 10 slack.
+        claim: Some(Claim::point(
+            largest.unwrap_or(0.0),
+            Some(threshold),
+            (0.0, far),
+        )),
     });
     a.words.push(format!(
         "Pieces inside the data go from {} at eta = {} to {} at eta = {}; the test MSE is smallest at eta = {}; {}.",
@@ -489,18 +501,21 @@ pub fn no_bias(runs: &[RunView]) -> Analysis {
             } else {
                 "few: every neuron is a half-space through the origin".into()
             },
-            verdict: if biased {
-                s.frac_shattered
-                    .map_or(Verdict::Context, |f| verdict(f > 0.5))
-            } else {
-                Verdict::Context
-            },
-            criterion: if biased {
-                "more than half of the active neurons".into()
-            } else {
-                String::new()
-            },
+            verdict: Verdict::Context,
+            criterion: String::new(),
+            claim: None,
         });
+        if let (true, Some(frac)) = (biased, s.frac_shattered) {
+            // Fig. 3 (a) of Liang et al. 2025 with biases: most active neurons fire on <= 10%.
+            let claim = Claim::point(frac, None, (0.5, 1.0));
+            let last = a.rows.len() - 1;
+            a.rows[last].verdict = claim.verdict();
+            a.rows[last].criterion = format!(
+                "more than half of the active neurons; {}",
+                claim.method.describe()
+            );
+            a.rows[last].claim = Some(claim);
+        }
         a.rows.push(Row {
             quantity: "test MSE / sharpness (2/eta) / median activation rate".into(),
             setting: format!(
@@ -518,6 +533,7 @@ pub fn no_bias(runs: &[RunView]) -> Analysis {
             paper: String::new(),
             verdict: Verdict::Context,
             criterion: String::new(),
+            claim: None,
         });
     }
     if let (Some(w), Some(o)) = (with, without) {
@@ -531,8 +547,16 @@ pub fn no_bias(runs: &[RunView]) -> Analysis {
             measured: format!("{} against {}", pct(Some(fo)), pct(Some(fw))),
             paper: "shattering disappears without bias".into(),
             verdict: verdict(fo <= 0.25 * fw && fo < 0.1),
-            criterion: "at most a quarter of the biased fraction, and below 10%".into(),
+            criterion: format!(
+                "at most a quarter of the biased fraction, and below 10%; {}",
+                Method::Point.describe()
+            ),
+            claim: None,
         });
+        let claim = Claim::point(fo, None, (0.0, (0.25 * fw).min(0.1)));
+        let last = a.rows.len() - 1;
+        a.rows[last].verdict = claim.verdict();
+        a.rows[last].claim = Some(claim);
         a.words.push(format!(
             "With biases {} of the active neurons fire on at most 10% of the data; without biases {} (median activation rate {} against {}). Test MSE: {} with bias, {} without.",
             pct(Some(fw)),
@@ -577,6 +601,7 @@ pub fn mixup(runs: &[RunView]) -> Analysis {
             paper: "no reported number".into(),
             verdict: Verdict::Context,
             criterion: String::new(),
+            claim: None,
         });
     }
     if let Some(p) = plain {
@@ -636,7 +661,10 @@ pub fn fit_geometry_rates(runs: &[RunView]) -> Vec<RateFit> {
     let mut out = Vec::new();
     for ((input, d), by_n) in groups {
         let ns: Vec<f64> = by_n.keys().map(|&n| n as f64).collect();
-        let medians: Vec<f64> = by_n.values().map(|v| median(v.clone())).collect();
+        let medians: Vec<f64> = by_n
+            .values()
+            .map(|v| stats::median(v).unwrap_or(f64::NAN))
+            .collect();
         let spread: Vec<(f64, f64)> = by_n
             .values()
             .map(|v| {
@@ -692,6 +720,7 @@ pub fn geometry(runs: &[RunView]) -> Analysis {
             ),
             verdict: Verdict::Context,
             criterion: String::new(),
+            claim: None,
         });
     }
     let full = a
@@ -716,7 +745,18 @@ pub fn geometry(runs: &[RunView]) -> Analysis {
             continue;
         }
         let gap = (lo.rate - hi.rate).abs();
-        let allowed = CLOSE_RATES.max(lo.ci95.max(hi.ci95));
+        // The difference of the two rates with the interval of a difference of independent
+        // estimates (half-widths added in quadrature); close when it lies inside
+        // [-CLOSE_RATES, CLOSE_RATES].
+        let diff = lo.rate - hi.rate;
+        let half = (lo.ci95.powi(2) + hi.ci95.powi(2)).sqrt();
+        let close = Claim::interval(
+            diff,
+            Some((diff - half, diff + half)),
+            Method::SlopeT(lo.ns.len().min(hi.ns.len())),
+            Some(0.0),
+            (-CLOSE_RATES, CLOSE_RATES),
+        );
         a.rows.push(Row {
             quantity: format!("same intrinsic m = {m} at two ambient D"),
             setting: format!("D = {} against D = {}", lo.d, hi.d),
@@ -727,17 +767,34 @@ pub fn geometry(runs: &[RunView]) -> Analysis {
                 num(Some(gap))
             ),
             paper: "rates follow m, not D".into(),
-            verdict: verdict(gap <= allowed),
-            criterion: format!("difference <= max({CLOSE_RATES}, the wider 95% interval)"),
+            verdict: close.verdict(),
+            criterion: format!(
+                "difference within ±{CLOSE_RATES}; 95% interval of the difference from the two slope t-intervals"
+            ),
+            claim: Some(close),
         });
         if let Some(full) = &full {
+            let faster = Claim::interval(
+                hi.rate - full.rate,
+                Some(stats::difference_interval(
+                    (hi.rate - hi.ci95, hi.rate + hi.ci95),
+                    (full.rate - full.ci95, full.rate + full.ci95),
+                )),
+                Method::NonOverlap,
+                None,
+                (0.0, f64::INFINITY),
+            );
             a.rows.push(Row {
                 quantity: format!("m = {m} subspaces against full-dimensional inputs"),
                 setting: format!("D = {} subspaces against ball in R^{}", hi.d, full.d),
                 measured: format!("{} against {}", num(Some(hi.rate)), num(Some(full.rate))),
                 paper: "low intrinsic dimension gives a faster rate".into(),
-                verdict: verdict(hi.rate > full.rate),
-                criterion: "subspace rate above the full-dimensional one".into(),
+                verdict: faster.verdict(),
+                criterion: format!(
+                    "subspace rate above the full-dimensional one; {}",
+                    faster.method.describe()
+                ),
+                claim: Some(faster),
             });
         }
         a.words.push(format!(
@@ -782,6 +839,11 @@ pub fn logistic(runs: &[RunView]) -> Analysis {
     for r in &v {
         let s = &r.summary;
         let sharp = s.sharpness.unwrap_or(f64::NAN);
+        let stable = Claim::point(
+            sharp,
+            Some(s.two_over_eta),
+            (f64::NEG_INFINITY, 1.05 * s.two_over_eta),
+        );
         a.rows.push(Row {
             quantity: "sharpness (2/eta) / path norm / excess-risk proxy".into(),
             setting: format!("eta = {}, {} epochs", lr(r), r.spec.epochs.unwrap_or(0)),
@@ -793,8 +855,9 @@ pub fn logistic(runs: &[RunView]) -> Analysis {
                 num(s.test_mse)
             ),
             paper: "stable: sharpness <= 2/eta".into(),
-            verdict: verdict(sharp <= 1.05 * s.two_over_eta),
-            criterion: "sharpness <= 1.05 x 2/eta".into(),
+            verdict: stable.verdict(),
+            criterion: format!("sharpness <= 1.05 x 2/eta; {}", stable.method.describe()),
+            claim: Some(stable),
         });
     }
     // Norm growth: at each eta, the path norm after the longest training against the shortest.
@@ -818,6 +881,7 @@ pub fn logistic(runs: &[RunView]) -> Analysis {
         if p1 > p0 {
             grows += 1;
         }
+        let grows_claim = Claim::point(p1 / p0, Some(1.0), (1.0, f64::INFINITY));
         a.rows.push(Row {
             quantity: "path norm grows with training".into(),
             setting: format!(
@@ -833,8 +897,12 @@ pub fn logistic(runs: &[RunView]) -> Analysis {
                 num(last.summary.sharpness)
             ),
             paper: "the norm keeps growing while the solution stays flat".into(),
-            verdict: verdict(p1 > p0),
-            criterion: "larger path norm after longer training".into(),
+            verdict: grows_claim.verdict(),
+            criterion: format!(
+                "larger path norm after longer training (measured: the ratio); {}",
+                grows_claim.method.describe()
+            ),
+            claim: Some(grows_claim),
         });
     }
     let longest = v.iter().filter_map(|r| r.spec.epochs).max();
@@ -852,6 +920,7 @@ pub fn logistic(runs: &[RunView]) -> Analysis {
         paper: "flatness alone does not bound it".into(),
         verdict: Verdict::Context,
         criterion: String::new(),
+        claim: None,
     });
     a.words.push(format!(
         "The path norm grows with training at {grows} of {pairs} step sizes. The excess risk is measured by the MSE of the learned logit against the true one, sin(pi x): a proxy, since the logistic excess risk is a KL divergence that this MSE bounds only up to constants where both logits stay bounded."
@@ -1020,6 +1089,7 @@ fn logistic_margins(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysi
             paper: "flat solutions can fit every noisy label".into(),
             verdict: Verdict::Context,
             criterion: String::new(),
+            claim: None,
         });
     }
     // Qiao and Wang 2025 show that flat interpolating solutions exist by constructing one
@@ -1036,6 +1106,7 @@ fn logistic_margins(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysi
         paper: "exists (a construction in the paper, not a GD outcome): flatness needs a norm bound to generalise".into(),
         verdict: Verdict::Context,
         criterion: String::new(),
+        claim: None,
     });
     a.words.push(if flat_interpolating.is_empty() {
         "No run both stays well inside the stable region (sharpness <= 1/eta) and classifies every noisy training label correctly.".into()
@@ -1396,7 +1467,8 @@ mod tests {
             .iter()
             .filter(|r| r.verdict != Verdict::Context)
             .collect();
-        assert_eq!(claims.len(), 6, "{:?}", a.rows);
+        // Seven claims: the sharpness check is two (largest ratio, correlation with 2/eta).
+        assert_eq!(claims.len(), 7, "{:?}", a.rows);
         for r in &claims {
             assert_eq!(r.verdict, Verdict::Agrees, "{r:?}");
         }

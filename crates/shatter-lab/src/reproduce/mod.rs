@@ -6,9 +6,11 @@
 //! step for any store, so `shatter report` works on user sweeps too.
 
 pub mod analysis;
+pub mod claims;
 pub mod experiments;
 pub mod literature;
 pub mod report;
+pub mod stats;
 
 use crate::figures::{
     self, ActivationHistogram, Comparison, ComparisonRow, Figure, HistogramRun, NeuronPoint,
@@ -21,6 +23,7 @@ use crate::sweep::{
     SweepSpecError,
 };
 use analysis::{analyse, Analysis, RunView};
+use claims::{provenance_json, write_claims_csv, ClaimLine};
 use experiments::{experiment, spec_text, Experiment, Scale};
 use report::{render_report, verdict_counts, Provenance, ReportFigure};
 use shatter_core::theory::stable_minima_upper;
@@ -75,6 +78,12 @@ pub struct ReportOutcome {
     pub agree: usize,
     /// Comparison rows that differ.
     pub differ: usize,
+    /// Comparison rows whose interval straddles a bound of the agreement interval.
+    pub inconclusive: usize,
+    /// The lines of the report's `claims.csv`.
+    pub claims: Vec<ClaimLine>,
+    /// The report's provenance (also in its `provenance.json`).
+    pub provenance: Provenance,
     /// Runs in the report.
     pub runs: usize,
     /// Sentences of the analysis.
@@ -214,6 +223,7 @@ pub fn write_report(
         None => generic_analysis(&views),
     };
     let mut analysis = literature::with_models(exp_ref.id, store, &views, analysis);
+    analysis::settle_verdicts(&mut analysis);
     let unusable_models = store.unusable_models()?;
     if !unusable_models.is_empty() {
         analysis
@@ -224,7 +234,15 @@ pub fn write_report(
     let mut seeds: Vec<u64> = views.iter().filter_map(|v| v.spec.seed).collect();
     seeds.sort_unstable();
     seeds.dedup();
+    let mut losses: Vec<String> = views
+        .iter()
+        .map(|v| v.spec.loss.clone().unwrap_or_else(|| "square".into()))
+        .collect();
+    losses.sort();
+    losses.dedup();
     let provenance = Provenance {
+        scale: scale.map(|s| s.to_string()).unwrap_or_default(),
+        losses: losses.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         git_commit: env!("SHATTER_GIT_COMMIT").into(),
         machine: machine(),
@@ -247,15 +265,104 @@ pub fn write_report(
     let path = out_dir.join("index.html");
     crate::run::write_atomic(&path, html.as_bytes())
         .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
-    let (agree, differ) = verdict_counts(&analysis);
+    // One loss convention in the store: rows without their own loss are under it.
+    let only_loss = if losses.len() == 1 {
+        losses[0].clone()
+    } else {
+        String::new()
+    };
+    let claims: Vec<ClaimLine> = analysis
+        .rows
+        .iter()
+        .map(|r| ClaimLine {
+            experiment: exp_ref.id.to_string(),
+            claim: r.quantity.clone(),
+            setting: r.setting.clone(),
+            loss: r
+                .claim
+                .as_ref()
+                .map(|c| c.loss.clone())
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| only_loss.clone()),
+            numbers: r.claim.clone(),
+            verdict: r.verdict,
+        })
+        .collect();
+    let csv_path = out_dir.join("claims.csv");
+    write_claims_csv(&csv_path, &claims).map_err(|e| ReproduceError::Write {
+        path: csv_path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    let json_path = out_dir.join("provenance.json");
+    crate::run::write_atomic(&json_path, provenance_json(&provenance).as_bytes())
+        .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    let (agree, differ, inconclusive) = verdict_counts(&analysis);
     Ok(ReportOutcome {
         path,
         agree,
         differ,
+        inconclusive,
+        claims,
+        provenance,
         runs: views.len(),
         words: analysis.words,
         unusable_models,
     })
+}
+
+/// Writes the index page of several reports into `out_dir`: `index.html` (one line per
+/// report with its verdict counts, runs and summed run wall time, then the aggregated
+/// provenance), `claims.csv` with every report's lines, and `provenance.json` aggregated by
+/// `Provenance::aggregate` (runs and run wall times summed). `wall_seconds` is the time of
+/// the whole command. Returns the path of `index.html`.
+pub fn write_index(
+    out_dir: &Path,
+    title: &str,
+    outcomes: &[(String, ReportOutcome)],
+    wall_seconds: f64,
+) -> Result<PathBuf, ReproduceError> {
+    mkdir(out_dir)?;
+    let entries: Vec<report::IndexEntry> = outcomes
+        .iter()
+        .map(|(id, o)| report::IndexEntry {
+            id: id.clone(),
+            href: o
+                .path
+                .strip_prefix(out_dir)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| format!("{id}/index.html")),
+            agree: o.agree,
+            differ: o.differ,
+            inconclusive: o.inconclusive,
+            runs: o.runs,
+            reported: experiment(id)
+                .map(|e| e.reported.to_string())
+                .unwrap_or_default(),
+            wall_seconds: o.provenance.run_seconds,
+        })
+        .collect();
+    let provenances: Vec<Provenance> = outcomes.iter().map(|(_, o)| o.provenance.clone()).collect();
+    let provenance =
+        Provenance::aggregate(&provenances, &out_dir.display().to_string(), wall_seconds);
+    let claims: Vec<ClaimLine> = outcomes
+        .iter()
+        .flat_map(|(_, o)| o.claims.iter().cloned())
+        .collect();
+    let csv_path = out_dir.join("claims.csv");
+    write_claims_csv(&csv_path, &claims).map_err(|e| ReproduceError::Write {
+        path: csv_path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    crate::run::write_atomic(
+        &out_dir.join("provenance.json"),
+        provenance_json(&provenance).as_bytes(),
+    )
+    .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    let html = report::render_index(title, &entries, &provenance);
+    let path = out_dir.join("index.html");
+    crate::run::write_atomic(&path, html.as_bytes())
+        .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    Ok(path)
 }
 
 /// The report's warning about runs whose model file cannot be used, naming each.
@@ -272,13 +379,13 @@ pub fn unusable_models_warning(bad: &[UnusableModel], runs: usize) -> String {
 }
 
 fn generic_analysis(views: &[RunView]) -> Analysis {
-    use analysis::{Row, Verdict};
+    use analysis::Row;
     let mut a = Analysis::default();
     for v in views {
         let s = &v.summary;
-        a.rows.push(Row {
-            quantity: format!("run {}", &v.run_id[..8.min(v.run_id.len())]),
-            setting: format!(
+        a.rows.push(Row::context(
+            format!("run {}", &v.run_id[..8.min(v.run_id.len())]),
+            format!(
                 "d={} n={} K={} eta={} decay={} loss={} seed={}",
                 v.spec.d.unwrap_or(0),
                 v.spec.n.unwrap_or(0),
@@ -288,7 +395,7 @@ fn generic_analysis(views: &[RunView]) -> Analysis {
                 v.spec.loss.clone().unwrap_or_default(),
                 v.spec.seed.unwrap_or(0)
             ),
-            measured: format!(
+            format!(
                 "{}: test MSE {}, sharpness {} (2/eta {}), {} of active neurons firing on <= 10%",
                 s.status,
                 fmt(s.test_mse),
@@ -298,10 +405,8 @@ fn generic_analysis(views: &[RunView]) -> Analysis {
                     .map(|f| format!("{:.0}%", 100.0 * f))
                     .unwrap_or_else(|| "-".into())
             ),
-            paper: String::new(),
-            verdict: Verdict::Context,
-            criterion: String::new(),
-        });
+            String::new(),
+        ));
     }
     let rates = analysis::fit_rates(views);
     if rates.iter().any(|r| r.ns.len() >= 2) {
