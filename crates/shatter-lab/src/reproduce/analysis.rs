@@ -872,7 +872,7 @@ fn step_size(runs: &[RunView]) -> Analysis {
             ),
             "grows with eta",
         );
-        if let Some(f) = r.summary.frac_neurons_rate_le_10pct {
+        if let Some(f) = r.summary.frac_shattered {
             row.claim = Some(Claim {
                 agree: None,
                 ..Claim::point(f, None, (0.0, 0.0))
@@ -1198,7 +1198,7 @@ mod tests {
                 .zip(fracs)
                 .map(|(&eta, f)| {
                     let mut v = view(5, 512, eta, 0.0, 0, 1.0);
-                    v.summary.frac_neurons_rate_le_10pct = Some(f);
+                    v.summary.frac_shattered = Some(f);
                     v.summary.path_norm = Some(f);
                     v
                 })
@@ -1207,7 +1207,7 @@ mod tests {
             let row = a
                 .rows
                 .iter()
-                .find(|r| r.quantity.starts_with("fraction firing"))
+                .find(|r| r.quantity.starts_with("fraction of active neurons firing"))
                 .unwrap();
             assert_eq!(row.verdict, Verdict::Inconclusive, "{row:?}");
         }
