@@ -398,27 +398,11 @@ fn shattering(runs: &[RunView]) -> Analysis {
         }
     }
     if distance.len() > 1 {
-        let best = distance
-            .iter()
-            .min_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(k, _)| k.clone())
-            .unwrap_or_default();
-        for (loss, dist) in &distance {
-            let mut row = Row::context(
-                "distance of both median test MSEs from the paper's (sum of |log ratio|)",
-                convention(loss),
-                num(Some(*dist)),
-                "0",
-            );
-            if *loss == best {
-                row.criterion = "nearest".into();
-            }
-            row.claim = Some(Claim {
-                agree: None,
-                ..Claim::point(*dist, Some(0.0), (0.0, 0.0)).with_loss(loss)
-            });
-            a.rows.push(row);
-        }
+        let best = distance_rows(
+            &mut a,
+            "distance of both median test MSEs from the paper's (sum of |log ratio|)",
+            &distance,
+        );
         a.words.push(format!(
             "The {} convention lands nearer the paper's test MSEs (a comparison of medians, without an interval). The paper's code is not public; SCIENCE.md section 7 explains why the convention changes the outcome (with 1/(2n) the weight-decay run collapses towards a constant function).",
             convention(&best)
@@ -659,6 +643,28 @@ fn rates(runs: &[RunView], claim: RateClaim) -> Analysis {
 
 /// For `cod` under several loss conventions: how far each lands from the paper's claims, as
 /// `|GD rate at d = 5 - 0.1|` plus the shortfall of every weight-decay rate below 0.5.
+/// One context row per loss convention with its `distance` from the paper (0 = the paper's
+/// numbers), the smallest marked `nearest`; returns that convention.
+fn distance_rows(a: &mut Analysis, quantity: &str, distance: &BTreeMap<String, f64>) -> String {
+    let best = distance
+        .iter()
+        .min_by(|x, y| x.1.total_cmp(y.1))
+        .map(|(k, _)| k.clone())
+        .unwrap_or_default();
+    for (loss, dist) in distance {
+        let mut row = Row::context(quantity, convention(loss), num(Some(*dist)), "0");
+        if *loss == best {
+            row.criterion = "nearest".into();
+        }
+        row.claim = Some(Claim {
+            agree: None,
+            ..Claim::point(*dist, Some(0.0), (0.0, 0.0)).with_loss(loss)
+        });
+        a.rows.push(row);
+    }
+    best
+}
+
 fn convention_distance(a: &mut Analysis) {
     let mut distance: BTreeMap<String, f64> = BTreeMap::new();
     for f in &a.rates {
@@ -673,27 +679,11 @@ fn convention_distance(a: &mut Analysis) {
     if distance.len() < 2 {
         return;
     }
-    let best = distance
-        .iter()
-        .min_by(|x, y| x.1.total_cmp(y.1))
-        .map(|(k, _)| k.clone())
-        .unwrap_or_default();
-    for (loss, dist) in &distance {
-        let mut row = Row::context(
-            "distance from the paper's claims (|GD rate at d=5 - 0.1| + decay shortfall below 0.5)",
-            convention(loss),
-            num(Some(*dist)),
-            "0",
-        );
-        if *loss == best {
-            row.criterion = "nearest".into();
-        }
-        row.claim = Some(Claim {
-            agree: None,
-            ..Claim::point(*dist, Some(0.0), (0.0, 0.0)).with_loss(loss)
-        });
-        a.rows.push(row);
-    }
+    let best = distance_rows(
+        a,
+        "distance from the paper's claims (|GD rate at d=5 - 0.1| + decay shortfall below 0.5)",
+        &distance,
+    );
     a.words.push(format!(
         "The {} convention lands nearer the paper's rates.",
         convention(&best)
