@@ -525,27 +525,14 @@ fn rates(runs: &[RunView], claim: RateClaim) -> Analysis {
                     "rate above 0.5",
                     rate_claim(0.5, (0.5, f64::INFINITY)),
                 ),
-                (RateClaim::Cod, true) => {
-                    let mut row = Row::context(
-                        quantity,
-                        setting,
-                        measured,
-                        format!("falls with d; {theory}"),
-                    );
-                    row.claim = Some(Claim {
-                        agree: None,
-                        paper: None,
-                        ..rate_claim(f64::NAN, (0.0, 0.0))
-                    });
-                    row
-                }
-                (RateClaim::Flatten, _) => {
-                    let mut row = Row::context(
-                        quantity,
-                        setting,
-                        measured,
-                        format!("flattens as d grows; {theory}"),
-                    );
+                (RateClaim::Cod, true) | (RateClaim::Flatten, _) => {
+                    let trend = if claim == RateClaim::Cod {
+                        "falls with d"
+                    } else {
+                        "flattens as d grows"
+                    };
+                    let mut row =
+                        Row::context(quantity, setting, measured, format!("{trend}; {theory}"));
                     row.claim = Some(Claim {
                         agree: None,
                         paper: None,

@@ -288,14 +288,7 @@ pub fn write_report(
             verdict: r.verdict,
         })
         .collect();
-    let csv_path = out_dir.join("claims.csv");
-    write_claims_csv(&csv_path, &claims).map_err(|e| ReproduceError::Write {
-        path: csv_path.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    let json_path = out_dir.join("provenance.json");
-    crate::run::write_atomic(&json_path, provenance_json(&provenance).as_bytes())
-        .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    write_claims_and_provenance(out_dir, &claims, &provenance)?;
     let (agree, differ, inconclusive) = verdict_counts(&analysis);
     Ok(ReportOutcome {
         path,
@@ -348,16 +341,7 @@ pub fn write_index(
         .iter()
         .flat_map(|(_, o)| o.claims.iter().cloned())
         .collect();
-    let csv_path = out_dir.join("claims.csv");
-    write_claims_csv(&csv_path, &claims).map_err(|e| ReproduceError::Write {
-        path: csv_path.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    crate::run::write_atomic(
-        &out_dir.join("provenance.json"),
-        provenance_json(&provenance).as_bytes(),
-    )
-    .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    write_claims_and_provenance(out_dir, &claims, &provenance)?;
     let html = report::render_index(title, &entries, &provenance);
     let path = out_dir.join("index.html");
     crate::run::write_atomic(&path, html.as_bytes())
@@ -376,6 +360,24 @@ pub fn unusable_models_warning(bad: &[UnusableModel], runs: usize) -> String {
         bad.len(),
         list.join("; ")
     )
+}
+
+/// Writes `claims.csv` and `provenance.json` into a report folder.
+fn write_claims_and_provenance(
+    out_dir: &Path,
+    claims: &[ClaimLine],
+    provenance: &Provenance,
+) -> Result<(), ReproduceError> {
+    let csv_path = out_dir.join("claims.csv");
+    write_claims_csv(&csv_path, claims).map_err(|e| ReproduceError::Write {
+        path: csv_path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    crate::run::write_atomic(
+        &out_dir.join("provenance.json"),
+        provenance_json(provenance).as_bytes(),
+    )
+    .map_err(|e| ReproduceError::Sweep(e.to_string()))
 }
 
 fn generic_analysis(views: &[RunView]) -> Analysis {
