@@ -145,10 +145,10 @@ pub fn spec_text(id: &str, scale: Scale) -> Option<String> {
     let quick = scale == Scale::Quick;
     let text = match id {
         "shattering" => {
-            let (n, width, epochs, losses) = if quick {
-                (512, 1024, 8000, "[\"square\", \"mse\"]")
+            let (n, width, epochs, seeds) = if quick {
+                (512, 1024, 8000, "[0]")
             } else {
-                (512, 2048, 20000, "[\"square\"]")
+                (512, 2048, 20000, "[0, 1, 2]")
             };
             format!(
                 r#"name = "shattering-{scale}"
@@ -171,7 +171,8 @@ test_every = 100
 log_every = 10
 
 [grid]
-loss = {losses}
+loss = ["square", "mse"]
+seed = {seeds}
 
 [[zip]]
 lr = [0.9, 0.01]
@@ -180,10 +181,10 @@ weight_decay = [0.0, 0.1]
             )
         }
         "cod" => {
-            let (epochs, seeds, losses) = if quick {
-                (2000, "[0, 1, 2]", "[\"square\", \"mse\"]")
+            let (epochs, seeds) = if quick {
+                (2000, "[0, 1, 2]")
             } else {
-                (20000, "[0, 1, 2, 3, 4]", "[\"square\"]")
+                (20000, "[0, 1, 2, 3, 4]")
             };
             format!(
                 r#"name = "cod-{scale}"
@@ -202,7 +203,7 @@ test_every = 0
 log_every = 100
 
 [grid]
-loss = {losses}
+loss = ["square", "mse"]
 d = [1, 2, 3, 4, 5]
 n = [32, 64, 128, 256, 512]
 seed = {seeds}
@@ -385,7 +386,7 @@ mod tests {
                 .unwrap()
         };
         let cod = count("cod", Scale::Paper);
-        assert_eq!(cod.len(), 250, "5 d x 5 n x 5 seeds x 2 arms");
+        assert_eq!(cod.len(), 500, "5 d x 5 n x 5 seeds x 2 arms x 2 loss conventions");
         assert!(cod.iter().all(
             |p| p.config.train.epochs == 20000 && p.config.shape.width == 4 * p.config.data_n()
         ));
@@ -393,6 +394,7 @@ mod tests {
         assert!(shattering.iter().all(|p| p.config.shape.width == 2048
             && p.config.shape.d == 10
             && p.config.train.epochs == 20000));
+        assert_eq!(shattering.len(), 12, "two arms x 3 seeds x both loss conventions");
         let quick = count("shattering", Scale::Quick);
         assert_eq!(quick.len(), 4, "two arms under both loss conventions");
     }
