@@ -106,6 +106,17 @@ pub struct RateFit {
     pub ci95: f64,
 }
 
+/// Test MSE of the trivial predictors at one input dimension, medians over the runs there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Baseline {
+    /// Input dimension.
+    pub d: usize,
+    /// `f = 0`: the mean square of the noiseless target on the test set.
+    pub zero: f64,
+    /// `f = mean f*`: the variance of the noiseless target on the test set.
+    pub constant: f64,
+}
+
 /// The outcome of analysing one experiment.
 #[derive(Clone, Debug, Default)]
 pub struct Analysis {
@@ -115,6 +126,12 @@ pub struct Analysis {
     pub words: Vec<String>,
     /// Rates per loss convention, arm and dimension (experiments about rates).
     pub rates: Vec<RateFit>,
+    /// Rates of the generalisation gap against n, grouped like `rates` (the `cod` experiment:
+    /// Theorem 3.5 of the 2025 paper bounds the gap of stable minima).
+    pub gap_rates: Vec<RateFit>,
+    /// Test MSE of the zero and the constant predictor per input dimension (experiments about
+    /// rates): what a fit has to beat to have learned anything.
+    pub baselines: Vec<Baseline>,
     /// Problems with the data behind the analysis (runs whose model file is missing or
     /// damaged), shown at the top of the report.
     pub warnings: Vec<String>,
@@ -208,10 +225,11 @@ pub fn analyse(id: &str, runs: &[RunView]) -> Analysis {
     a
 }
 
-/// The test MSE of the best constant predictor, `mean f*`, on a run's test set: the variance
-/// of the noiseless target there (the test MSE is measured against `f*`). Regenerates the
-/// test set from the run's settings (`O(n_test d)`); `None` for data read from files.
-pub fn constant_predictor_mse(r: &RunView) -> Option<f64> {
+/// The test MSEs of the zero predictor (`mean f*^2`) and of the best constant predictor
+/// (`var f*`) on a run's test set (the test MSE is measured against the noiseless `f*`).
+/// Regenerates the test set from the run's settings (`O(n_test d)`); `None` for data read
+/// from files.
+pub fn trivial_predictor_mses(r: &RunView) -> Option<(f64, f64)> {
     let config = r.spec.check(None).ok()?;
     let crate::spec::DataSource::Generated(data) = &config.data else {
         return None;
@@ -226,7 +244,36 @@ pub fn constant_predictor_mse(r: &RunView) -> Option<f64> {
         return None;
     }
     let mean = test.y.iter().sum::<f64>() / m;
-    Some(test.y.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / m)
+    let square = test.y.iter().map(|y| y * y).sum::<f64>() / m;
+    let variance = test.y.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / m;
+    Some((square, variance))
+}
+
+/// The test MSE of the best constant predictor on a run's test set (see
+/// `trivial_predictor_mses`).
+pub fn constant_predictor_mse(r: &RunView) -> Option<f64> {
+    trivial_predictor_mses(r).map(|(_, constant)| constant)
+}
+
+/// The trivial predictors' test MSEs per input dimension: medians over the runs of each `d`.
+pub fn baselines(runs: &[RunView]) -> Vec<Baseline> {
+    let mut by_d: BTreeMap<usize, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for r in runs {
+        if let Some((zero, constant)) = trivial_predictor_mses(r) {
+            let e = by_d.entry(r.spec.d.unwrap_or(0)).or_default();
+            e.0.push(zero);
+            e.1.push(constant);
+        }
+    }
+    by_d.into_iter()
+        .filter_map(|(d, (zero, constant))| {
+            Some(Baseline {
+                d,
+                zero: stats::median(&zero)?,
+                constant: stats::median(&constant)?,
+            })
+        })
+        .collect()
 }
 
 /// The paper's test MSEs of the shattering experiment (Liang et al. 2025, Fig. 1): ~1.1 for
@@ -421,6 +468,13 @@ enum RateClaim {
 
 /// Fits the MSE-against-n rate of every (loss, arm, target, d) group.
 pub fn fit_rates(runs: &[RunView]) -> Vec<RateFit> {
+    fit_rates_of(runs, |s| s.test_mse)
+}
+
+/// Fits the rate of `metric` against n for every (loss, arm, target, d) group: the slope of
+/// log median (over seeds) against log n. A group whose medians are not all positive (a gap
+/// can be negative) has no log-log fit and is left out.
+pub fn fit_rates_of(runs: &[RunView], metric: fn(&Summary) -> Option<f64>) -> Vec<RateFit> {
     let mut groups: BTreeMap<(String, String, usize), BTreeMap<u64, Vec<f64>>> = BTreeMap::new();
     for r in runs {
         let target = r.spec.target.clone().unwrap_or_default();
@@ -430,7 +484,7 @@ pub fn fit_rates(runs: &[RunView]) -> Vec<RateFit> {
             format!("{target}, {}", arm_label(r))
         };
         let key = (loss_of(r), arm, r.spec.d.unwrap_or(0));
-        if let Some(mse) = r.summary.test_mse {
+        if let Some(mse) = metric(&r.summary) {
             groups
                 .entry(key)
                 .or_default()
@@ -474,6 +528,11 @@ pub fn fit_rates(runs: &[RunView]) -> Vec<RateFit> {
 fn rates(runs: &[RunView], claim: RateClaim) -> Analysis {
     let mut a = Analysis {
         rates: fit_rates(runs),
+        baselines: if claim == RateClaim::Cod {
+            baselines(runs)
+        } else {
+            Vec::new()
+        },
         ..Analysis::default()
     };
     let mut groups: BTreeMap<(String, String), Vec<&RateFit>> = BTreeMap::new();
@@ -624,8 +683,106 @@ fn rates(runs: &[RunView], claim: RateClaim) -> Analysis {
     }
     if claim == RateClaim::Cod {
         convention_distance(&mut a);
+        gap_rows(&mut a, runs);
+        baseline_rows(&mut a);
     }
     a
+}
+
+/// The generalisation gap against n (Theorem 3.5 of Liang et al. 2025: for stable minima of
+/// GD the gap is at most ~ n^(-1/(2d+4)) up to logs; with weight decay the norm-based bound
+/// gives n^(-1/4) at every d). A measured rate at or above the bound's rate is consistent with
+/// it; the claim agrees only when the whole 95% interval of the slope is.
+fn gap_rows(a: &mut Analysis, runs: &[RunView]) {
+    a.gap_rates = fit_rates_of(runs, |s| s.generalization_gap);
+    let fitted: usize = a.gap_rates.len();
+    let groups = fit_rates(runs).len();
+    for f in &a.gap_rates {
+        let gd = f.arm.contains("GD") && !f.arm.contains("decay");
+        let quantity = format!("rate of generalisation gap ~ n^(-rate), d = {}", f.d);
+        let setting = format!("{}, {}", convention(&f.loss), f.arm);
+        let measured = format!("{} ± {}", num(Some(f.rate)), num(Some(f.ci95)));
+        let interval = Some((f.rate - f.ci95, f.rate + f.ci95));
+        if gd {
+            let bound = stable_minima_upper(f.d);
+            a.rows.push(Row::claim(
+                quantity,
+                setting,
+                measured,
+                format!("at least {} (Thm 3.5 upper bound on the gap of stable minima)", num(Some(bound))),
+                "rate at or above 1/(2d+4)",
+                Claim::interval(
+                    f.rate,
+                    interval,
+                    Method::SlopeT(f.ns.len()),
+                    Some(bound),
+                    (bound, f64::INFINITY),
+                )
+                .with_loss(&f.loss),
+            ));
+        } else {
+            let mut row = Row::context(
+                quantity,
+                setting,
+                measured,
+                "theory: 1/4 at every d (norm-based bound with weight decay)",
+            );
+            row.claim = Some(Claim {
+                agree: None,
+                paper: None,
+                ..Claim::interval(f.rate, interval, Method::SlopeT(f.ns.len()), None, (0.0, 0.0))
+                    .with_loss(&f.loss)
+            });
+            a.rows.push(row);
+        }
+    }
+    if fitted < groups {
+        a.words.push(format!(
+            "{} of {groups} groups have a generalisation gap that is not positive at every n, so no log-log rate is fitted for them.",
+            groups - fitted
+        ));
+    }
+}
+
+/// The zero and constant predictors' test MSE per d, and which arms end no better than the
+/// constant predictor at their largest n (a fit that has learned nothing).
+fn baseline_rows(a: &mut Analysis) {
+    let baselines = std::mem::take(&mut a.baselines);
+    let mut trivial = Vec::new();
+    for b in &baselines {
+        let mut row = Row::context(
+            format!("test MSE of the trivial predictors, d = {}", b.d),
+            "any convention",
+            format!("zero {}, constant {}", num(Some(b.zero)), num(Some(b.constant))),
+            "baseline",
+        );
+        row.claim = Some(Claim {
+            agree: None,
+            paper: None,
+            ..Claim::point(b.constant, None, (0.0, 0.0))
+        });
+        a.rows.push(row);
+        for f in a.rates.iter().filter(|f| f.d == b.d) {
+            if let Some(&last) = f.medians.last() {
+                if last >= b.constant {
+                    trivial.push(format!(
+                        "{} at d = {} ({} against {})",
+                        format!("{}, {}", convention(&f.loss), f.arm),
+                        f.d,
+                        num(Some(last)),
+                        num(Some(b.constant))
+                    ));
+                }
+            }
+        }
+    }
+    if !trivial.is_empty() {
+        a.words.push(format!(
+            "At the largest n these fits are no better than the constant predictor: {}.",
+            trivial.join("; ")
+        ));
+    }
+    a.baselines = baselines;
 }
 
 /// For `cod` under several loss conventions: how far each lands from the paper's claims, as
@@ -778,6 +935,32 @@ fn dims(runs: &[RunView]) -> Analysis {
                 row
             }
         };
+        a.rows.push(row);
+    }
+    // The paper's "active" is "fires on some training point"; neurons that fire but carry an
+    // amplitude below 1e-3 of the largest contribute nothing to the function, so the same
+    // fraction without them is shown beside it (context: the paper does not separate them).
+    let mut carrying: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for r in &v {
+        if let (Some(dead), Some(negligible)) = (r.summary.frac_dead, r.summary.frac_negligible) {
+            carrying
+                .entry(r.spec.d.unwrap_or(0))
+                .or_default()
+                .push(1.0 - dead - negligible);
+        }
+    }
+    for (d, fracs) in &carrying {
+        let mut row = Row::context(
+            "fraction of neurons active with a non-negligible amplitude (>= 1e-3 of the largest)",
+            format!("d = {d}"),
+            pct(stats::median(fracs)),
+            "not reported",
+        );
+        row.claim = Some(Claim {
+            agree: None,
+            paper: None,
+            ..Claim::over_seeds(fracs, None, (0.0, 0.0))
+        });
         a.rows.push(row);
     }
     let trend = |vals: &[f64], rising: bool, quantity: &str, paper: &str, a: &mut Analysis| {
@@ -1215,6 +1398,70 @@ mod tests {
             .find(|r| r.quantity.ends_with("d = 5") && r.setting.contains("GD"))
             .unwrap();
         assert_ne!(gd5.verdict, Verdict::Agrees, "{gd5:?}");
+    }
+
+    #[test]
+    fn trivial_predictors_match_the_closed_form_of_the_linear_target() {
+        // y = w . x with a unit w and x uniform in the unit ball of R^d: E[(w . x)^2] =
+        // 1/(d+2) and E[w . x] = 0, so both baselines are near 1/(d+2) on 1000 test points.
+        for d in [1, 3, 5] {
+            let (zero, constant) = trivial_predictor_mses(&view(d, 64, 0.2, 0.0, 1, 0.0)).unwrap();
+            let exact = 1.0 / (d as f64 + 2.0);
+            assert!((zero - exact).abs() < 0.15 * exact, "d = {d}: {zero} against {exact}");
+            assert!(constant <= zero && constant > 0.8 * zero, "{constant} {zero}");
+        }
+    }
+
+    #[test]
+    fn cod_reports_gap_rates_and_flags_fits_no_better_than_a_constant() {
+        // GD's gap falls like n^(-0.6) (above d = 1's bound 1/6: agrees); weight decay's test
+        // MSE stays at the constant predictor's (a collapsed fit, named in the words).
+        let mut runs = Vec::new();
+        for seed in 0..3 {
+            for n in [32usize, 64, 128, 256, 512] {
+                let mut gd = view(1, n, 0.2, 0.0, seed, 0.5 * (n as f64).powf(-0.5));
+                gd.summary.generalization_gap =
+                    Some((n as f64).powf(-0.6) * (1.0 + 0.01 * seed as f64));
+                runs.push(gd);
+                let mut wd = view(1, n, 0.01, 0.1, seed, 0.0);
+                wd.summary.test_mse = Some(constant_predictor_mse(&wd).unwrap() * 1.2);
+                wd.summary.generalization_gap = Some(-0.01);
+                runs.push(wd);
+            }
+        }
+        let a = analyse("cod", &runs);
+        assert_eq!(a.gap_rates.len(), 1, "the decay arm's negative gap has no log-log fit");
+        let gap = &a.gap_rates[0];
+        assert!((gap.rate - 0.6).abs() < 0.02, "{gap:?}");
+        let row = a
+            .rows
+            .iter()
+            .find(|r| r.quantity.starts_with("rate of generalisation gap"))
+            .unwrap();
+        assert_eq!(row.verdict, Verdict::Agrees, "{row:?}");
+        assert!(a.words.iter().any(|w| w.contains("1 of 2 groups")), "{:?}", a.words);
+        assert_eq!(a.baselines.len(), 1);
+        let trivial = a
+            .words
+            .iter()
+            .find(|w| w.contains("no better than the constant predictor"))
+            .expect("the collapsed arm is named");
+        assert!(trivial.contains("decay") && !trivial.contains("GD eta=0.2 at"), "{trivial}");
+        assert!(a.rows.iter().any(|r| r.quantity == "test MSE of the trivial predictors, d = 1"));
+    }
+
+    #[test]
+    fn settings_summary_says_what_ran() {
+        let runs = vec![
+            view(10, 512, 0.9, 0.0, 0, 1.0),
+            view(10, 512, 0.01, 0.1, 0, 1.0),
+            view(10, 512, 0.9, 0.0, 2, 1.0),
+        ];
+        let s = super::super::run_settings_summary(&runs);
+        assert!(s.contains("d = 10") && s.contains("n = 512"), "{s}");
+        assert!(s.contains("lr in {0.01, 0.9}"), "{s}");
+        assert!(s.contains("weight_decay in {0.0, 0.1}") || s.contains("weight_decay in {0, 0.1}"), "{s}");
+        assert!(s.ends_with("seeds {0, 2}"), "{s}");
     }
 
     #[test]

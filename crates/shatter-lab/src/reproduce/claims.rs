@@ -291,6 +291,7 @@ pub fn provenance_json(p: &Provenance) -> String {
         "wall_seconds": p.run_seconds,
         "scale": p.scale,
         "losses": p.losses,
+        "settings": p.settings,
         "devices": p.devices.iter().map(|(d, n)| serde_json::json!({"device": d, "runs": n})).collect::<Vec<_>>(),
         "reproduction_seconds": p.wall_seconds,
         "store": p.store,

@@ -253,6 +253,7 @@ pub fn write_report(
         wall_seconds,
         store: store.path().display().to_string(),
         date: now_utc(),
+        settings: run_settings_summary(&views),
     };
     let html = render_report(
         exp_ref,
@@ -378,6 +379,50 @@ fn write_claims_and_provenance(
         provenance_json(provenance).as_bytes(),
     )
     .map_err(|e| ReproduceError::Sweep(e.to_string()))
+}
+
+/// What the runs of a report trained with, from their resolved settings: every setting that
+/// is the same in all runs once (`d = 10`), every one that varies with its sorted values
+/// (`lr in {0.01, 0.9}`), in the order of the settings table; seeds last.
+pub fn run_settings_summary(views: &[RunView]) -> String {
+    let shown = [
+        "d", "n", "width", "epochs", "lr", "weight_decay", "loss", "activation", "input",
+        "target", "sigma", "n_test", "bias", "batch_size", "mixup_alpha", "model",
+    ];
+    let json: Vec<serde_json::Value> = views
+        .iter()
+        .map(|v| serde_json::to_value(&v.spec).unwrap_or_default())
+        .collect();
+    let mut parts = Vec::new();
+    let mut seeds = Vec::new();
+    for key in shown.iter().chain(["seed"].iter()) {
+        let mut values: Vec<String> = json
+            .iter()
+            .filter_map(|v| match v.get(*key)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
+            })
+            .collect();
+        values.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(x), Ok(y)) => x.total_cmp(&y),
+            _ => a.cmp(b),
+        });
+        values.dedup();
+        if *key == "seed" {
+            seeds = values;
+            continue;
+        }
+        match values.len() {
+            0 => {}
+            1 => parts.push(format!("{key} = {}", values[0])),
+            _ => parts.push(format!("{key} in {{{}}}", values.join(", "))),
+        }
+    }
+    if !seeds.is_empty() {
+        parts.push(format!("seeds {{{}}}", seeds.join(", ")));
+    }
+    parts.join(", ")
 }
 
 fn generic_analysis(views: &[RunView]) -> Analysis {
@@ -554,6 +599,52 @@ fn shattering_run(
     }))
 }
 
+/// One log-log figure per loss convention of the fitted rates `fits` of `what` against n.
+fn rate_figures(
+    fits: &[analysis::RateFit],
+    name: &str,
+    what: &str,
+    y_label: &str,
+    dir: &Path,
+) -> Result<Vec<ReportFigure>, ReproduceError> {
+    let mut losses: Vec<String> = fits.iter().map(|r| r.loss.clone()).collect();
+    losses.sort();
+    losses.dedup();
+    let mut arms: Vec<String> = fits.iter().map(|r| r.arm.clone()).collect();
+    arms.sort();
+    arms.dedup();
+    let mut figs = Vec::new();
+    for loss in losses {
+        let series: Vec<RateSeries> = fits
+            .iter()
+            .filter(|r| r.loss == loss)
+            .map(|r| RateSeries {
+                label: format!("d={} {}", r.d, r.arm),
+                ns: r.ns.clone(),
+                values: r.medians.clone(),
+                spread: Some(r.spread.clone()),
+                theory_slope: (r.arm.starts_with("GD")).then(|| -stable_minima_upper(r.d)),
+                colour: r.d.saturating_sub(1),
+                arm: arms.iter().position(|a| a == &r.arm).unwrap_or(0),
+            })
+            .collect();
+        let plot = RatePlot {
+            title: Some(format!(
+                "{what} against n ({loss} loss): median over seeds, fitted slopes"
+            )),
+            y_label: Some(y_label.into()),
+            series,
+        };
+        figs.push(figure(
+            &plot,
+            "rate plot",
+            &dir.join(format!("{name}_{loss}")),
+            format!("{what} against n on log-log axes under the {loss} loss; lines are least-squares fits with 95% intervals; dotted lines show the stable-minima rate 1/(2d+4) of SCIENCE.md section 6."),
+        )?);
+    }
+    Ok(figs)
+}
+
 fn draw_figures(
     id: &str,
     store: &Store,
@@ -593,40 +684,12 @@ fn draw_figures(
         best.into_values().collect()
     };
     if !analysis.rates.is_empty() {
-        let mut losses: Vec<String> = analysis.rates.iter().map(|r| r.loss.clone()).collect();
-        losses.sort();
-        losses.dedup();
-        for loss in losses {
-            let mut arms: Vec<String> = analysis.rates.iter().map(|r| r.arm.clone()).collect();
-            arms.sort();
-            arms.dedup();
-            let series: Vec<RateSeries> = analysis
-                .rates
-                .iter()
-                .filter(|r| r.loss == loss)
-                .map(|r| RateSeries {
-                    label: format!("d={} {}", r.d, r.arm),
-                    ns: r.ns.clone(),
-                    values: r.medians.clone(),
-                    spread: Some(r.spread.clone()),
-                    theory_slope: (r.arm.starts_with("GD")).then(|| -stable_minima_upper(r.d)),
-                    colour: r.d.saturating_sub(1),
-                    arm: arms.iter().position(|a| a == &r.arm).unwrap_or(0),
-                })
-                .collect();
-            let plot = RatePlot {
-                title: Some(format!(
-                    "Test MSE against n ({loss} loss): median over seeds, fitted slopes"
-                )),
-                y_label: Some("test MSE against the noiseless target".into()),
-                series,
-            };
-            figs.push(figure(
-                &plot,
-                "rate plot",
-                &dir.join(format!("rates_{loss}")),
-                format!("Test MSE against n on log-log axes under the {loss} loss; lines are least-squares fits with 95% intervals; dotted lines show the stable-minima rate 1/(2d+4) of SCIENCE.md section 6."),
-            )?);
+        let kinds = [
+            (&analysis.rates, "rates", "Test MSE", "test MSE against the noiseless target"),
+            (&analysis.gap_rates, "gap", "Generalisation gap", "population risk - train MSE"),
+        ];
+        for (fits, name, what, y_label) in kinds {
+            figs.extend(rate_figures(fits, name, what, y_label, dir)?);
         }
         let pw = PopulationWeight {
             title: None,

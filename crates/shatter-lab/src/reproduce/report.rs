@@ -33,6 +33,8 @@ pub struct Provenance {
     pub scale: String,
     /// The loss conventions of the runs, sorted.
     pub losses: Vec<String>,
+    /// What ran: each setting's values over the stored runs (`run_settings_summary`).
+    pub settings: String,
 }
 
 impl Provenance {
@@ -130,6 +132,13 @@ pub fn render_report(
         "<p><b>Paper:</b> {}</p>\n",
         escape(experiment.reported)
     ));
+    if !provenance.settings.is_empty() {
+        h.push_str(&format!(
+            "<p><b>This reproduction ran</b> ({} runs): {}</p>\n",
+            provenance.runs,
+            escape(&provenance.settings)
+        ));
+    }
     for w in &analysis.warnings {
         h.push_str(&format!(
             "<p class=\"warning\"><b>Warning:</b> {}</p>\n",
