@@ -75,14 +75,7 @@ impl Provenance {
     }
 }
 
-/// One figure of a report: a caption and its SVG text.
-#[derive(Clone, Debug)]
-pub struct ReportFigure {
-    /// What the figure shows.
-    pub caption: String,
-    /// The SVG document.
-    pub svg: String,
-}
+pub use super::figs::ReportFigure;
 
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {
@@ -102,7 +95,7 @@ pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}.meta{color:
 
 /// The report of one experiment.
 pub fn render_report(
-    experiment: &Experiment,
+    experiment: &dyn Experiment,
     scale: Scale,
     analysis: &Analysis,
     figures: &[ReportFigure],
@@ -113,22 +106,22 @@ pub fn render_report(
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.push_str(&format!(
         "<title>shatter: {} ({})</title><style>{STYLE}</style></head><body>\n",
-        escape(experiment.id),
+        escape(experiment.id()),
         scale
     ));
     h.push_str(&format!(
         "<h1>{} <span class=\"meta\">({} scale)</span></h1>\n",
-        escape(experiment.id),
+        escape(experiment.id()),
         scale
     ));
     h.push_str(&format!(
         "<p class=\"meta\">{}</p>\n<p>{}</p>\n",
-        escape(experiment.figure),
-        escape(experiment.what)
+        escape(experiment.figure()),
+        escape(experiment.what())
     ));
     h.push_str(&format!(
         "<p><b>Paper:</b> {}</p>\n",
-        escape(experiment.reported)
+        escape(experiment.reported())
     ));
     for w in &analysis.warnings {
         h.push_str(&format!(
