@@ -405,6 +405,21 @@ fn now_utc() -> String {
     )
 }
 
+/// A run's label with its seed, for figures that show single runs.
+fn seeded_label(v: &RunView) -> String {
+    format!("{} seed={}", run_label(v), v.spec.seed.unwrap_or(0))
+}
+
+/// "seed 0" or "seeds 0, 1": the seeds of the runs a figure shows, one run per line.
+fn seeds_shown(runs: &[&RunView]) -> String {
+    let mut seeds: Vec<u64> = runs.iter().map(|v| v.spec.seed.unwrap_or(0)).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+    let word = if seeds.len() == 1 { "seed" } else { "seeds" };
+    format!("single runs, {word} {}", list.join(", "))
+}
+
 fn draw_figures(
     exp: &dyn Experiment,
     store: &Store,
@@ -493,9 +508,11 @@ fn draw_figures(
     if exp.training_curves() || shown.len() <= 6 {
         for (i, lr) in lrs.iter().enumerate() {
             let mut series = Vec::new();
+            let mut drawn = Vec::new();
             for v in shown.iter().filter(|v| v.spec.lr == Some(*lr)).take(8) {
-                if let Some(s) = training_series(store, v, run_label(v))? {
+                if let Some(s) = training_series(store, v, seeded_label(v))? {
                     series.push(s);
+                    drawn.push(*v);
                 }
             }
             if series.is_empty() {
@@ -511,28 +528,31 @@ fn draw_figures(
                 &curves,
                 "training curves",
                 &dir.join(format!("training_{i}")),
-                format!("Train loss and test MSE (log scale) and sharpness with its 2/eta = {} line, for the runs at eta = {lr}.", 2.0 / lr),
+                format!("Train loss and test MSE (log scale) and sharpness with its 2/eta = {} line, for the runs at eta = {lr} ({}).", 2.0 / lr, seeds_shown(&drawn)),
             )?);
         }
     }
     let mut runs = Vec::new();
+    let mut drawn = Vec::new();
     for v in shown.iter().take(6) {
-        if let Some(r) = shattering_run(store, v, run_label(v))? {
+        if let Some(r) = shattering_run(store, v, seeded_label(v))? {
             runs.push(r);
+            drawn.push(*v);
         }
     }
+    let seeds = seeds_shown(&drawn);
     if !runs.is_empty() {
         let hist = ActivationHistogram {
             title: None,
             runs: runs.iter().map(HistogramRun::from).collect(),
         };
         let scatter = ShatteringScatter { title: None, runs };
-        figs.push(figure(&scatter, "shattering scatter", &dir.join("shattering"), "Each neuron's activation rate against its amplitude |v_k| ||w_k||, coloured by its boundary offset |t_k|; the line marks 10%.".into())?);
+        figs.push(figure(&scatter, "shattering scatter", &dir.join("shattering"), format!("Each neuron's activation rate against its amplitude |v_k| ||w_k||, coloured by its boundary offset |t_k|; the line marks 10% ({seeds})."))?);
         figs.push(figure(
             &hist,
             "activation histogram",
             &dir.join("activation_rates"),
-            "Histogram of activation rates (5% bins).".into(),
+            format!("Histogram of activation rates (5% bins; {seeds})."),
         )?);
     }
     let done: Vec<RunView> = done.into_iter().cloned().collect();

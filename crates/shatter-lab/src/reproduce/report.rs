@@ -109,28 +109,42 @@ pub fn render_report(
         escape(experiment.id()),
         scale
     ));
-    h.push_str(&format!(
-        "<h1>{} <span class=\"meta\">({} scale)</span></h1>\n",
-        escape(experiment.id()),
-        scale
-    ));
-    h.push_str(&format!(
-        "<p class=\"meta\">{}</p>\n<p>{}</p>\n",
-        escape(experiment.figure()),
-        escape(experiment.what())
-    ));
-    h.push_str(&format!(
-        "<p><b>Paper:</b> {}</p>\n",
-        escape(experiment.reported())
-    ));
+    let paper = has_paper(experiment, analysis);
+    if paper {
+        h.push_str(&format!(
+            "<h1>{} <span class=\"meta\">({} scale)</span></h1>\n",
+            escape(experiment.id()),
+            scale
+        ));
+    } else {
+        h.push_str(&format!("<h1>{}</h1>\n", escape(experiment.id())));
+    }
+    if !experiment.figure().is_empty() {
+        h.push_str(&format!(
+            "<p class=\"meta\">{}</p>\n",
+            escape(experiment.figure())
+        ));
+    }
+    h.push_str(&format!("<p>{}</p>\n", escape(experiment.what())));
+    if !experiment.reported().is_empty() {
+        h.push_str(&format!(
+            "<p><b>Paper:</b> {}</p>\n",
+            escape(experiment.reported())
+        ));
+    }
     for w in &analysis.warnings {
         h.push_str(&format!(
             "<p class=\"warning\"><b>Warning:</b> {}</p>\n",
             escape(w)
         ));
     }
-    h.push_str("<h2>Measured against the paper</h2>\n");
-    h.push_str(&comparison_table(analysis));
+    if paper {
+        h.push_str("<h2>Measured against the paper</h2>\n");
+        h.push_str(&comparison_table(analysis));
+    } else {
+        h.push_str("<h2>Runs</h2>\n");
+        h.push_str(&runs_table(analysis));
+    }
     if !analysis.words.is_empty() {
         h.push_str("<h2>In words</h2>\n<ul>\n");
         for w in &analysis.words {
@@ -139,10 +153,14 @@ pub fn render_report(
         h.push_str("</ul>\n");
     }
     let (agree, differ, inconclusive) = verdict_counts(analysis);
-    h.push_str(&format!(
-        "<p>{}. The same rows, as numbers, are in <a href=\"claims.csv\">claims.csv</a>; provenance in <a href=\"provenance.json\">provenance.json</a>.</p>\n",
-        counts_sentence(agree, differ, inconclusive)
-    ));
+    if paper {
+        h.push_str(&format!(
+            "<p>{}. The same rows, as numbers, are in <a href=\"claims.csv\">claims.csv</a>; provenance in <a href=\"provenance.json\">provenance.json</a>.</p>\n",
+            counts_sentence(agree, differ, inconclusive)
+        ));
+    } else {
+        h.push_str("<p>No paper values to compare with, so no verdicts. Provenance in <a href=\"provenance.json\">provenance.json</a>.</p>\n");
+    }
     if !figures.is_empty() {
         h.push_str("<h2>Figures</h2>\n");
         for f in figures {
@@ -189,6 +207,33 @@ fn interval(x: Option<(f64, f64)>) -> String {
         Some((a, b)) if !a.is_nan() && !b.is_nan() => format!("[{}, {}]", sig(a), sig(b)),
         _ => String::new(),
     }
+}
+
+/// Whether a report compares with a paper: the experiment reports an outcome or a row has a
+/// paper value or a verdict.
+fn has_paper(experiment: &dyn Experiment, analysis: &Analysis) -> bool {
+    !experiment.reported().is_empty()
+        || analysis
+            .rows
+            .iter()
+            .any(|r| !r.paper.is_empty() || r.verdict != Verdict::Context)
+}
+
+/// The table of a report without paper values: quantity, setting and what was measured.
+pub fn runs_table(analysis: &Analysis) -> String {
+    let mut h = String::from(
+        "<table class=\"runs\"><tr><th>run</th><th>settings</th><th>measured</th></tr>\n",
+    );
+    for r in &analysis.rows {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape(&r.quantity),
+            escape(&r.setting),
+            escape(&r.measured)
+        ));
+    }
+    h.push_str("</table>\n");
+    h
 }
 
 /// The comparison table as HTML.

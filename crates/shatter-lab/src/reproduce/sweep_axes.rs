@@ -22,8 +22,7 @@ fn settings(v: &RunView) -> serde_json::Map<String, Value> {
     }
 }
 
-/// The settings whose values differ across `runs` (seed excluded), in the settings table's
-/// order.
+/// The settings whose values differ across `runs` (seed excluded), in alphabetical order.
 pub fn swept_axes(runs: &[RunView]) -> Vec<String> {
     let all: Vec<serde_json::Map<String, Value>> = runs.iter().map(settings).collect();
     let Some(first) = all.first() else {
