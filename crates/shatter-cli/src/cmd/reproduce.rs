@@ -20,7 +20,7 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
         .parse()
         .map_err(|e: String| usage(format!("--scale: {e}")))?;
     let ids: Vec<&str> = match args.id.as_str() {
-        "all" => EXPERIMENTS.iter().map(|e| e.id).collect(),
+        "all" => EXPERIMENTS.iter().map(|e| e.id()).collect(),
         "headline" => vec!["shattering", "cod"],
         id if experiment(id).is_some() => vec![id],
         other => {

@@ -9,6 +9,7 @@ mod common;
 mod device;
 mod inspect;
 mod krr;
+mod report;
 mod reproduce;
 mod sensing;
 mod settings;

@@ -15,6 +15,7 @@
 //! their sans-serif. Colours come from the Okabe-Ito palette and viridis, both readable with
 //! the common colour-vision deficiencies.
 
+mod axis;
 mod comparison;
 mod population;
 mod rates;
@@ -30,6 +31,7 @@ use plotters::coord::Shift;
 use plotters::prelude::{BitMapBackend, DrawingArea, DrawingAreaErrorKind, DrawingBackend};
 use plotters::prelude::{IntoDrawingArea, SVGBackend, WHITE};
 
+pub use axis::{AxisPlot, AxisSeries};
 pub use comparison::{Comparison, ComparisonRow};
 pub use population::PopulationWeight;
 pub use rates::{fit_loglog, Fit, RatePlot, RateSeries};

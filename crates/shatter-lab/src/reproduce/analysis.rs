@@ -192,39 +192,6 @@ pub fn settle_verdicts(a: &mut Analysis) {
     }
 }
 
-/// Analyses the runs of experiment `id`; unknown ids give an empty analysis.
-pub fn analyse(id: &str, runs: &[RunView]) -> Analysis {
-    let ok: Vec<RunView> = runs
-        .iter()
-        .filter(|r| r.summary.status == "completed")
-        .cloned()
-        .collect();
-    let mut a = match id {
-        "shattering" => shattering(&ok),
-        "cod" => rates(&ok, RateClaim::Cod),
-        "cod-variants" => rates(&ok, RateClaim::Flatten),
-        "dims" | "gelu" => dims(&ok),
-        "lr" => step_size(&ok),
-        "underparam" => underparam(&ok),
-        "univariate" => super::literature::univariate(&ok),
-        "no-bias" => super::literature::no_bias(&ok),
-        "geometry" => super::literature::geometry(&ok),
-        "logistic" => super::literature::logistic(&ok),
-        "mixup" => super::literature::mixup(&ok),
-        _ => Analysis::default(),
-    };
-    settle_verdicts(&mut a);
-    let diverged = runs
-        .iter()
-        .filter(|r| r.summary.status == "diverged")
-        .count();
-    let failed = runs.len() - ok.len() - diverged;
-    if diverged > 0 || failed > 0 {
-        a.words.push(format!("{diverged} run(s) diverged and {failed} did not complete; they are left out of the table."));
-    }
-    a
-}
-
 /// The test MSEs of the zero predictor (`mean f*^2`) and of the best constant predictor
 /// (`var f*`) on a run's test set (the test MSE is measured against the noiseless `f*`).
 /// Regenerates the test set from the run's settings (`O(n_test d)`); `None` for data read
@@ -281,7 +248,7 @@ pub fn baselines(runs: &[RunView]) -> Vec<Baseline> {
 const SHATTERING_MSE_LARGE_STEP: f64 = 1.1;
 const SHATTERING_MSE_DECAY: f64 = 0.055;
 
-fn shattering(runs: &[RunView]) -> Analysis {
+pub(crate) fn shattering(runs: &[RunView]) -> Analysis {
     let mut a = Analysis::default();
     let mut distance: BTreeMap<String, f64> = BTreeMap::new();
     let mut losses: Vec<String> = runs.iter().map(loss_of).collect();
@@ -459,7 +426,7 @@ fn shattering(runs: &[RunView]) -> Analysis {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum RateClaim {
+pub(crate) enum RateClaim {
     /// GD slopes fall to ~0.1 at d = 5; weight decay keeps them above 0.5.
     Cod,
     /// Slopes flatten as d grows, for every arm.
@@ -525,7 +492,7 @@ pub fn fit_rates_of(runs: &[RunView], metric: fn(&Summary) -> Option<f64>) -> Ve
     out
 }
 
-fn rates(runs: &[RunView], claim: RateClaim) -> Analysis {
+pub(crate) fn rates(runs: &[RunView], claim: RateClaim) -> Analysis {
     let mut a = Analysis {
         rates: fit_rates(runs),
         baselines: if claim == RateClaim::Cod {
@@ -880,7 +847,7 @@ pub(super) const MIN_TREND_POINTS: usize = 5;
 /// project's reading of a clear monotone trend.
 pub(super) const TREND_CORRELATION: f64 = 0.5;
 
-fn dims(runs: &[RunView]) -> Analysis {
+pub(crate) fn dims(runs: &[RunView]) -> Analysis {
     let mut a = Analysis::default();
     let v = by_d(runs);
     let ds: Vec<f64> = v.iter().map(|r| r.spec.d.unwrap_or(0) as f64).collect();
@@ -1016,7 +983,7 @@ fn dims(runs: &[RunView]) -> Analysis {
     a
 }
 
-fn step_size(runs: &[RunView]) -> Analysis {
+pub(crate) fn step_size(runs: &[RunView]) -> Analysis {
     let mut a = Analysis::default();
     let mut v: Vec<&RunView> = runs.iter().collect();
     v.sort_by(|x, y| lr(x).total_cmp(&lr(y)));
@@ -1114,7 +1081,7 @@ pub fn min_shattered(k: usize) -> usize {
 /// persists even with few neurons (at least [`min_shattered`] of them); with weight decay the
 /// papers find it prevented (Fig. 1 (b) and Fig. 6: all neurons active, small norms), so fewer
 /// than that many shatter.
-fn underparam(runs: &[RunView]) -> Analysis {
+pub(crate) fn underparam(runs: &[RunView]) -> Analysis {
     let mut a = Analysis::default();
     let (mut shattered, mut no_decay, mut prevented, mut with_decay) = (0, 0, 0, 0);
     for r in runs {
@@ -1181,6 +1148,10 @@ fn underparam(runs: &[RunView]) -> Analysis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn analyse(id: &str, runs: &[RunView]) -> Analysis {
+        crate::reproduce::analyse(crate::reproduce::experiments::experiment(id).unwrap(), runs)
+    }
 
     fn view(d: usize, n: usize, lr: f64, wd: f64, seed: u64, mse: f64) -> RunView {
         let spec = RunSpec {

@@ -6,9 +6,10 @@
 //! shattering scatter, rate plots) are still drawn by `mod.rs`.
 
 use super::analysis::{trend_claim, Analysis, Claim, Method, RateFit, Row, RunView, Verdict};
-use super::experiments::Scale;
+use super::error::ReproduceError;
+use super::figs::{figure, training_series, ReportFigure};
+use super::scale::Scale;
 use super::stats::{self, spearman};
-use super::{figure, training_series, ReproduceError};
 use crate::figures::{fit_loglog, Comparison, ComparisonRow, TrainingCurves, UnivariateFit};
 use crate::io::ModelArrays;
 use crate::spec::DataSource;
@@ -25,17 +26,6 @@ pub const INTERPOLATION_FRACTION: f64 = 0.01;
 // Specs
 // ---------------------------------------------------------------------------------------------
 
-/// The sweep spec of one of this file's experiments at `scale`; `None` for other ids.
-pub fn spec_text(id: &str, scale: Scale) -> Option<String> {
-    match id {
-        "univariate" => Some(univariate_spec(scale)),
-        "no-bias" | "mixup" => Some(shattering_variant_spec(id, scale)),
-        "geometry" => Some(geometry_spec(scale)),
-        "logistic" => Some(logistic_spec(scale)),
-        _ => None,
-    }
-}
-
 /// Step sizes of `univariate`: two below the interpolation threshold `1/(n^2 sigma)` of the
 /// quick setting (n = 30, sigma = 0.3 gives 0.0037), then the 2024 paper's range 0.01 to 0.4,
 /// and 0.8 to see the right arm of the U-shaped test MSE.
@@ -49,7 +39,7 @@ fn list<T: std::fmt::Debug>(values: &[T]) -> String {
         .join(", ")
 }
 
-fn univariate_spec(scale: Scale) -> String {
+pub(crate) fn univariate_spec(scale: Scale) -> String {
     // Each run gets the same time eta * epochs (capped below), so small steps are not simply
     // stopped early.
     let (width, budget, cap) = match scale {
@@ -91,12 +81,12 @@ log_every = [{log}]
     )
 }
 
-fn shattering_variant_spec(id: &str, scale: Scale) -> String {
+pub(crate) fn shattering_variant_spec(id: &str, without_bias: bool, scale: Scale) -> String {
     let (n, width, epochs) = match scale {
         Scale::Quick => (256, 512, 3000),
         Scale::Paper => (512, 2048, 20000),
     };
-    let (what, axis) = if id == "no-bias" {
+    let (what, axis) = if without_bias {
         (
             "with and without hidden biases",
             "bias = [true, false]".to_string(),
@@ -135,7 +125,7 @@ log_every = 10
     )
 }
 
-fn geometry_spec(scale: Scale) -> String {
+pub(crate) fn geometry_spec(scale: Scale) -> String {
     let (epochs, width_per_n, ns, seeds) = match scale {
         Scale::Quick => (1500, 2, "[32, 64, 128, 256]", "[0, 1]"),
         Scale::Paper => (20000, 4, "[32, 64, 128, 256, 512]", "[0, 1, 2, 3, 4]"),
@@ -170,7 +160,7 @@ d = [5, 10, 5, 10, 10, 10]
     )
 }
 
-fn logistic_spec(scale: Scale) -> String {
+pub(crate) fn logistic_spec(scale: Scale) -> String {
     let (n, width, epochs, every) = match scale {
         Scale::Quick => (32, 200, "[2000, 20000]", 200),
         Scale::Paper => (64, 1000, "[5000, 50000, 200000]", 1000),
@@ -951,18 +941,6 @@ fn model_and_problem(store: &Store, r: &RunView) -> Option<(ModelArrays, Problem
     (model.d == 1 && problem.train.d == 1).then_some((model, problem))
 }
 
-/// Adds the rows that need the stored models: for `logistic`, train accuracy and margins
-/// (`min_i y_i f(x_i)`, also divided by the path norm). Other ids pass through unchanged;
-/// runs without a usable stored model are left out (the report's warning lists those whose
-/// model file is missing or damaged).
-pub fn with_models(id: &str, store: &Store, runs: &[RunView], a: Analysis) -> Analysis {
-    match id {
-        "logistic" => logistic_margins(store, runs, a),
-        "univariate" => significant_knots(store, runs, a),
-        _ => a,
-    }
-}
-
 /// Knots strictly inside the data range of neurons whose amplitude `|v_k w_k|` exceeds
 /// `SIGNIFICANT_AMPLITUDE` of the largest, merged when closer than `1e-3` of the range: the
 /// bends one can see, unlike `pieces_inside`, which counts every kink however small.
@@ -999,7 +977,7 @@ fn count_significant_knots(model: &ModelArrays, lo: f64, hi: f64) -> usize {
 /// Neurons below this fraction of the largest amplitude are not counted as significant knots.
 const SIGNIFICANT_AMPLITUDE: f64 = 0.01;
 
-fn significant_knots(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysis {
+pub(crate) fn significant_knots(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysis {
     let v = by_lr(runs);
     let mut xs = Vec::new();
     let mut counts = Vec::new();
@@ -1031,7 +1009,7 @@ fn significant_knots(store: &Store, runs: &[RunView], mut a: Analysis) -> Analys
     a
 }
 
-fn logistic_margins(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysis {
+pub(crate) fn logistic_margins(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysis {
     let mut flat_interpolating = Vec::new();
     let mut v: Vec<&RunView> = runs
         .iter()
@@ -1123,26 +1101,6 @@ fn logistic_margins(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysi
 // Figures
 // ---------------------------------------------------------------------------------------------
 
-/// The extra figures of this file's experiments (none for other ids), written under `dir`.
-pub fn draw(
-    id: &str,
-    store: &Store,
-    views: &[RunView],
-    dir: &Path,
-) -> Result<Vec<super::report::ReportFigure>, ReproduceError> {
-    let done: Vec<RunView> = views
-        .iter()
-        .filter(|v| v.summary.status == "completed")
-        .cloned()
-        .collect();
-    match id {
-        "univariate" => draw_univariate(store, &done, dir),
-        "logistic" => draw_logistic(store, &done, dir),
-        "no-bias" | "mixup" => draw_shattering_bars(id, &done, dir),
-        _ => Ok(Vec::new()),
-    }
-}
-
 fn fit_figure(store: &Store, r: &RunView) -> Option<UnivariateFit> {
     let (model, problem) = model_and_problem(store, r)?;
     let xs = &problem.train.x;
@@ -1199,11 +1157,11 @@ fn bars(title: &str, y_label: &str, rows: Vec<ComparisonRow>) -> Option<Comparis
         })
 }
 
-fn draw_univariate(
+pub(crate) fn draw_univariate(
     store: &Store,
     done: &[RunView],
     dir: &Path,
-) -> Result<Vec<super::report::ReportFigure>, ReproduceError> {
+) -> Result<Vec<ReportFigure>, ReproduceError> {
     let mut figs = Vec::new();
     let v = by_lr(done);
     let (Some(first), Some(last)) = (v.first(), v.last()) else {
@@ -1298,11 +1256,11 @@ fn draw_univariate(
     Ok(figs)
 }
 
-fn draw_logistic(
+pub(crate) fn draw_logistic(
     _store: &Store,
     done: &[RunView],
     dir: &Path,
-) -> Result<Vec<super::report::ReportFigure>, ReproduceError> {
+) -> Result<Vec<ReportFigure>, ReproduceError> {
     let mut v: Vec<&RunView> = done.iter().collect();
     v.sort_by(|x, y| {
         lr(x)
@@ -1360,13 +1318,14 @@ fn draw_logistic(
     Ok(figs)
 }
 
-fn draw_shattering_bars(
+pub(crate) fn draw_shattering_bars(
     id: &str,
+    no_bias: bool,
     done: &[RunView],
     dir: &Path,
-) -> Result<Vec<super::report::ReportFigure>, ReproduceError> {
+) -> Result<Vec<ReportFigure>, ReproduceError> {
     let label = |r: &RunView| {
-        if id == "no-bias" {
+        if no_bias {
             if has_bias(r) { "with bias" } else { "no bias" }.to_string()
         } else if alpha(r) == 0.0 {
             "no mixup".to_string()
@@ -1416,6 +1375,11 @@ fn draw_shattering_bars(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reproduce::experiments::spec_text;
+
+    fn analyse(id: &str, runs: &[RunView]) -> Analysis {
+        crate::reproduce::analyse(crate::reproduce::experiments::experiment(id).unwrap(), runs)
+    }
     use crate::run::Summary;
     use crate::spec::RunSpec;
 
@@ -1461,7 +1425,7 @@ mod tests {
                 )
             })
             .collect();
-        let a = super::super::analysis::analyse("univariate", &runs);
+        let a = analyse("univariate", &runs);
         let claims: Vec<&Row> = a
             .rows
             .iter()
@@ -1505,7 +1469,7 @@ mod tests {
                 },
             )
         };
-        let a = super::super::analysis::analyse("no-bias", &[run(true, 0.9), run(false, 0.02)]);
+        let a = analyse("no-bias", &[run(true, 0.9), run(false, 0.02)]);
         let row = a
             .rows
             .iter()
@@ -1551,7 +1515,7 @@ mod tests {
                 }
             }
         }
-        let a = super::super::analysis::analyse("geometry", &runs);
+        let a = analyse("geometry", &runs);
         assert_eq!(a.rates.len(), 5, "{:?}", a.rates);
         let sub = a
             .rates
@@ -1603,7 +1567,7 @@ mod tests {
             run(0.4, 1000, 3.0, 4.0),
             run(0.4, 10000, 2.5, 6.0),
         ];
-        let a = super::super::analysis::analyse("logistic", &runs);
+        let a = analyse("logistic", &runs);
         let growth: Vec<&Row> = a
             .rows
             .iter()
@@ -1627,6 +1591,5 @@ mod tests {
                 assert!(spec_text(id, scale).is_some(), "{id} {scale}");
             }
         }
-        assert!(spec_text("shattering", Scale::Quick).is_none());
     }
 }

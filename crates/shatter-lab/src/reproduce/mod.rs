@@ -5,69 +5,38 @@
 //! table, the figures (also as SVG and PNG files) and provenance. `write_report` does the last
 //! step for any store, so `shatter report` works on user sweeps too.
 
+// Shared layers, lowest first: statistics and claims, the view of a run and the analyses'
+// building blocks, figure helpers; then the experiments (one unit each); this module and
+// `report` are the driver on top.
 pub mod analysis;
 pub mod claims;
+pub mod error;
 pub mod experiments;
+pub mod figs;
 pub mod literature;
 pub mod report;
+pub mod scale;
 pub mod stats;
+pub mod sweep_axes;
 
 use crate::figures::{
-    self, ActivationHistogram, Comparison, ComparisonRow, Figure, HistogramRun, NeuronPoint,
-    PopulationWeight, RatePlot, RateSeries, SharpnessPoint, ShatteringRun, ShatteringScatter,
-    TrainingCurves, TrainingSeries,
+    ActivationHistogram, HistogramRun, PopulationWeight, RatePlot, RateSeries, ShatteringScatter,
+    TrainingCurves,
 };
 use crate::store::{Store, StoreError, StoredRun, UnusableModel};
 use crate::sweep::{
     run_sweep, run_sweep_batched, Batching, Parallelism, Progress, SweepReport, SweepSpec,
-    SweepSpecError,
 };
-use analysis::{analyse, Analysis, RunView};
+use analysis::{Analysis, RunView};
 use claims::{provenance_json, write_claims_csv, ClaimLine};
-use experiments::{experiment, spec_text, Experiment, Scale};
-use report::{render_report, verdict_counts, Provenance, ReportFigure};
+pub use error::ReproduceError;
+use experiments::{experiment, Experiment, Scale};
+use figs::{figure, run_label, shattering_run, training_series, ReportFigure};
+use report::{render_report, verdict_counts, Provenance};
 use shatter_core::theory::stable_minima_upper;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
-
-/// Why a reproduction or report could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ReproduceError {
-    /// Unknown experiment id.
-    #[error("unknown experiment {id:?}; known: {known}")]
-    Unknown {
-        /// What was asked for.
-        id: String,
-        /// The known ids.
-        known: String,
-    },
-    /// The built-in spec did not parse (a bug) or a user spec is wrong.
-    #[error(transparent)]
-    Spec(#[from] SweepSpecError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The sweep failed.
-    #[error("running the sweep: {0}")]
-    Sweep(String),
-    /// A figure could not be drawn.
-    #[error("drawing {what}: {source}")]
-    Figure {
-        /// Which figure.
-        what: String,
-        /// The cause.
-        source: figures::FigureError,
-    },
-    /// Writing a file failed.
-    #[error("writing {path}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-}
 
 /// What a finished report says, for index pages and the terminal.
 #[derive(Clone, Debug)]
@@ -154,7 +123,10 @@ pub fn run_experiment(
         id: id.into(),
         known: experiments::experiment_ids(),
     })?;
-    let text = spec_text(id, scale).expect("every experiment has a spec");
+    let text = exp.spec(scale).ok_or_else(|| ReproduceError::Unknown {
+        id: id.into(),
+        known: experiments::experiment_ids(),
+    })?;
     let dir = out_dir.join(id);
     mkdir(&dir)?;
     let spec_path = dir.join("spec.toml");
@@ -195,11 +167,33 @@ pub fn run_experiment(
     Ok((outcome, sweep))
 }
 
+/// The analysis of experiment `exp` from its runs: its claims from the completed runs, every
+/// verdict settled from its numbers, and a sentence on the runs left out.
+pub fn analyse(exp: &dyn Experiment, runs: &[RunView]) -> Analysis {
+    let ok: Vec<RunView> = runs
+        .iter()
+        .filter(|r| r.summary.status == "completed")
+        .cloned()
+        .collect();
+    let mut a = exp.claims(&ok);
+    analysis::settle_verdicts(&mut a);
+    let diverged = runs
+        .iter()
+        .filter(|r| r.summary.status == "diverged")
+        .count();
+    let failed = runs.len() - ok.len() - diverged;
+    if diverged > 0 || failed > 0 {
+        a.words.push(format!("{diverged} run(s) diverged and {failed} did not complete; they are left out of the table."));
+    }
+    a
+}
+
 /// Writes `out_dir/index.html` (and `out_dir/figures/`) for the runs in `store`. With an
-/// experiment, its analysis and figures; without one, a generic report (runs table, training
-/// curves, shattering plots).
+/// experiment, its analysis and figures; without one, the generic `SWEEP` experiment (runs
+/// ordered by the swept settings, metrics against each swept axis, training curves and
+/// shattering plots naming their seeds, no paper and no verdicts).
 pub fn write_report(
-    exp: Option<&Experiment>,
+    exp: Option<&dyn Experiment>,
     scale: Option<Scale>,
     store: &Store,
     spec_text: &str,
@@ -211,18 +205,9 @@ pub fn write_report(
     mkdir(&fig_dir)?;
     let loaded = load_views(store)?;
     let views: Vec<RunView> = loaded.iter().map(|(v, _)| v.clone()).collect();
-    let generic = Experiment {
-        id: "sweep",
-        figure: "",
-        what: "All runs of the store.",
-        reported: "",
-    };
-    let exp_ref = exp.unwrap_or(&generic);
-    let analysis = match exp {
-        Some(e) => analyse(e.id, &views),
-        None => generic_analysis(&views),
-    };
-    let mut analysis = literature::with_models(exp_ref.id, store, &views, analysis);
+    let exp_ref = exp.unwrap_or(experiments::SWEEP);
+    let analysis = analyse(exp_ref, &views);
+    let mut analysis = exp_ref.with_models(store, &views, analysis);
     analysis::settle_verdicts(&mut analysis);
     let unusable_models = store.unusable_models()?;
     if !unusable_models.is_empty() {
@@ -230,7 +215,7 @@ pub fn write_report(
             .warnings
             .push(unusable_models_warning(&unusable_models, views.len()));
     }
-    let figures = draw_figures(exp_ref.id, store, &views, &analysis, &fig_dir)?;
+    let figures = draw_figures(exp_ref, store, &views, &analysis, &fig_dir)?;
     let mut seeds: Vec<u64> = views.iter().filter_map(|v| v.spec.seed).collect();
     seeds.sort_unstable();
     seeds.dedup();
@@ -276,7 +261,7 @@ pub fn write_report(
         .rows
         .iter()
         .map(|r| ClaimLine {
-            experiment: exp_ref.id.to_string(),
+            experiment: exp_ref.id().to_string(),
             claim: r.quantity.clone(),
             setting: r.setting.clone(),
             loss: r
@@ -330,7 +315,7 @@ pub fn write_index(
             inconclusive: o.inconclusive,
             runs: o.runs,
             reported: experiment(id)
-                .map(|e| e.reported.to_string())
+                .map(|e| e.reported().to_string())
                 .unwrap_or_default(),
             wall_seconds: o.provenance.run_seconds,
         })
@@ -425,49 +410,6 @@ pub fn run_settings_summary(views: &[RunView]) -> String {
     parts.join(", ")
 }
 
-fn generic_analysis(views: &[RunView]) -> Analysis {
-    use analysis::Row;
-    let mut a = Analysis::default();
-    for v in views {
-        let s = &v.summary;
-        a.rows.push(Row::context(
-            format!("run {}", &v.run_id[..8.min(v.run_id.len())]),
-            format!(
-                "d={} n={} K={} eta={} decay={} loss={} seed={}",
-                v.spec.d.unwrap_or(0),
-                v.spec.n.unwrap_or(0),
-                v.spec.width.unwrap_or(0),
-                v.spec.lr.unwrap_or(0.0),
-                v.spec.weight_decay.unwrap_or(0.0),
-                v.spec.loss.clone().unwrap_or_default(),
-                v.spec.seed.unwrap_or(0)
-            ),
-            format!(
-                "{}: test MSE {}, sharpness {} (2/eta {}), {} of active neurons firing on <= 10%",
-                s.status,
-                fmt(s.test_mse),
-                fmt(s.sharpness),
-                fmt(Some(s.two_over_eta)),
-                s.frac_shattered
-                    .map(|f| format!("{:.0}%", 100.0 * f))
-                    .unwrap_or_else(|| "-".into())
-            ),
-            String::new(),
-        ));
-    }
-    let rates = analysis::fit_rates(views);
-    if rates.iter().any(|r| r.ns.len() >= 2) {
-        a.rates = rates;
-    }
-    a
-}
-
-fn fmt(x: Option<f64>) -> String {
-    x.filter(|v| v.is_finite())
-        .map(|v| figures::style::format_sig(v, 3))
-        .unwrap_or_else(|| "-".into())
-}
-
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -508,95 +450,19 @@ fn now_utc() -> String {
     )
 }
 
-fn figure<F: Figure>(
-    fig: &F,
-    what: &str,
-    stem: &Path,
-    caption: String,
-) -> Result<ReportFigure, ReproduceError> {
-    let err = |source| ReproduceError::Figure {
-        what: what.into(),
-        source,
-    };
-    figures::write_figure(fig, stem).map_err(err)?;
-    Ok(ReportFigure {
-        caption,
-        svg: figures::svg_string(fig).map_err(err)?,
-    })
+/// A run's label with its seed, for figures that show single runs.
+fn seeded_label(v: &RunView) -> String {
+    format!("{} seed={}", run_label(v), v.spec.seed.unwrap_or(0))
 }
 
-fn run_label(v: &RunView) -> String {
-    let s = &v.spec;
-    let mut parts = Vec::new();
-    if let Some(l) = &s.loss {
-        if l != "square" {
-            parts.push(l.clone());
-        }
-    }
-    parts.push(format!("eta={}", s.lr.unwrap_or(0.0)));
-    if s.weight_decay.unwrap_or(0.0) > 0.0 {
-        parts.push(format!("decay={}", s.weight_decay.unwrap_or(0.0)));
-    }
-    parts.push(format!("d={}", s.d.unwrap_or(0)));
-    parts.push(format!("K={}", s.width.unwrap_or(0)));
-    if s.activation.as_deref() == Some("gelu") {
-        parts.push("gelu".into());
-    }
-    parts.join(" ")
-}
-
-fn training_series(
-    store: &Store,
-    v: &RunView,
-    label: String,
-) -> Result<Option<TrainingSeries>, ReproduceError> {
-    let traj = store.trajectory(&v.run_id)?;
-    if traj.is_empty() {
-        return Ok(None);
-    }
-    let test: Vec<f64> = traj
-        .iter()
-        .map(|r| r.test_mse.unwrap_or(f64::NAN))
-        .collect();
-    Ok(Some(TrainingSeries {
-        label,
-        epochs: traj.iter().map(|r| r.epoch as f64).collect(),
-        train_loss: traj.iter().map(|r| r.train_loss).collect(),
-        test_mse: test.iter().any(|t| t.is_finite()).then_some(test),
-        sharpness: traj
-            .iter()
-            .filter_map(|r| {
-                r.sharpness.map(|s| SharpnessPoint {
-                    epoch: r.epoch as f64,
-                    value: s,
-                    err: r.sharpness_err.unwrap_or(0.0),
-                })
-            })
-            .collect(),
-        eta: v.spec.lr,
-    }))
-}
-
-fn shattering_run(
-    store: &Store,
-    v: &RunView,
-    label: String,
-) -> Result<Option<ShatteringRun>, ReproduceError> {
-    let neurons = store.neurons(&v.run_id)?;
-    if neurons.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(ShatteringRun {
-        label,
-        neurons: neurons
-            .iter()
-            .map(|n| NeuronPoint {
-                activation_rate: n.activation_rate,
-                amplitude: n.amplitude,
-                offset: n.boundary_offset,
-            })
-            .collect(),
-    }))
+/// "seed 0" or "seeds 0, 1": the seeds of the runs a figure shows, one run per line.
+fn seeds_shown(runs: &[&RunView]) -> String {
+    let mut seeds: Vec<u64> = runs.iter().map(|v| v.spec.seed.unwrap_or(0)).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+    let word = if seeds.len() == 1 { "seed" } else { "seeds" };
+    format!("single runs, {word} {}", list.join(", "))
 }
 
 /// One log-log figure per loss convention of the fitted rates `fits` of `what` against n.
@@ -646,7 +512,7 @@ fn rate_figures(
 }
 
 fn draw_figures(
-    id: &str,
+    exp: &dyn Experiment,
     store: &Store,
     views: &[RunView],
     analysis: &Analysis,
@@ -702,12 +568,14 @@ fn draw_figures(
     let mut lrs: Vec<f64> = shown.iter().map(|v| v.spec.lr.unwrap_or(0.0)).collect();
     lrs.sort_by(f64::total_cmp);
     lrs.dedup();
-    if id == "shattering" || id == "sweep" || id == "lr" || shown.len() <= 6 {
+    if exp.training_curves() || shown.len() <= 6 {
         for (i, lr) in lrs.iter().enumerate() {
             let mut series = Vec::new();
+            let mut drawn = Vec::new();
             for v in shown.iter().filter(|v| v.spec.lr == Some(*lr)).take(8) {
-                if let Some(s) = training_series(store, v, run_label(v))? {
+                if let Some(s) = training_series(store, v, seeded_label(v))? {
                     series.push(s);
+                    drawn.push(*v);
                 }
             }
             if series.is_empty() {
@@ -723,53 +591,34 @@ fn draw_figures(
                 &curves,
                 "training curves",
                 &dir.join(format!("training_{i}")),
-                format!("Train loss and test MSE (log scale) and sharpness with its 2/eta = {} line, for the runs at eta = {lr}.", 2.0 / lr),
+                format!("Train loss and test MSE (log scale) and sharpness with its 2/eta = {} line, for the runs at eta = {lr} ({}).", 2.0 / lr, seeds_shown(&drawn)),
             )?);
         }
     }
     let mut runs = Vec::new();
+    let mut drawn = Vec::new();
     for v in shown.iter().take(6) {
-        if let Some(r) = shattering_run(store, v, run_label(v))? {
+        if let Some(r) = shattering_run(store, v, seeded_label(v))? {
             runs.push(r);
+            drawn.push(*v);
         }
     }
+    let seeds = seeds_shown(&drawn);
     if !runs.is_empty() {
         let hist = ActivationHistogram {
             title: None,
             runs: runs.iter().map(HistogramRun::from).collect(),
         };
         let scatter = ShatteringScatter { title: None, runs };
-        figs.push(figure(&scatter, "shattering scatter", &dir.join("shattering"), "Each neuron's activation rate against its amplitude |v_k| ||w_k||, coloured by its boundary offset |t_k|; the line marks 10%.".into())?);
+        figs.push(figure(&scatter, "shattering scatter", &dir.join("shattering"), format!("Each neuron's activation rate against its amplitude |v_k| ||w_k||, coloured by its boundary offset |t_k|; the line marks 10% ({seeds})."))?);
         figs.push(figure(
             &hist,
             "activation histogram",
             &dir.join("activation_rates"),
-            "Histogram of activation rates (5% bins).".into(),
+            format!("Histogram of activation rates (5% bins; {seeds})."),
         )?);
     }
-    if id == "dims" || id == "gelu" {
-        let rows: Vec<ComparisonRow> = done
-            .iter()
-            .map(|v| {
-                let d = v.spec.d.unwrap_or(0);
-                ComparisonRow {
-                    label: format!("d={d}"),
-                    measured: 1.0 - v.summary.frac_dead.unwrap_or(f64::NAN),
-                    paper: match d {
-                        1 => Some(0.0),
-                        6 => Some(0.65),
-                        _ => None,
-                    },
-                }
-            })
-            .collect();
-        let cmp = Comparison {
-            title: Some("Fraction of neurons still active at the end".into()),
-            y_label: Some("fraction not dead".into()),
-            rows,
-        };
-        figs.push(figure(&cmp, "active fraction", &dir.join("active_fraction"), "Fraction of neurons active on at least one training point, against the paper's endpoints.".into())?);
-    }
-    figs.extend(literature::draw(id, store, views, dir)?);
+    let done: Vec<RunView> = done.into_iter().cloned().collect();
+    figs.extend(exp.figures(store, &done, dir)?);
     Ok(figs)
 }

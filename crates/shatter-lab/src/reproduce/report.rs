@@ -77,14 +77,7 @@ impl Provenance {
     }
 }
 
-/// One figure of a report: a caption and its SVG text.
-#[derive(Clone, Debug)]
-pub struct ReportFigure {
-    /// What the figure shows.
-    pub caption: String,
-    /// The SVG document.
-    pub svg: String,
-}
+pub use super::figs::ReportFigure;
 
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {
@@ -104,7 +97,7 @@ pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}.meta{color:
 
 /// The report of one experiment.
 pub fn render_report(
-    experiment: &Experiment,
+    experiment: &dyn Experiment,
     scale: Scale,
     analysis: &Analysis,
     figures: &[ReportFigure],
@@ -115,26 +108,36 @@ pub fn render_report(
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.push_str(&format!(
         "<title>shatter: {} ({})</title><style>{STYLE}</style></head><body>\n",
-        escape(experiment.id),
+        escape(experiment.id()),
         scale
     ));
-    h.push_str(&format!(
-        "<h1>{} <span class=\"meta\">({} scale)</span></h1>\n",
-        escape(experiment.id),
-        scale
-    ));
-    h.push_str(&format!(
-        "<p class=\"meta\">{}</p>\n<p>{}</p>\n",
-        escape(experiment.figure),
-        escape(experiment.what)
-    ));
-    h.push_str(&format!(
-        "<p><b>Paper:</b> {}</p>\n",
-        escape(experiment.reported)
-    ));
+    let paper = has_paper(experiment, analysis);
+    if paper {
+        h.push_str(&format!(
+            "<h1>{} <span class=\"meta\">({} scale)</span></h1>\n",
+            escape(experiment.id()),
+            scale
+        ));
+    } else {
+        h.push_str(&format!("<h1>{}</h1>\n", escape(experiment.id())));
+    }
+    if !experiment.figure().is_empty() {
+        h.push_str(&format!(
+            "<p class=\"meta\">{}</p>\n",
+            escape(experiment.figure())
+        ));
+    }
+    h.push_str(&format!("<p>{}</p>\n", escape(experiment.what())));
+    if !experiment.reported().is_empty() {
+        h.push_str(&format!(
+            "<p><b>Paper:</b> {}</p>\n",
+            escape(experiment.reported())
+        ));
+    }
     if !provenance.settings.is_empty() {
         h.push_str(&format!(
-            "<p><b>This reproduction ran</b> ({} runs): {}</p>\n",
+            "<p><b>This {} ran</b> ({} runs): {}</p>\n",
+            if paper { "reproduction" } else { "sweep" },
             provenance.runs,
             escape(&provenance.settings)
         ));
@@ -145,8 +148,13 @@ pub fn render_report(
             escape(w)
         ));
     }
-    h.push_str("<h2>Measured against the paper</h2>\n");
-    h.push_str(&comparison_table(analysis));
+    if paper {
+        h.push_str("<h2>Measured against the paper</h2>\n");
+        h.push_str(&comparison_table(analysis));
+    } else {
+        h.push_str("<h2>Runs</h2>\n");
+        h.push_str(&runs_table(analysis));
+    }
     if !analysis.words.is_empty() {
         h.push_str("<h2>In words</h2>\n<ul>\n");
         for w in &analysis.words {
@@ -155,10 +163,14 @@ pub fn render_report(
         h.push_str("</ul>\n");
     }
     let (agree, differ, inconclusive) = verdict_counts(analysis);
-    h.push_str(&format!(
-        "<p>{}. The same rows, as numbers, are in <a href=\"claims.csv\">claims.csv</a>; provenance in <a href=\"provenance.json\">provenance.json</a>.</p>\n",
-        counts_sentence(agree, differ, inconclusive)
-    ));
+    if paper {
+        h.push_str(&format!(
+            "<p>{}. The same rows, as numbers, are in <a href=\"claims.csv\">claims.csv</a>; provenance in <a href=\"provenance.json\">provenance.json</a>.</p>\n",
+            counts_sentence(agree, differ, inconclusive)
+        ));
+    } else {
+        h.push_str("<p>No paper values to compare with, so no verdicts. Provenance in <a href=\"provenance.json\">provenance.json</a>.</p>\n");
+    }
     if !figures.is_empty() {
         h.push_str("<h2>Figures</h2>\n");
         for f in figures {
@@ -205,6 +217,33 @@ fn interval(x: Option<(f64, f64)>) -> String {
         Some((a, b)) if !a.is_nan() && !b.is_nan() => format!("[{}, {}]", sig(a), sig(b)),
         _ => String::new(),
     }
+}
+
+/// Whether a report compares with a paper: the experiment reports an outcome or a row has a
+/// paper value or a verdict.
+fn has_paper(experiment: &dyn Experiment, analysis: &Analysis) -> bool {
+    !experiment.reported().is_empty()
+        || analysis
+            .rows
+            .iter()
+            .any(|r| !r.paper.is_empty() || r.verdict != Verdict::Context)
+}
+
+/// The table of a report without paper values: quantity, setting and what was measured.
+pub fn runs_table(analysis: &Analysis) -> String {
+    let mut h = String::from(
+        "<table class=\"runs\"><tr><th>run</th><th>settings</th><th>measured</th></tr>\n",
+    );
+    for r in &analysis.rows {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape(&r.quantity),
+            escape(&r.setting),
+            escape(&r.measured)
+        ));
+    }
+    h.push_str("</table>\n");
+    h
 }
 
 /// The comparison table as HTML.

@@ -1,0 +1,168 @@
+//! The built-in experiments of SCIENCE.md section 7, one unit each: a file per experiment
+//! holds its paper reference, what it shows and the outcome the paper reports, its sweep spec
+//! at two scales (`paper`: the papers' sizes, epochs and seeds; `quick`: the same phenomenon at
+//! reduced size, a few minutes on two cores), its claims (analysis of the stored runs, with each
+//! threshold beside the paper value it comes from), an optional analysis that reads the stored
+//! models, and its figures. `EXPERIMENTS` is the registry; `shatter reproduce ID --print-spec`
+//! prints a spec so users can copy one as a starting point. `SWEEP` is the generic experiment
+//! of `shatter report` on a user's store: no spec, no paper, no claims.
+
+mod cod;
+mod cod_variants;
+mod dims;
+mod gelu;
+mod geometry;
+mod logistic;
+mod lr;
+mod mixup;
+mod no_bias;
+mod shattering;
+mod sweep;
+mod underparam;
+mod univariate;
+
+use super::analysis::{Analysis, RunView};
+use super::error::ReproduceError;
+use super::figs::ReportFigure;
+use crate::store::Store;
+use std::path::Path;
+
+pub use super::scale::Scale;
+
+/// One experiment: what it is, how it runs, how its runs are judged and drawn.
+pub trait Experiment: Sync {
+    /// The id users type (`shatter reproduce cod`).
+    fn id(&self) -> &'static str;
+    /// Which figure of which paper (empty for a user's sweep).
+    fn figure(&self) -> &'static str;
+    /// What it shows, in one sentence.
+    fn what(&self) -> &'static str;
+    /// The outcome the paper reports (empty when there is no paper to compare with).
+    fn reported(&self) -> &'static str;
+    /// The sweep spec (TOML) at `scale`; `None` for an experiment without a built-in spec.
+    fn spec(&self, scale: Scale) -> Option<String>;
+    /// The comparison rows, sentences and rates from the completed runs.
+    fn claims(&self, runs: &[RunView]) -> Analysis;
+    /// Rows added from the stored models (runs without a usable model are left out).
+    fn with_models(&self, _store: &Store, _runs: &[RunView], a: Analysis) -> Analysis {
+        a
+    }
+    /// Whether the training curves are drawn whatever the number of runs shown.
+    fn training_curves(&self) -> bool {
+        false
+    }
+    /// The experiment's own figures, after the shared ones, written under `dir`.
+    fn figures(
+        &self,
+        _store: &Store,
+        _done: &[RunView],
+        _dir: &Path,
+    ) -> Result<Vec<ReportFigure>, ReproduceError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Every experiment `shatter reproduce all` runs, in order.
+pub const EXPERIMENTS: &[&dyn Experiment] = &[
+    &shattering::Shattering,
+    &cod::Cod,
+    &dims::Dims,
+    &lr::StepSize,
+    &underparam::Underparam,
+    &gelu::Gelu,
+    &cod_variants::CodVariants,
+    &univariate::Univariate,
+    &no_bias::NoBias,
+    &geometry::Geometry,
+    &logistic::Logistic,
+    &mixup::Mixup,
+];
+
+/// The generic experiment of a user's store (`shatter report` without `--experiment`).
+pub const SWEEP: &dyn Experiment = &sweep::Sweep;
+
+/// The experiment with this id.
+pub fn experiment(id: &str) -> Option<&'static dyn Experiment> {
+    EXPERIMENTS.iter().copied().find(|e| e.id() == id)
+}
+
+/// The ids, comma-separated, for messages.
+pub fn experiment_ids() -> String {
+    EXPERIMENTS
+        .iter()
+        .map(|e| e.id())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The sweep spec (TOML) of experiment `id` at `scale`; `None` for unknown ids.
+pub fn spec_text(id: &str, scale: Scale) -> Option<String> {
+    experiment(id).and_then(|e| e.spec(scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::SweepSpec;
+
+    #[test]
+    fn every_built_in_spec_parses_and_expands_at_both_scales() {
+        for e in EXPERIMENTS {
+            let e_id = e.id();
+            for scale in [Scale::Quick, Scale::Paper] {
+                let text = spec_text(e_id, scale).expect("a spec for every experiment");
+                let spec = SweepSpec::from_toml(&text, "built-in")
+                    .unwrap_or_else(|err| panic!("{} {scale}: {err}", e_id));
+                let points = spec
+                    .points()
+                    .unwrap_or_else(|err| panic!("{} {scale}: {err}", e_id));
+                assert!(!points.is_empty(), "{} {scale}", e_id);
+                // Printing the spec and reading it back gives the same runs.
+                let again = SweepSpec::from_toml(&text, "printed")
+                    .unwrap()
+                    .points()
+                    .unwrap();
+                let ids: Vec<_> = points.iter().map(|p| p.run_id.clone()).collect();
+                let ids_again: Vec<_> = again.iter().map(|p| p.run_id.clone()).collect();
+                assert_eq!(ids, ids_again, "{} {scale}", e_id);
+            }
+        }
+    }
+
+    #[test]
+    fn paper_scale_uses_the_papers_sizes() {
+        let count = |id, scale| {
+            SweepSpec::from_toml(&spec_text(id, scale).unwrap(), "x")
+                .unwrap()
+                .points()
+                .unwrap()
+        };
+        let cod = count("cod", Scale::Paper);
+        assert_eq!(
+            cod.len(),
+            500,
+            "5 d x 5 n x 5 seeds x 2 arms x 2 loss conventions"
+        );
+        assert!(cod.iter().all(
+            |p| p.config.train.epochs == 20000 && p.config.shape.width == 4 * p.config.data_n()
+        ));
+        let shattering = count("shattering", Scale::Paper);
+        assert!(shattering.iter().all(|p| p.config.shape.width == 2048
+            && p.config.shape.d == 10
+            && p.config.train.epochs == 20000));
+        assert_eq!(
+            shattering.len(),
+            12,
+            "two arms x 3 seeds x both loss conventions"
+        );
+        let quick = count("shattering", Scale::Quick);
+        assert_eq!(quick.len(), 4, "two arms under both loss conventions");
+    }
+
+    #[test]
+    fn unknown_ids_have_no_spec() {
+        assert!(spec_text("nope", Scale::Quick).is_none());
+        assert!(experiment("nope").is_none());
+        assert!(experiment_ids().contains("cod-variants"));
+    }
+}
