@@ -17,6 +17,7 @@ use crate::figures::{
     PopulationWeight, RatePlot, RateSeries, SharpnessPoint, ShatteringRun, ShatteringScatter,
     TrainingCurves, TrainingSeries,
 };
+use crate::figures::style as fmt;
 use crate::store::{Store, StoreError, StoredRun, UnusableModel};
 use crate::sweep::{
     run_sweep, run_sweep_batched, Batching, Parallelism, Progress, SweepReport, SweepSpec,
@@ -483,14 +484,10 @@ fn figure<F: Figure>(
 fn run_label(v: &RunView) -> String {
     let s = &v.spec;
     let mut parts = Vec::new();
-    if let Some(l) = &s.loss {
-        if l != "square" {
-            parts.push(l.clone());
-        }
-    }
-    parts.push(format!("eta={}", s.lr.unwrap_or(0.0)));
+    parts.push(fmt::loss_label(s.loss.as_deref().unwrap_or("square")));
+    parts.push(format!("eta={}", fmt::fmt_num(s.lr.unwrap_or(0.0))));
     if s.weight_decay.unwrap_or(0.0) > 0.0 {
-        parts.push(format!("decay={}", s.weight_decay.unwrap_or(0.0)));
+        parts.push(format!("decay={}", fmt::fmt_num(s.weight_decay.unwrap_or(0.0))));
     }
     parts.push(format!("d={}", s.d.unwrap_or(0)));
     parts.push(format!("K={}", s.width.unwrap_or(0)));
@@ -616,7 +613,8 @@ fn draw_figures(
                 .collect();
             let plot = RatePlot {
                 title: Some(format!(
-                    "Test MSE against n ({loss} loss): median over seeds, fitted slopes"
+                    "Test MSE against n ({} loss): median over seeds, fitted slopes",
+                    fmt::loss_label(&loss)
                 )),
                 y_label: Some("test MSE against the noiseless target".into()),
                 series,
@@ -625,7 +623,7 @@ fn draw_figures(
                 &plot,
                 "rate plot",
                 &dir.join(format!("rates_{loss}")),
-                format!("Test MSE against n on log-log axes under the {loss} loss; lines are least-squares fits with 95% intervals; dotted lines show the stable-minima rate 1/(2d+4) of SCIENCE.md section 6."),
+                format!("Test MSE against n on log-log axes under the {} loss; lines are least-squares fits with 95% intervals; dotted lines show the stable-minima rate 1/(2d+4) of SCIENCE.md section 6.", fmt::loss_label(&loss)),
             )?);
         }
         let pw = PopulationWeight {
@@ -652,7 +650,8 @@ fn draw_figures(
             }
             let curves = TrainingCurves {
                 title: Some(format!(
-                    "Training at eta = {lr}: loss, test MSE and sharpness against 2/eta"
+                    "Training at eta = {}: loss, test MSE and sharpness against 2/eta",
+                    fmt::fmt_num(*lr)
                 )),
                 series,
             };
@@ -660,7 +659,7 @@ fn draw_figures(
                 &curves,
                 "training curves",
                 &dir.join(format!("training_{i}")),
-                format!("Train loss and test MSE (log scale) and sharpness with its 2/eta = {} line, for the runs at eta = {lr}.", 2.0 / lr),
+                format!("Train loss and test MSE (log scale) and sharpness with its 2/eta = {} line, for the runs at eta = {}.", fmt::fmt_num(2.0 / lr), fmt::fmt_num(*lr)),
             )?);
         }
     }
