@@ -413,6 +413,133 @@ fn report_renders_in_headless_chromium() {
     );
 }
 
+/// The share of pixels of an RGB(A) PNG that differ from white, and the fraction of the width
+/// and height their bounding box covers.
+fn ink(png_path: &Path) -> (f64, f64, f64) {
+    let decoder = png::Decoder::new(std::fs::File::open(png_path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let (mut count, mut x0, mut x1, mut y0, mut y1) = (0usize, w, 0, h, 0);
+    for y in 0..h {
+        for x in 0..w {
+            let i = (y * w + x) * channels;
+            let px = &buf[i..i + channels.min(3)];
+            if px.iter().any(|&c| c < 235) {
+                count += 1;
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y0 = y0.min(y);
+                y1 = y1.max(y);
+            }
+        }
+    }
+    if count == 0 {
+        return (0.0, 0.0, 0.0);
+    }
+    (
+        count as f64 / (w * h) as f64,
+        (x1 - x0 + 1) as f64 / w as f64,
+        (y1 - y0 + 1) as f64 / h as f64,
+    )
+}
+
+/// Width and height of an SVG figure from its root element's attributes.
+fn svg_size(svg: &str) -> (u32, u32) {
+    let attr = |name: &str| -> u32 {
+        let key = format!("{name}=\"");
+        let start = svg.find(&key).unwrap() + key.len();
+        let end = start + svg[start..].find('"').unwrap();
+        svg[start..end].trim_end_matches("px").parse().unwrap()
+    };
+    (attr("width"), attr("height"))
+}
+
+#[test]
+fn every_report_figure_is_visible_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Chromium (.ci/run installs Debian's chromium package)"
+        );
+        eprintln!("skipping every_report_figure_is_visible_in_headless_chromium: no chromium on PATH (apt-get install chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = tiny_store(dir.path());
+    let out = dir.path().join("report");
+    ok(&[
+        "report",
+        "-q",
+        "--store",
+        path_str(&db),
+        "--out",
+        path_str(&out),
+        "--experiment",
+        "shattering",
+    ]);
+    let mut figures: Vec<PathBuf> = std::fs::read_dir(out.join("figures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "svg" || x == "png"))
+        .collect();
+    figures.sort();
+    assert!(figures.len() >= 4, "the report drew figures: {figures:?}");
+    for (k, figure) in figures.iter().enumerate() {
+        let svg = figure.with_extension("svg");
+        let (w, h) = svg_size(&std::fs::read_to_string(&svg).unwrap());
+        // One page per figure, the image at its own size on a white page.
+        let page = dir.path().join(format!("page{k}.html"));
+        std::fs::write(
+            &page,
+            format!(
+                "<!doctype html><html><body style=\"margin:0;background:#fff\"><img src=\"file://{}\" width=\"{w}\" height=\"{h}\" style=\"display:block\"></body></html>",
+                figure.display()
+            ),
+        )
+        .unwrap();
+        let shot = dir.path().join(format!("shot{k}.png"));
+        let status = std::process::Command::new(&browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--allow-file-access-from-files",
+                &format!("--user-data-dir={}", dir.path().join("profile").display()),
+                &format!("--window-size={w},{h}"),
+                &format!("--screenshot={}", shot.display()),
+                &format!("file://{}", page.display()),
+            ])
+            .output()
+            .expect("chromium runs");
+        assert!(
+            shot.exists(),
+            "Chromium took no screenshot of {}: {}",
+            figure.display(),
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let (share, wide, high) = ink(&shot);
+        // A drawn figure inks a few percent of its pixels across most of the canvas; a blank
+        // page inks none and a broken-image icon a few hundred pixels in one corner.
+        assert!(
+            share > 0.02 && wide > 0.6 && high > 0.6,
+            "{} is not visible in Chromium: {:.1}% of pixels inked, box {:.0}% x {:.0}% of the canvas",
+            figure.display(),
+            100.0 * share,
+            100.0 * wide,
+            100.0 * high
+        );
+    }
+}
+
 #[test]
 fn printed_specs_run_as_sweeps() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,9 @@
 //! tabulated `g_P`). Reading runs and choosing what to plot is left to the report.
 //!
 //! Text is set in DejaVu Sans, embedded in the library (`assets/fonts`, Bitstream Vera licence
-//! beside it) and rendered with `ab_glyph`, so PNGs have text on machines with no system fonts.
+//! beside it) and rendered with `ab_glyph` by this module's own text setter (`raster.rs`:
+//! sub-pixel pen positions, kerning, each glyph at its own bounds), so PNGs have evenly spaced
+//! text on machines with no system fonts.
 //! SVG text names the family `DejaVu Sans, sans-serif`, so viewers without it fall back to
 //! their sans-serif. Colours come from the Okabe-Ito palette and viridis, both readable with
 //! the common colour-vision deficiencies.
@@ -18,6 +20,7 @@
 mod axis;
 mod comparison;
 mod population;
+mod raster;
 mod rates;
 mod shattering;
 mod spectrum;
@@ -178,7 +181,8 @@ pub fn png_bytes<F: Figure>(figure: &F) -> Result<Vec<u8>, FigureError> {
     let (width, height) = figure.size();
     let mut pixels = vec![0u8; 3 * width as usize * height as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        let root = raster::GlyphText::new(BitMapBackend::with_buffer(&mut pixels, (width, height)))
+            .into_drawing_area();
         root.fill(&WHITE).drawn(figure.name())?;
         figure.render(&root)?;
         root.present().drawn(figure.name())?;

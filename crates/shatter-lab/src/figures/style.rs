@@ -21,7 +21,7 @@ use super::{Drawn, FigureError};
 pub const FAMILY: &str = "DejaVu Sans, sans-serif";
 
 /// DejaVu Sans 2.37 (Bitstream Vera licence, `assets/fonts/DejaVuSans-LICENSE.txt`).
-static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+pub(crate) static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Figure title size in pixels.
 pub const TITLE_SIZE: f64 = 30.0;
@@ -200,6 +200,55 @@ pub fn format_tick(v: f64) -> String {
         let s = format!("{v:.1e}");
         // "1.0e-5" -> "1e-5", "2.5e6" stays.
         s.replace(".0e", "e")
+    }
+}
+
+/// The one format for numbers in captions, titles and legends: three significant digits,
+/// trailing zeros dropped (`2/0.9` gives `2.22`, `0.01` gives `0.01`, `1000` gives `1000`),
+/// `1.23e-5` style below `1e-4` and from `1e6`; `-` for a value that is not finite.
+pub fn fmt_num(v: f64) -> String {
+    if v.is_finite() {
+        format_sig(v, 3)
+    } else {
+        "-".into()
+    }
+}
+
+/// A loss name with its normalisation, for legends that mix the two conventions:
+/// `square (1/2n)` and `mse (1/n)`; other names are returned as they are.
+pub fn loss_label(loss: &str) -> String {
+    match loss {
+        "square" => "square (1/2n)".into(),
+        "mse" => "mse (1/n)".into(),
+        other => other.into(),
+    }
+}
+
+/// Whether values call for a log axis: all the finite ones positive and spanning more than one
+/// decade (largest over smallest above 10).
+pub fn wants_log_axis(values: impl IntoIterator<Item = f64>) -> bool {
+    let mut any_non_positive = false;
+    let finite = values.into_iter().filter(|v| v.is_finite()).filter(|v| {
+        any_non_positive |= *v <= 0.0;
+        *v > 0.0
+    });
+    let span = min_max(finite);
+    !any_non_positive && matches!(span, Some((lo, hi)) if hi / lo > 10.0)
+}
+
+/// Whether a reference line at `level` may set the axis range of data spanning `lo..hi`: it
+/// may when including it at most doubles the span (linear) or adds at most one decade (log).
+/// A line that fails is drawn as an annotation at the axis edge instead, so the data keep the
+/// plot's height.
+pub fn reference_fits(level: f64, lo: f64, hi: f64, log: bool) -> bool {
+    if !(level.is_finite() && lo.is_finite() && hi.is_finite()) {
+        return false;
+    }
+    if log {
+        lo > 0.0 && level > 0.0 && level <= hi * 10.0 && level >= lo / 10.0
+    } else {
+        let width = (hi - lo).max(hi.abs().max(lo.abs()) * 0.1).max(f64::MIN_POSITIVE);
+        level <= hi + width && level >= lo - width
     }
 }
 

@@ -732,3 +732,90 @@ fn suffix_keeps_dots_in_the_stem() {
         PathBuf::from("out/fig.eta0.9.svg")
     );
 }
+
+#[test]
+fn caption_numbers_have_three_significant_digits() {
+    assert_eq!(style::fmt_num(2.0 / 0.9), "2.22");
+    assert_eq!(style::fmt_num(2.0 / 0.01), "200");
+    assert_eq!(style::fmt_num(0.01), "0.01");
+    assert_eq!(style::fmt_num(1.0 / 3.0), "0.333");
+    assert_eq!(style::fmt_num(0.9), "0.9");
+    assert_eq!(style::fmt_num(-12.345), "-12.3");
+    assert_eq!(style::fmt_num(f64::NAN), "-");
+    assert_eq!(style::fmt_num(0.0), "0");
+}
+
+#[test]
+fn loss_labels_name_their_normalisation() {
+    assert_eq!(style::loss_label("square"), "square (1/2n)");
+    assert_eq!(style::loss_label("mse"), "mse (1/n)");
+    assert_eq!(style::loss_label("logistic"), "logistic");
+}
+
+#[test]
+fn log_axis_only_for_positive_data_spanning_a_decade() {
+    assert!(style::wants_log_axis([40.0, 2.0, 1.5]));
+    assert!(!style::wants_log_axis([9.0, 1.0]));
+    assert!(!style::wants_log_axis([100.0, 1.0, 0.0]));
+    assert!(!style::wants_log_axis([100.0, 1.0, -1.0]));
+    assert!(style::wants_log_axis([100.0, 1.0, f64::NAN]));
+    assert!(!style::wants_log_axis([]));
+}
+
+#[test]
+fn far_reference_lines_do_not_set_the_range() {
+    // 2/eta = 200 against sharpness between 1 and 5: annotated, not plotted.
+    assert!(!style::reference_fits(200.0, 1.0, 5.0, false));
+    // 2/eta = 2.22 against sharpness near 2.2: part of the range.
+    assert!(style::reference_fits(2.22, 1.9, 2.3, false));
+    assert!(style::reference_fits(200.0, 10.0, 80.0, true));
+    assert!(!style::reference_fits(1000.0, 1.0, 40.0, true));
+    assert!(!style::reference_fits(f64::INFINITY, 1.0, 2.0, false));
+}
+
+#[test]
+fn png_text_advances_evenly() {
+    // Equal glyphs set in a row must have equal gaps between their ink (plotters' own raster
+    // text truncated the pen to whole pixels and dropped the side bearing).
+    let font = ab_glyph::FontRef::try_from_slice(style::FONT_BYTES).unwrap();
+    let laid = raster::lay_out(&font, 19.0, "lllllll", true);
+    let mut columns: Vec<i32> = laid.pixels.iter().filter(|p| p.2 > 0.5).map(|p| p.0).collect();
+    columns.sort_unstable();
+    columns.dedup();
+    let mut starts = vec![columns[0]];
+    for w in columns.windows(2) {
+        if w[1] > w[0] + 1 {
+            starts.push(w[1]);
+        }
+    }
+    assert_eq!(starts.len(), 7, "seven separate glyphs: {columns:?}");
+    let gaps: Vec<i32> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    let (lo, hi) = (gaps.iter().min().unwrap(), gaps.iter().max().unwrap());
+    assert!(hi - lo <= 1, "uneven advances {gaps:?}");
+    // Ink starts at the left side bearing, not at the pen.
+    assert!(columns[0] > 0, "the first glyph keeps its side bearing");
+    assert!(laid.width > starts[6], "the box covers the text");
+}
+
+#[test]
+fn a_run_recorded_once_is_still_drawn() {
+    let curves = TrainingCurves {
+        title: Some("single test point".into()),
+        series: vec![TrainingSeries {
+            label: "mse (1/n) eta=0.5".into(),
+            epochs: vec![0.0, 100.0, 200.0],
+            train_loss: vec![1.0, 0.5, 0.2],
+            test_mse: Some(vec![f64::NAN, f64::NAN, 0.3]),
+            sharpness: vec![SharpnessPoint {
+                epoch: 200.0,
+                value: 3.9,
+                err: 0.0,
+            }],
+            eta: Some(0.5),
+        }],
+    };
+    let svg = svg_string(&curves).unwrap();
+    // The lone test MSE gets a marker (a circle beyond the sharpness dot).
+    assert!(svg.matches("<circle").count() >= 5, "markers drawn");
+    assert!(svg.contains("dashed: test MSE") && svg.contains("mse (1/n) eta=0.5"));
+}

@@ -3,15 +3,18 @@
 //! section 7, `shattering`: "sharpness oscillates near 2/eta"). Several runs overlay, one colour
 //! each.
 
-use plotters::chart::{ChartBuilder, SeriesLabelPosition};
+use plotters::chart::{ChartBuilder, ChartContext};
 use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
+use plotters::coord::ranged1d::Ranged;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::{
-    Circle, Color, DashedLineSeries, DrawingArea, DrawingBackend, EmptyElement, LineSeries,
-    PathElement,
+    Cartesian2d, Circle, Color, DashedLineSeries, DrawingArea, DrawingBackend, EmptyElement,
+    LineSeries, PathElement, RGBColor, Text,
 };
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::style::{self, font, series_color};
+use super::style::{self, font, series_color, LegendEntry, Symbol};
 use super::{sealed, titled, Drawn, Figure, FigureError};
 
 const NAME: &str = "training curves";
@@ -160,11 +163,8 @@ impl Figure for TrainingCurves {
     }
 
     fn size(&self) -> (u32, u32) {
-        if self.has_sharpness() {
-            (1500, 620)
-        } else {
-            (950, 620)
-        }
+        let width = if self.has_sharpness() { 1500 } else { 950 };
+        (width, 620 + self.legend_height())
     }
 }
 
@@ -199,6 +199,14 @@ impl sealed::Render for TrainingCurves {
 
         let title = self.title.as_deref().unwrap_or("Training curves");
         let area = titled(root, title, NAME)?;
+        let (_, area_h) = area.dim_in_pixel();
+        let (area, legend_strip) = area.split_vertically(area_h - self.legend_height());
+        let entries = self.legend_entries();
+        let half = entries.len().div_ceil(2);
+        let (width, _) = legend_strip.dim_in_pixel();
+        let (left, right) = legend_strip.split_horizontally(width / 2);
+        style::side_legend(&left.margin(0, 0, 60, 0), "", &entries[..half], NAME)?;
+        style::side_legend(&right.margin(0, 0, 40, 0), "", &entries[half..], NAME)?;
         let panels = if self.has_sharpness() {
             area.split_evenly((1, 2))
         } else {
@@ -220,14 +228,17 @@ impl sealed::Render for TrainingCurves {
             )
             .drawn(NAME)?;
         style::mesh(&mut chart, "epoch", "loss / MSE (log scale)", NAME)?;
-        for (i, (s, (train, test))) in self.series.iter().zip(&loss).enumerate() {
+        for (i, (train, test)) in loss.iter().enumerate() {
             let colour = series_color(i);
             let line = colour.stroke_width(style::line_width(train.len()));
             chart
                 .draw_series(LineSeries::new(train.iter().copied(), line))
-                .drawn(NAME)?
-                .label(format!("{}: train loss", s.label))
-                .legend(move |(x, y)| style::line_symbol(x, y, colour.stroke_width(3)));
+                .drawn(NAME)?;
+            if train.len() <= MARKED_POINTS {
+                chart
+                    .draw_series(train.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+                    .drawn(NAME)?;
+            }
             if !test.is_empty() {
                 chart
                     .draw_series(DashedLineSeries::new(
@@ -236,12 +247,17 @@ impl sealed::Render for TrainingCurves {
                         6,
                         colour.stroke_width(2),
                     ))
-                    .drawn(NAME)?
-                    .label(format!("{}: test MSE", s.label))
-                    .legend(move |(x, y)| style::dashed_symbol(x, y, colour.stroke_width(3)));
+                    .drawn(NAME)?;
+                if test.len() <= MARKED_POINTS {
+                    chart
+                        .draw_series(
+                            test.iter()
+                                .map(|&p| Circle::new(p, 5, colour.stroke_width(2))),
+                        )
+                        .drawn(NAME)?;
+                }
             }
         }
-        style::legend(&mut chart, SeriesLabelPosition::UpperRight, NAME)?;
 
         if let Some(panel) = panels.get(1) {
             self.sharpness_panel(panel, x_range)?;
@@ -250,7 +266,52 @@ impl sealed::Render for TrainingCurves {
     }
 }
 
+/// Lines with at most this many points also get a marker at each point, so a run recorded
+/// once (the test MSE at the end only) is visible.
+const MARKED_POINTS: usize = 30;
+
 impl TrainingCurves {
+    /// The legend below the panels: one entry per run (its colour), then what each line style
+    /// means. Drawn outside the plotting areas, so it never covers data.
+    fn legend_entries(&self) -> Vec<LegendEntry> {
+        let mut entries: Vec<LegendEntry> = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| LegendEntry {
+                label: s.label.clone(),
+                color: series_color(i),
+                symbols: vec![Symbol::Line],
+            })
+            .collect();
+        let black = plotters::prelude::RGBColor(0, 0, 0);
+        entries.push(LegendEntry {
+            label: "solid: train loss".into(),
+            color: black,
+            symbols: vec![Symbol::Line],
+        });
+        if self.series.iter().any(|s| s.test_mse.is_some()) {
+            entries.push(LegendEntry {
+                label: "dashed: test MSE".into(),
+                color: black,
+                symbols: vec![Symbol::Dashed],
+            });
+        }
+        if self.has_sharpness() {
+            entries.push(LegendEntry {
+                label: "dots: sharpness λ_max(H); grey dashed: 2/η".into(),
+                color: style::REFERENCE,
+                symbols: vec![Symbol::Dot, Symbol::Dashed],
+            });
+        }
+        entries
+    }
+
+    fn legend_height(&self) -> u32 {
+        let rows = self.legend_entries().len().div_ceil(2) as u32;
+        20 + rows * (style::LEGEND_SIZE * 1.55) as u32
+    }
+
     fn sharpness_panel<DB: DrawingBackend>(
         &self,
         panel: &DrawingArea<DB, Shift>,
@@ -288,109 +349,166 @@ impl TrainingCurves {
         let cut = x_range.start + 0.1 * (x_range.end - x_range.start);
         let late = |p: &&SharpnessPoint| p.epoch >= cut;
         let any_late = points.iter().flatten().any(|p| late(&p));
-        let y_values = points
+        let data: Vec<f64> = points
             .iter()
             .flatten()
             .filter(|p| !any_late || late(p))
-            .flat_map(|p| [p.value - p.err, p.value + p.err])
-            .chain(etas.iter().map(|(_, e)| 2.0 / e))
-            .chain([0.0]);
-        let y_range = style::linear_range(y_values).unwrap_or(0.0..1.0);
-        let y_range = y_range.start..y_range.end + 0.06 * (y_range.end - y_range.start);
-        let points: Vec<Vec<SharpnessPoint>> = points
-            .into_iter()
-            .map(|pts| {
-                pts.into_iter()
-                    .map(|p| SharpnessPoint {
-                        value: p.value.clamp(y_range.start, y_range.end),
-                        err: if p.value > y_range.end { 0.0 } else { p.err },
-                        ..p
-                    })
-                    .collect()
+            .flat_map(|p| [p.value - p.err, p.value, p.value + p.err])
+            .collect();
+        let log = style::wants_log_axis(data.iter().copied());
+        let (lo, hi) = style::min_max(data.iter().copied().filter(|v| !log || *v > 0.0))
+            .unwrap_or((0.0, 1.0));
+        // Reference lines near the data set the range with them; one far outside is named in
+        // an annotation at the axis edge instead of flattening the data.
+        let (near, far): (Vec<(usize, f64)>, Vec<(usize, f64)>) = etas
+            .iter()
+            .map(|&(i, e)| (i, 2.0 / e))
+            .partition(|&(_, level)| style::reference_fits(level, lo, hi, log));
+        let levels = near.iter().map(|(_, l)| *l);
+        let shared = etas.len() == 1;
+        let colour_of = |i: usize| if shared { style::REFERENCE } else { series_color(i) };
+        let notes: Vec<(RGBColor, String)> = far
+            .iter()
+            .map(|&(i, level)| {
+                let side = if level > hi { "above" } else { "below" };
+                let who = if shared {
+                    String::new()
+                } else {
+                    format!(" ({})", self.series[i].label)
+                };
+                (
+                    colour_of(i),
+                    format!("2/η = {}{who}: far {side} the axis", style::fmt_num(level)),
+                )
             })
             .collect();
-
-        let mut chart = ChartBuilder::on(panel)
-            .caption("Sharpness", font(style::PANEL_TITLE_SIZE))
-            .margin(16)
-            .margin_right(30)
-            .x_label_area_size(64)
-            .y_label_area_size(90)
-            .build_cartesian_2d(x_range.clone(), y_range)
-            .drawn(NAME)?;
-        style::mesh(&mut chart, "epoch", "sharpness λ_max(H)", NAME)?;
-
-        let shared = etas.len() == 1;
-        for (i, eta) in &etas {
-            let colour = if shared {
-                style::REFERENCE
-            } else {
-                series_color(*i)
-            };
-            let level = 2.0 / eta;
-            let label = if shared {
-                format!("2/η = {}", style::format_sig(level, 3))
-            } else {
-                format!(
-                    "2/η = {} ({})",
-                    style::format_sig(level, 3),
-                    self.series[*i].label
-                )
-            };
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(x_range.start, level), (x_range.end, level)],
-                    12,
-                    8,
-                    colour.stroke_width(2),
-                ))
-                .drawn(NAME)?
-                .label(label)
-                .legend(move |(x, y)| style::dashed_symbol(x, y, colour.stroke_width(2)));
-        }
-        for (i, (s, pts)) in self.series.iter().zip(&points).enumerate() {
-            if pts.is_empty() {
-                continue;
-            }
-            let colour = series_color(i);
-            let bar = colour.stroke_width(1);
-            chart
-                .draw_series(
+        let clamp_points = |y_range: &std::ops::Range<f64>| -> Vec<Vec<SharpnessPoint>> {
+            points
+                .iter()
+                .map(|pts| {
                     pts.iter()
-                        .filter(|p| p.err > 0.0)
-                        .flat_map(|p| [p.value - p.err, p.value + p.err].map(|y| (p.epoch, y)))
-                        .map(|at| {
-                            EmptyElement::at(at) + PathElement::new(vec![(-4, 0), (4, 0)], bar)
-                        }),
+                        .filter(|p| !log || p.value > 0.0)
+                        .map(|p| SharpnessPoint {
+                            value: p.value.clamp(y_range.start, y_range.end),
+                            err: if p.value > y_range.end { 0.0 } else { p.err },
+                            ..*p
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let builder = |y_desc: &str| {
+            let mut b = ChartBuilder::on(panel);
+            b.caption("Sharpness", font(style::PANEL_TITLE_SIZE))
+                .margin(16)
+                .margin_right(30)
+                .x_label_area_size(64)
+                .y_label_area_size(90);
+            (b, y_desc.to_string())
+        };
+        let lines: Vec<(RGBColor, f64)> = near.iter().map(|&(i, l)| (colour_of(i), l)).collect();
+        if log {
+            let y_range = style::log_range(data.iter().copied().chain(levels))
+                .unwrap_or(lo / 2.0..hi * 2.0);
+            let y_range = y_range.start..y_range.end * 1.3;
+            let pts = clamp_points(&y_range);
+            let (mut b, desc) = builder("sharpness λ_max(H) (log scale)");
+            let mut chart = b
+                .build_cartesian_2d(
+                    x_range.clone(),
+                    y_range
+                        .clone()
+                        .log_scale()
+                        .with_key_points(style::log_ticks(&y_range)),
                 )
                 .drawn(NAME)?;
-            chart
-                .draw_series(pts.iter().filter(|p| p.err > 0.0).map(|p| {
-                    PathElement::new(
-                        vec![(p.epoch, p.value - p.err), (p.epoch, p.value + p.err)],
-                        bar,
-                    )
-                }))
-                .drawn(NAME)?;
-            chart
-                .draw_series(LineSeries::new(
-                    pts.iter().map(|p| (p.epoch, p.value)),
-                    colour.mix(0.6).stroke_width(1),
-                ))
-                .drawn(NAME)?;
-            let radius = if pts.len() > 400 { 2 } else { 4 };
-            chart
-                .draw_series(
-                    pts.iter()
-                        .map(|p| Circle::new((p.epoch, p.value), radius, colour.filled())),
-                )
-                .drawn(NAME)?
-                .label(s.label.clone())
-                .legend(move |(x, y)| Circle::new((x + 14, y), 5, colour.filled()));
+            style::mesh(&mut chart, "epoch", &desc, NAME)?;
+            draw_sharpness(&mut chart, &x_range, &lines, &pts, &notes, y_range.end)
+        } else {
+            let y_range = style::linear_range(data.iter().copied().chain(levels).chain([0.0]))
+                .unwrap_or(0.0..1.0);
+            let y_range = y_range.start..y_range.end + 0.08 * (y_range.end - y_range.start);
+            let pts = clamp_points(&y_range);
+            let (mut b, desc) = builder("sharpness λ_max(H)");
+            let mut chart = b.build_cartesian_2d(x_range.clone(), y_range.clone()).drawn(NAME)?;
+            style::mesh(&mut chart, "epoch", &desc, NAME)?;
+            draw_sharpness(&mut chart, &x_range, &lines, &pts, &notes, y_range.end)
         }
-        style::legend(&mut chart, SeriesLabelPosition::LowerRight, NAME)?;
-        Ok(())
     }
+}
+
+/// Draws the `2/eta` lines, the sharpness points with error bars, and the notes for lines off
+/// the axis (stacked below its top edge, right-aligned) on a chart with a linear or log y axis.
+fn draw_sharpness<DB, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
+    x_range: &std::ops::Range<f64>,
+    lines: &[(RGBColor, f64)],
+    points: &[Vec<SharpnessPoint>],
+    notes: &[(RGBColor, String)],
+    y_top: f64,
+) -> Result<(), FigureError>
+where
+    DB: DrawingBackend,
+    Y: Ranged<ValueType = f64>,
+{
+    for &(colour, level) in lines {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(x_range.start, level), (x_range.end, level)],
+                12,
+                8,
+                colour.stroke_width(2),
+            ))
+            .drawn(NAME)?;
+    }
+    for (i, pts) in points.iter().enumerate() {
+        if pts.is_empty() {
+            continue;
+        }
+        let colour = series_color(i);
+        let bar = colour.stroke_width(1);
+        chart
+            .draw_series(
+                pts.iter()
+                    .filter(|p| p.err > 0.0)
+                    .flat_map(|p| [p.value - p.err, p.value + p.err].map(|y| (p.epoch, y)))
+                    .map(|at| EmptyElement::at(at) + PathElement::new(vec![(-4, 0), (4, 0)], bar)),
+            )
+            .drawn(NAME)?;
+        chart
+            .draw_series(pts.iter().filter(|p| p.err > 0.0).map(|p| {
+                PathElement::new(
+                    vec![(p.epoch, p.value - p.err), (p.epoch, p.value + p.err)],
+                    bar,
+                )
+            }))
+            .drawn(NAME)?;
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.epoch, p.value)),
+                colour.mix(0.6).stroke_width(1),
+            ))
+            .drawn(NAME)?;
+        let radius = if pts.len() > 400 { 2 } else { 4 };
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|p| Circle::new((p.epoch, p.value), radius, colour.filled())),
+            )
+            .drawn(NAME)?;
+    }
+    for (k, (colour, text)) in notes.iter().enumerate() {
+        let style = font(style::LEGEND_SIZE)
+            .color(colour)
+            .pos(Pos::new(HPos::Right, VPos::Top));
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((x_range.end, y_top))
+                    + Text::new(format!("↑ {text}"), (-8, 6 + 26 * k as i32), style),
+            ))
+            .drawn(NAME)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Figure helpers shared by every experiment: a figure written as SVG and PNG and kept for the
 //! report, a run's label, its training curves and its neurons from the store.
 
+use crate::figures::style as fmt;
 use super::analysis::RunView;
 use super::error::ReproduceError;
 use crate::figures::{self, Figure, NeuronPoint, SharpnessPoint, ShatteringRun, TrainingSeries};
@@ -38,14 +39,10 @@ pub fn figure<F: Figure>(
 pub fn run_label(v: &RunView) -> String {
     let s = &v.spec;
     let mut parts = Vec::new();
-    if let Some(l) = &s.loss {
-        if l != "square" {
-            parts.push(l.clone());
-        }
-    }
-    parts.push(format!("eta={}", s.lr.unwrap_or(0.0)));
+    parts.push(fmt::loss_label(s.loss.as_deref().unwrap_or("square")));
+    parts.push(format!("eta={}", fmt::fmt_num(s.lr.unwrap_or(0.0))));
     if s.weight_decay.unwrap_or(0.0) > 0.0 {
-        parts.push(format!("decay={}", s.weight_decay.unwrap_or(0.0)));
+        parts.push(format!("decay={}", fmt::fmt_num(s.weight_decay.unwrap_or(0.0))));
     }
     parts.push(format!("d={}", s.d.unwrap_or(0)));
     parts.push(format!("K={}", s.width.unwrap_or(0)));

@@ -23,6 +23,7 @@ use crate::figures::{
     ActivationHistogram, HistogramRun, PopulationWeight, RatePlot, RateSeries, ShatteringScatter,
     TrainingCurves,
 };
+use crate::figures::style as fmt;
 use crate::store::{Store, StoreError, StoredRun, UnusableModel};
 use crate::sweep::{
     run_sweep, run_sweep_batched, Batching, Parallelism, Progress, SweepReport, SweepSpec,
@@ -496,7 +497,8 @@ fn rate_figures(
             .collect();
         let plot = RatePlot {
             title: Some(format!(
-                "{what} against n ({loss} loss): median over seeds, fitted slopes"
+                "{what} against n ({} loss): median over seeds, fitted slopes",
+                fmt::loss_label(&loss)
             )),
             y_label: Some(y_label.into()),
             series,
@@ -505,7 +507,7 @@ fn rate_figures(
             &plot,
             "rate plot",
             &dir.join(format!("{name}_{loss}")),
-            format!("{what} against n on log-log axes under the {loss} loss; lines are least-squares fits with 95% intervals; dotted lines show the stable-minima rate 1/(2d+4) of SCIENCE.md section 6."),
+            format!("{what} against n on log-log axes under the {} loss; lines are least-squares fits with 95% intervals; dotted lines show the stable-minima rate 1/(2d+4) of SCIENCE.md section 6.", fmt::loss_label(&loss)),
         )?);
     }
     Ok(figs)
@@ -583,7 +585,8 @@ fn draw_figures(
             }
             let curves = TrainingCurves {
                 title: Some(format!(
-                    "Training at eta = {lr}: loss, test MSE and sharpness against 2/eta"
+                    "Training at eta = {}: loss, test MSE and sharpness against 2/eta",
+                    fmt::fmt_num(*lr)
                 )),
                 series,
             };
@@ -591,7 +594,7 @@ fn draw_figures(
                 &curves,
                 "training curves",
                 &dir.join(format!("training_{i}")),
-                format!("Train loss and test MSE (log scale) and sharpness with its 2/eta = {} line, for the runs at eta = {lr} ({}).", 2.0 / lr, seeds_shown(&drawn)),
+                format!("Train loss and test MSE (log scale) and sharpness with its 2/eta = {} line, for the runs at eta = {} ({}).", fmt::fmt_num(2.0 / lr), fmt::fmt_num(*lr), seeds_shown(&drawn)),
             )?);
         }
     }
