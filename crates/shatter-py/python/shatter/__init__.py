@@ -117,12 +117,23 @@ def _table(columns: Mapping[str, Any]):
     return pd.DataFrame(dict(columns)) if pd is not None else dict(columns)
 
 
+def _exact_csv() -> Dict[str, Any]:
+    """read_csv options that read floats back exactly (pandas 3 does by default)."""
+    pd = _pandas()
+    if pd is None or int(pd.__version__.split(".")[0]) >= 3:
+        return {}
+    return {"float_precision": "round_trip"}
+
+
+_EXACT_CSV = _exact_csv()
+
+
 def _csv_table(text: str):
     """CSV text written by shatter as a DataFrame (floats read back exactly), or a dict of
     column lists without pandas."""
     pd = _pandas()
     if pd is not None:
-        return pd.read_csv(io.StringIO(text), float_precision="round_trip")
+        return pd.read_csv(io.StringIO(text), **_exact_csv())
     import csv
 
     rows = list(csv.reader(io.StringIO(text)))
@@ -162,7 +173,7 @@ class Measurement:
         train_loss: the training loss at the parameters.
         vg_norm: the weighted variation norm ``||f||_{V,g}`` on the training inputs.
         vg_reduced: the same after merging neurons that share a hyperplane.
-        vg_bound: the flatness bound ``1/2 (lambda_max - 1) + R sqrt(2 L)`` (``None`` for the
+        vg_bound: the flatness bound ``(lambda_max - 1) / 2 + (R + 1) sqrt(2 L)`` (``None`` for the
             logistic loss, where it is not stated).
         bound_holds: whether ``vg_norm <= vg_bound`` holds with the eigenvalue error accounted for.
         path_norm: ``sum_k |v_k| ||w_k||``.
