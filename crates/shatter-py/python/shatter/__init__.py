@@ -602,3 +602,13 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.path!r})"
+
+
+def _settings_doc() -> str:
+    lines = ["", "    The settings (from the table of ``shatter train --help``):", ""]
+    for s in _SETTINGS:
+        lines.append(f"        {s['name']} ({s['kind']}): {s['help']}")
+    return "\n".join(lines) + "\n"
+
+
+train.__doc__ = (train.__doc__ or "") + _settings_doc()
