@@ -452,7 +452,8 @@ def train(*, progress: bool = True, spectrum: bool = False, out: Union[str, os.P
     Raises:
         ValueError: an unknown setting or a value out of range (the message of the CLI).
         OSError: an input file that cannot be read.
-        KeyboardInterrupt: Ctrl-C; the run stops within one epoch and nothing is written.
+        KeyboardInterrupt: Ctrl-C; the run stops at its next recorded epoch (every
+            ``log_every`` epochs, as ``shatter train`` does) and nothing is written.
     """
     given = _settings_dict(settings)
     bar = _Bar(progress, None, "epoch", "train")
