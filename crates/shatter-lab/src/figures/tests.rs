@@ -335,15 +335,21 @@ fn training_curves_draw_both_panels() {
             "epoch",
             "loss / MSE (log scale)",
             "sharpness λ_max(H)",
-            "2/η = 2.22 (large step, η = 0.9)",
-            "large step, η = 0.9: test MSE",
+            // The legend strip: one entry per run, then the key to the line styles.
+            "large step, η = 0.9",
+            "small step, η = 0.3",
+            "dashed: test MSE",
+            "dots: sharpness λ_max(H); grey dashed: 2/η",
         ],
     );
 }
 
 fn training_curves_fixture_checked() -> TrainingCurves {
     let fig = training_fixture();
-    assert_eq!(fig.size(), (1500, 620));
+    // Two panels side by side; the legend strip below them adds to the height.
+    let (w, h) = fig.size();
+    assert_eq!(w, 1500);
+    assert!(h > 620, "legend strip below the panels: height {h}");
     fig
 }
 
@@ -354,7 +360,9 @@ fn training_curves_without_sharpness_are_one_panel() {
         s.sharpness.clear();
         s.eta = Some(0.5);
     }
-    assert_eq!(fig.size(), (950, 620));
+    let (w, h) = fig.size();
+    assert_eq!(w, 950, "one panel");
+    assert!(h > 620, "legend strip below the panel: height {h}");
     check(&fig, "training_curves_loss_only", &["epoch", "train loss"]);
 }
 
