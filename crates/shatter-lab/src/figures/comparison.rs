@@ -135,6 +135,17 @@ impl sealed::Render for Comparison {
             .draw()
             .drawn(NAME)?;
         let width = 0.36;
+        // Without any paper value there is no "paper" series: measured bars are centred and
+        // the legend has no empty entry.
+        let with_paper = self
+            .rows
+            .iter()
+            .any(|r| r.paper.is_some_and(f64::is_finite));
+        let (left, right) = if with_paper {
+            (width, 0.0)
+        } else {
+            (width / 2.0, width / 2.0)
+        };
         let (measured_c, paper_c) = (PALETTE[0], PALETTE[4]);
         chart
             .draw_series(
@@ -144,7 +155,10 @@ impl sealed::Render for Comparison {
                     .filter(|(_, r)| r.measured.is_finite())
                     .map(|(i, r)| {
                         let x = i as f64;
-                        Rectangle::new([(x - width, 0.0), (x, r.measured)], measured_c.filled())
+                        Rectangle::new(
+                            [(x - left, 0.0), (x + right, r.measured)],
+                            measured_c.filled(),
+                        )
                     }),
             )
             .drawn(NAME)?
@@ -152,22 +166,24 @@ impl sealed::Render for Comparison {
             .legend(move |(x, y)| {
                 Rectangle::new([(x + 4, y - 8), (x + 22, y + 8)], measured_c.filled())
             });
-        chart
-            .draw_series(self.rows.iter().enumerate().filter_map(|(i, r)| {
-                r.paper.filter(|p| p.is_finite()).map(|p| {
-                    let x = i as f64;
-                    Rectangle::new([(x, 0.0), (x + width, p)], paper_c.filled())
-                })
-            }))
-            .drawn(NAME)?
-            .label("paper")
-            .legend(move |(x, y)| {
-                Rectangle::new([(x + 4, y - 8), (x + 22, y + 8)], paper_c.filled())
-            });
+        if with_paper {
+            chart
+                .draw_series(self.rows.iter().enumerate().filter_map(|(i, r)| {
+                    r.paper.filter(|p| p.is_finite()).map(|p| {
+                        let x = i as f64;
+                        Rectangle::new([(x, 0.0), (x + width, p)], paper_c.filled())
+                    })
+                }))
+                .drawn(NAME)?
+                .label("paper")
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x + 4, y - 8), (x + 22, y + 8)], paper_c.filled())
+                });
+        }
         // Each bar's value above it (below it for a negative value).
         let labels = self.rows.iter().enumerate().flat_map(|(i, r)| {
             [
-                (i as f64 - width / 2.0, Some(r.measured)),
+                (i as f64 + (right - left) / 2.0, Some(r.measured)),
                 (i as f64 + width / 2.0, r.paper),
             ]
         });

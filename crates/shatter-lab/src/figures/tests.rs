@@ -477,6 +477,22 @@ fn comparison_names_the_groups() {
     );
 }
 
+#[test]
+fn comparison_without_paper_values_has_no_paper_entry() {
+    let mut fig = comparison_fixture();
+    for r in &mut fig.rows {
+        r.paper = None;
+    }
+    fig.title = Some("Pieces against eta".into());
+    check(&fig, "comparison_measured_only", &["(a) large step", "measured"]);
+    let svg = crate::figures::svg_string(&fig).unwrap();
+    let texts = svg_texts(&svg, "comparison_measured_only");
+    assert!(!texts.contains("paper"), "no empty paper entry:\n{texts}");
+    // The full fixture keeps its paper series.
+    let svg = crate::figures::svg_string(&comparison_fixture()).unwrap();
+    assert!(svg_texts(&svg, "comparison").contains("paper"));
+}
+
 /// Runs both renderers; returns whether the figure drew (an `Err` is fine, a panic is not).
 fn draws<F: Figure>(figure: &F) -> bool {
     let svg = svg_string(figure);
