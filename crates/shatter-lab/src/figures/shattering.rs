@@ -101,9 +101,57 @@ impl Figure for ShatteringScatter {
     }
 
     fn size(&self) -> (u32, u32) {
-        let panels = u32::try_from(self.runs.len().max(1)).unwrap_or(u32::MAX);
-        (panels.saturating_mul(620).saturating_add(140), 660)
+        let (rows, cols) = self.grid();
+        let width = cols.saturating_mul(self.panel_width()).saturating_add(140);
+        (width, rows.saturating_mul(600).saturating_add(60))
     }
+}
+
+/// Most panels side by side: more go on further rows, so that the figure stays readable when
+/// a page scales it to its width.
+const SCATTER_COLUMNS: usize = 3;
+
+impl ShatteringScatter {
+    /// `(rows, columns)` of the panel grid.
+    fn grid(&self) -> (u32, u32) {
+        let n = self.runs.len().max(1);
+        let cols = n.min(SCATTER_COLUMNS);
+        let rows = n.div_ceil(cols);
+        (
+            u32::try_from(rows).unwrap_or(u32::MAX),
+            u32::try_from(cols).unwrap_or(u32::MAX),
+        )
+    }
+
+    /// Wide enough for the longest panel title at the panel title size (about 0.55 em per
+    /// character), between 620 and 1000 pixels.
+    fn panel_width(&self) -> u32 {
+        let longest = self
+            .runs
+            .iter()
+            .map(|r| panel_caption(r).chars().count())
+            .max()
+            .unwrap_or(0);
+        let needed = (longest as f64 * 0.55 * style::PANEL_TITLE_SIZE) as u32 + 60;
+        needed.clamp(620, 1000)
+    }
+}
+
+/// A panel's title: the run's label, its share of neurons with `rho <= 10%`, and how many sit
+/// at zero amplitude (drawn on the bottom edge).
+fn panel_caption(run: &ShatteringRun) -> String {
+    let zero = run
+        .valid()
+        .filter(|n| !(n.amplitude.is_finite() && n.amplitude > 0.0))
+        .count();
+    let mut caption = run.label.clone();
+    if let Some(low) = run.low_fraction() {
+        caption = format!("{caption}: {:.0}% with ρ ≤ 10%", 100.0 * low);
+    }
+    if zero > 0 {
+        caption = format!("{caption}, {zero} at zero amplitude");
+    }
+    caption
 }
 
 impl sealed::Render for ShatteringScatter {
@@ -145,18 +193,16 @@ impl sealed::Render for ShatteringScatter {
         let area = titled(root, title, SCATTER)?;
         let (width, _) = area.dim_in_pixel();
         let (panels_area, bar_area) = area.split_horizontally(width.saturating_sub(140));
-        let panels = panels_area.split_evenly((1, self.runs.len()));
+        let (rows, cols) = self.grid();
+        let panels = panels_area.split_evenly((rows as usize, cols as usize));
         for (run, panel) in self.runs.iter().zip(&panels) {
-            let zero = run.valid().filter(|n| !positive(n.amplitude)).count();
-            let mut caption = run.label.clone();
-            if let Some(low) = run.low_fraction() {
-                caption = format!("{caption}: {:.0}% with ρ ≤ 10%", 100.0 * low);
-            }
-            if zero > 0 {
-                caption = format!("{caption}, {zero} at zero amplitude");
-            }
+            let caption = panel_caption(run);
+            // Shrunk only when a title would still be wider than its panel.
+            let (panel_w, _) = panel.dim_in_pixel();
+            let fit = (f64::from(panel_w) - 40.0) / (0.55 * caption.chars().count().max(1) as f64);
+            let title_size = style::PANEL_TITLE_SIZE.min(fit).max(14.0);
             let mut chart = ChartBuilder::on(panel)
-                .caption(caption, font(style::PANEL_TITLE_SIZE))
+                .caption(caption, font(title_size))
                 .margin(16)
                 .margin_right(24)
                 .x_label_area_size(64)
