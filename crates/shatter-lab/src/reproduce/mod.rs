@@ -525,17 +525,21 @@ fn draw_figures(
         .iter()
         .filter(|v| v.summary.status == "completed")
         .collect();
-    // Runs whose neurons and training curves are shown: all of them for small experiments, the
-    // largest-n seed-0 run per arm otherwise.
-    let shown: Vec<&RunView> = if done.len() <= 12 {
-        done.clone()
+    // Runs whose neurons and training curves are shown: those of the smallest seed (one run per
+    // setting when there are several seeds); all of them for small experiments, the largest-n
+    // run per arm otherwise.
+    let first_seed = done.iter().map(|v| v.spec.seed.unwrap_or(0)).min();
+    let first: Vec<&RunView> = done
+        .iter()
+        .copied()
+        .filter(|v| Some(v.spec.seed.unwrap_or(0)) == first_seed)
+        .collect();
+    let shown: Vec<&RunView> = if first.len() <= 12 {
+        first
     } else {
         let mut best: std::collections::BTreeMap<String, &RunView> =
             std::collections::BTreeMap::new();
-        for v in &done {
-            if v.spec.seed.unwrap_or(0) != 0 {
-                continue;
-            }
+        for v in &first {
             let key = format!(
                 "{} {} {}",
                 v.spec.loss.clone().unwrap_or_default(),
