@@ -341,19 +341,23 @@ fn chromium() -> Option<PathBuf> {
         })
 }
 
-#[test]
-fn report_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
+/// Chromium's path; without it the test fails under CI and otherwise says why it skips.
+fn chromium_or_skip(test: &str) -> Option<PathBuf> {
+    let browser = chromium();
+    if browser.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must have Chromium (.ci/run installs Debian's chromium package)"
         );
-        eprintln!("skipping report_renders_in_headless_chromium: no chromium on PATH (apt-get install chromium)");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let db = tiny_store(dir.path());
-    let out = dir.path().join("report");
+        eprintln!("skipping {test}: no chromium on PATH (apt-get install chromium)");
+    }
+    browser
+}
+
+/// The shattering report of a tiny store, written under `dir`; returns its folder.
+fn shattering_report(dir: &Path) -> PathBuf {
+    let db = tiny_store(dir);
+    let out = dir.join("report");
     ok(&[
         "report",
         "-q",
@@ -364,6 +368,16 @@ fn report_renders_in_headless_chromium() {
         "--experiment",
         "shattering",
     ]);
+    out
+}
+
+#[test]
+fn report_renders_in_headless_chromium() {
+    let Some(browser) = chromium_or_skip("report_renders_in_headless_chromium") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = shattering_report(dir.path());
     let profile = dir.path().join("profile");
     let url = format!("file://{}", out.join("index.html").display());
     let dom = std::process::Command::new(browser)
@@ -459,27 +473,11 @@ fn svg_size(svg: &str) -> (u32, u32) {
 
 #[test]
 fn every_report_figure_is_visible_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have Chromium (.ci/run installs Debian's chromium package)"
-        );
-        eprintln!("skipping every_report_figure_is_visible_in_headless_chromium: no chromium on PATH (apt-get install chromium)");
+    let Some(browser) = chromium_or_skip("every_report_figure_is_visible_in_headless_chromium") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let db = tiny_store(dir.path());
-    let out = dir.path().join("report");
-    ok(&[
-        "report",
-        "-q",
-        "--store",
-        path_str(&db),
-        "--out",
-        path_str(&out),
-        "--experiment",
-        "shattering",
-    ]);
+    let out = shattering_report(dir.path());
     let mut figures: Vec<PathBuf> = std::fs::read_dir(out.join("figures"))
         .unwrap()
         .map(|e| e.unwrap().path())
