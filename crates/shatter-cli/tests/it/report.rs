@@ -92,10 +92,14 @@ fn a_users_sweep_report_orders_runs_by_its_axes_and_plots_metrics_against_them()
     // Swept settings in alphabetical order: rows sort by lr, then n, then seed.
     assert_eq!(settings, expected);
 
-    // Figures of single runs say which seeds they show.
+    // Figures of single runs show one seed per setting (the smallest) and say so.
     assert!(
-        html.contains("single runs, seeds 0, 1"),
-        "training and shattering captions name their seeds"
+        html.contains("single runs, seed 0"),
+        "training and shattering captions name their seed"
+    );
+    assert!(
+        !html.contains("single runs, seeds"),
+        "one seed per setting in the figures of single runs"
     );
     // One plot per swept axis and metric, seeds stated, log axis for lr (0.02 to 0.5).
     for axis in ["n", "lr"] {
