@@ -473,7 +473,8 @@ fn svg_size(svg: &str) -> (u32, u32) {
 
 #[test]
 fn every_report_figure_is_visible_in_headless_chromium() {
-    let Some(browser) = chromium_or_skip("every_report_figure_is_visible_in_headless_chromium") else {
+    let Some(browser) = chromium_or_skip("every_report_figure_is_visible_in_headless_chromium")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

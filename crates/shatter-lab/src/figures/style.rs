@@ -247,7 +247,9 @@ pub fn reference_fits(level: f64, lo: f64, hi: f64, log: bool) -> bool {
     if log {
         lo > 0.0 && level > 0.0 && level <= hi * 10.0 && level >= lo / 10.0
     } else {
-        let width = (hi - lo).max(hi.abs().max(lo.abs()) * 0.1).max(f64::MIN_POSITIVE);
+        let width = (hi - lo)
+            .max(hi.abs().max(lo.abs()) * 0.1)
+            .max(f64::MIN_POSITIVE);
         level <= hi + width && level >= lo - width
     }
 }

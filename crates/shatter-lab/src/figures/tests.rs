@@ -484,7 +484,11 @@ fn comparison_without_paper_values_has_no_paper_entry() {
         r.paper = None;
     }
     fig.title = Some("Pieces against eta".into());
-    check(&fig, "comparison_measured_only", &["(a) large step", "measured"]);
+    check(
+        &fig,
+        "comparison_measured_only",
+        &["(a) large step", "measured"],
+    );
     let svg = crate::figures::svg_string(&fig).unwrap();
     let texts = svg_texts(&svg, "comparison_measured_only");
     assert!(!texts.contains("paper"), "no empty paper entry:\n{texts}");
@@ -803,7 +807,12 @@ fn png_text_advances_evenly() {
     // text truncated the pen to whole pixels and dropped the side bearing).
     let font = ab_glyph::FontRef::try_from_slice(style::FONT_BYTES).unwrap();
     let laid = raster::lay_out(&font, 19.0, "lllllll", true);
-    let mut columns: Vec<i32> = laid.pixels.iter().filter(|p| p.2 > 0.5).map(|p| p.0).collect();
+    let mut columns: Vec<i32> = laid
+        .pixels
+        .iter()
+        .filter(|p| p.2 > 0.5)
+        .map(|p| p.0)
+        .collect();
     columns.sort_unstable();
     columns.dedup();
     let mut starts = vec![columns[0]];

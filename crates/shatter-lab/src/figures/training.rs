@@ -356,8 +356,8 @@ impl TrainingCurves {
             .flat_map(|p| [p.value - p.err, p.value, p.value + p.err])
             .collect();
         let log = style::wants_log_axis(data.iter().copied());
-        let (lo, hi) = style::min_max(data.iter().copied().filter(|v| !log || *v > 0.0))
-            .unwrap_or((0.0, 1.0));
+        let (lo, hi) =
+            style::min_max(data.iter().copied().filter(|v| !log || *v > 0.0)).unwrap_or((0.0, 1.0));
         // Reference lines near the data set the range with them; one far outside is named in
         // an annotation at the axis edge instead of flattening the data.
         let (near, far): (Vec<(usize, f64)>, Vec<(usize, f64)>) = etas
@@ -366,7 +366,13 @@ impl TrainingCurves {
             .partition(|&(_, level)| style::reference_fits(level, lo, hi, log));
         let levels = near.iter().map(|(_, l)| *l);
         let shared = etas.len() == 1;
-        let colour_of = |i: usize| if shared { style::REFERENCE } else { series_color(i) };
+        let colour_of = |i: usize| {
+            if shared {
+                style::REFERENCE
+            } else {
+                series_color(i)
+            }
+        };
         let notes: Vec<(RGBColor, String)> = far
             .iter()
             .map(|&(i, level)| {
@@ -408,8 +414,8 @@ impl TrainingCurves {
         };
         let lines: Vec<(RGBColor, f64)> = near.iter().map(|&(i, l)| (colour_of(i), l)).collect();
         if log {
-            let y_range = style::log_range(data.iter().copied().chain(levels))
-                .unwrap_or(lo / 2.0..hi * 2.0);
+            let y_range =
+                style::log_range(data.iter().copied().chain(levels)).unwrap_or(lo / 2.0..hi * 2.0);
             let y_range = y_range.start..y_range.end * 1.3;
             let pts = clamp_points(&y_range);
             let (mut b, desc) = builder("sharpness λ_max(H) (log scale)");
@@ -430,7 +436,9 @@ impl TrainingCurves {
             let y_range = y_range.start..y_range.end + 0.08 * (y_range.end - y_range.start);
             let pts = clamp_points(&y_range);
             let (mut b, desc) = builder("sharpness λ_max(H)");
-            let mut chart = b.build_cartesian_2d(x_range.clone(), y_range.clone()).drawn(NAME)?;
+            let mut chart = b
+                .build_cartesian_2d(x_range.clone(), y_range.clone())
+                .drawn(NAME)?;
             style::mesh(&mut chart, "epoch", &desc, NAME)?;
             draw_sharpness(&mut chart, &x_range, &lines, &pts, &notes, y_range.end)
         }

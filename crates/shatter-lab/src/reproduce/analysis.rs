@@ -676,7 +676,10 @@ fn gap_rows(a: &mut Analysis, runs: &[RunView]) {
                 quantity,
                 setting,
                 measured,
-                format!("at least {} (Thm 3.5 upper bound on the gap of stable minima)", num(Some(bound))),
+                format!(
+                    "at least {} (Thm 3.5 upper bound on the gap of stable minima)",
+                    num(Some(bound))
+                ),
                 "rate at or above 1/(2d+4)",
                 Claim::interval(
                     f.rate,
@@ -697,8 +700,14 @@ fn gap_rows(a: &mut Analysis, runs: &[RunView]) {
             row.claim = Some(Claim {
                 agree: None,
                 paper: None,
-                ..Claim::interval(f.rate, interval, Method::SlopeT(f.ns.len()), None, (0.0, 0.0))
-                    .with_loss(&f.loss)
+                ..Claim::interval(
+                    f.rate,
+                    interval,
+                    Method::SlopeT(f.ns.len()),
+                    None,
+                    (0.0, 0.0),
+                )
+                .with_loss(&f.loss)
             });
             a.rows.push(row);
         }
@@ -720,7 +729,11 @@ fn baseline_rows(a: &mut Analysis) {
         let mut row = Row::context(
             format!("test MSE of the trivial predictors, d = {}", b.d),
             "any convention",
-            format!("zero {}, constant {}", num(Some(b.zero)), num(Some(b.constant))),
+            format!(
+                "zero {}, constant {}",
+                num(Some(b.zero)),
+                num(Some(b.constant))
+            ),
             "baseline",
         );
         row.claim = Some(Claim {
@@ -1378,8 +1391,14 @@ mod tests {
         for d in [1, 3, 5] {
             let (zero, constant) = trivial_predictor_mses(&view(d, 64, 0.2, 0.0, 1, 0.0)).unwrap();
             let exact = 1.0 / (d as f64 + 2.0);
-            assert!((zero - exact).abs() < 0.15 * exact, "d = {d}: {zero} against {exact}");
-            assert!(constant <= zero && constant > 0.8 * zero, "{constant} {zero}");
+            assert!(
+                (zero - exact).abs() < 0.15 * exact,
+                "d = {d}: {zero} against {exact}"
+            );
+            assert!(
+                constant <= zero && constant > 0.8 * zero,
+                "{constant} {zero}"
+            );
         }
     }
 
@@ -1401,7 +1420,11 @@ mod tests {
             }
         }
         let a = analyse("cod", &runs);
-        assert_eq!(a.gap_rates.len(), 1, "the decay arm's negative gap has no log-log fit");
+        assert_eq!(
+            a.gap_rates.len(),
+            1,
+            "the decay arm's negative gap has no log-log fit"
+        );
         let gap = &a.gap_rates[0];
         assert!((gap.rate - 0.6).abs() < 0.02, "{gap:?}");
         let row = a
@@ -1410,15 +1433,25 @@ mod tests {
             .find(|r| r.quantity.starts_with("rate of generalisation gap"))
             .unwrap();
         assert_eq!(row.verdict, Verdict::Agrees, "{row:?}");
-        assert!(a.words.iter().any(|w| w.contains("1 of 2 groups")), "{:?}", a.words);
+        assert!(
+            a.words.iter().any(|w| w.contains("1 of 2 groups")),
+            "{:?}",
+            a.words
+        );
         assert_eq!(a.baselines.len(), 1);
         let trivial = a
             .words
             .iter()
             .find(|w| w.contains("no better than the constant predictor"))
             .expect("the collapsed arm is named");
-        assert!(trivial.contains("decay") && !trivial.contains("GD eta=0.2 at"), "{trivial}");
-        assert!(a.rows.iter().any(|r| r.quantity == "test MSE of the trivial predictors, d = 1"));
+        assert!(
+            trivial.contains("decay") && !trivial.contains("GD eta=0.2 at"),
+            "{trivial}"
+        );
+        assert!(a
+            .rows
+            .iter()
+            .any(|r| r.quantity == "test MSE of the trivial predictors, d = 1"));
     }
 
     #[test]
@@ -1431,7 +1464,10 @@ mod tests {
         let s = super::super::run_settings_summary(&runs);
         assert!(s.contains("d = 10") && s.contains("n = 512"), "{s}");
         assert!(s.contains("lr in {0.01, 0.9}"), "{s}");
-        assert!(s.contains("weight_decay in {0.0, 0.1}") || s.contains("weight_decay in {0, 0.1}"), "{s}");
+        assert!(
+            s.contains("weight_decay in {0.0, 0.1}") || s.contains("weight_decay in {0, 0.1}"),
+            "{s}"
+        );
         assert!(s.ends_with("seeds {0, 2}"), "{s}");
     }
 

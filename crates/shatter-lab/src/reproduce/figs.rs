@@ -1,9 +1,9 @@
 //! Figure helpers shared by every experiment: a figure written as SVG and PNG and kept for the
 //! report, a run's label, its training curves and its neurons from the store.
 
-use crate::figures::style as fmt;
 use super::analysis::RunView;
 use super::error::ReproduceError;
+use crate::figures::style as fmt;
 use crate::figures::{self, Figure, NeuronPoint, SharpnessPoint, ShatteringRun, TrainingSeries};
 use crate::store::Store;
 use std::path::Path;
@@ -42,7 +42,10 @@ pub fn run_label(v: &RunView) -> String {
     parts.push(fmt::loss_label(s.loss.as_deref().unwrap_or("square")));
     parts.push(format!("eta={}", fmt::fmt_num(s.lr.unwrap_or(0.0))));
     if s.weight_decay.unwrap_or(0.0) > 0.0 {
-        parts.push(format!("decay={}", fmt::fmt_num(s.weight_decay.unwrap_or(0.0))));
+        parts.push(format!(
+            "decay={}",
+            fmt::fmt_num(s.weight_decay.unwrap_or(0.0))
+        ));
     }
     parts.push(format!("d={}", s.d.unwrap_or(0)));
     parts.push(format!("K={}", s.width.unwrap_or(0)));

@@ -19,11 +19,11 @@ pub mod scale;
 pub mod stats;
 pub mod sweep_axes;
 
+use crate::figures::style as fmt;
 use crate::figures::{
     ActivationHistogram, HistogramRun, PopulationWeight, RatePlot, RateSeries, ShatteringScatter,
     TrainingCurves,
 };
-use crate::figures::style as fmt;
 use crate::store::{Store, StoreError, StoredRun, UnusableModel};
 use crate::sweep::{
     run_sweep, run_sweep_batched, Batching, Parallelism, Progress, SweepReport, SweepSpec,
@@ -372,8 +372,22 @@ fn write_claims_and_provenance(
 /// (`lr in {0.01, 0.9}`), in the order of the settings table; seeds last.
 pub fn run_settings_summary(views: &[RunView]) -> String {
     let shown = [
-        "d", "n", "width", "epochs", "lr", "weight_decay", "loss", "activation", "input",
-        "target", "sigma", "n_test", "bias", "batch_size", "mixup_alpha", "model",
+        "d",
+        "n",
+        "width",
+        "epochs",
+        "lr",
+        "weight_decay",
+        "loss",
+        "activation",
+        "input",
+        "target",
+        "sigma",
+        "n_test",
+        "bias",
+        "batch_size",
+        "mixup_alpha",
+        "model",
     ];
     let json: Vec<serde_json::Value> = views
         .iter()
@@ -557,8 +571,18 @@ fn draw_figures(
     };
     if !analysis.rates.is_empty() {
         let kinds = [
-            (&analysis.rates, "rates", "Test MSE", "test MSE against the noiseless target"),
-            (&analysis.gap_rates, "gap", "Generalisation gap", "population risk - train MSE"),
+            (
+                &analysis.rates,
+                "rates",
+                "Test MSE",
+                "test MSE against the noiseless target",
+            ),
+            (
+                &analysis.gap_rates,
+                "gap",
+                "Generalisation gap",
+                "population risk - train MSE",
+            ),
         ];
         for (fits, name, what, y_label) in kinds {
             figs.extend(rate_figures(fits, name, what, y_label, dir)?);
