@@ -341,6 +341,18 @@ fn chromium() -> Option<PathBuf> {
         })
 }
 
+/// Chromium's flags for a headless run without network, sandbox or first-run work.
+const HEADLESS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// Chromium's path; without it the test fails under CI and otherwise says why it skips.
 fn chromium_or_skip(test: &str) -> Option<PathBuf> {
     let browser = chromium();
@@ -381,15 +393,8 @@ fn report_renders_in_headless_chromium() {
     let profile = dir.path().join("profile");
     let url = format!("file://{}", out.join("index.html").display());
     let dom = std::process::Command::new(browser)
+        .args(HEADLESS)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             &format!("--user-data-dir={}", profile.display()),
             "--dump-dom",
             &url,
@@ -501,15 +506,8 @@ fn every_report_figure_is_visible_in_headless_chromium() {
         .unwrap();
         let shot = dir.path().join(format!("shot{k}.png"));
         let status = std::process::Command::new(&browser)
+            .args(HEADLESS)
             .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
                 "--hide-scrollbars",
                 "--allow-file-access-from-files",
                 &format!("--user-data-dir={}", dir.path().join("profile").display()),
