@@ -151,11 +151,11 @@ fn pct(x: Option<f64>) -> String {
     }
 }
 
-fn loss_of(r: &RunView) -> String {
+pub(crate) fn loss_of(r: &RunView) -> String {
     r.spec.loss.clone().unwrap_or_else(|| "square".into())
 }
 
-fn convention(loss: &str) -> &'static str {
+pub(crate) fn convention(loss: &str) -> &'static str {
     match loss {
         "mse" => "mse (PyTorch's 1/n)",
         "logistic" => "logistic",
@@ -1292,6 +1292,46 @@ mod tests {
             "{:?}",
             a.rows[0]
         );
+    }
+
+    #[test]
+    fn experiments_without_their_own_loss_handling_are_analysed_per_convention() {
+        let with_loss = |mut r: RunView, loss: &str| {
+            r.spec.loss = Some(loss.into());
+            r
+        };
+        // Under 1/(2n) the setting shatters (2 of 16), under 1/n it does not (1 of 16).
+        let runs = [
+            with_loss(under(48, 16, 0.0, Some(2)), "square"),
+            with_loss(under(48, 16, 0.0, Some(1)), "mse"),
+        ];
+        let a = analyse("underparam", &runs);
+        let tagged: Vec<(&str, &str, Verdict)> = a
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.claim.as_ref().map_or("", |c| c.loss.as_str()),
+                    r.setting.split(',').next().unwrap_or(""),
+                    r.verdict,
+                )
+            })
+            .collect();
+        assert_eq!(
+            tagged,
+            vec![
+                ("mse", "mse (PyTorch's 1/n)", Verdict::Differs),
+                ("square", "square (the papers' 1/(2n))", Verdict::Agrees),
+            ],
+            "{:?}",
+            a.rows
+        );
+        assert_eq!(a.words.len(), 2, "{:?}", a.words);
+        assert!(a.words[0].starts_with("Under the mse (PyTorch's 1/n) loss: Without weight decay 0 of 1"));
+        assert!(a.words[1].contains("Without weight decay 1 of 1"), "{:?}", a.words);
+        // One convention: rows as the experiment wrote them.
+        let one = analyse("underparam", &runs[..1]);
+        assert!(one.rows[0].setting.starts_with("d = 48"), "{:?}", one.rows);
     }
 
     #[test]

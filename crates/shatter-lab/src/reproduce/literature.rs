@@ -66,6 +66,8 @@ sigma = 0.3
 clip = 50.0
 n_test = 1000
 
+[grid]
+{losses}
 [[zip]]
 lr = [{lrs}]
 epochs = [{epochs}]
@@ -78,6 +80,7 @@ log_every = [{log}]
         sharp = list(&every(50)),
         test = list(&every(50)),
         log = list(&every(500)),
+        losses = scale.both_losses_grid_line(),
     )
 }
 
@@ -121,7 +124,8 @@ log_every = 10
 
 [grid]
 {axis}
-"#
+{losses}"#,
+        losses = scale.both_losses_grid_line()
     )
 }
 
@@ -143,7 +147,7 @@ sigma = 0.5
 clip = 50.0
 target = "linear"
 n_test = 1000
-
+{loss}
 [measure]
 sharpness_every = 0
 test_every = 0
@@ -156,7 +160,8 @@ seed = {seeds}
 [[zip]]
 input = ["subspaces(3, 1)", "subspaces(3, 1)", "subspaces(3, 2)", "subspaces(3, 2)", "ball", "radial-beta(2, 2)"]
 d = [5, 10, 5, 10, 10, 10]
-"#
+"#,
+        loss = scale.papers_loss_base_line()
     )
 }
 

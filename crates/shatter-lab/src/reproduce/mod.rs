@@ -168,16 +168,23 @@ pub fn run_experiment(
     Ok((outcome, sweep))
 }
 
-/// The analysis of experiment `exp` from its runs: its claims from the completed runs, every
-/// verdict settled from its numbers, and a sentence on the runs left out.
+/// The analysis of experiment `exp` from its runs: its claims from the completed runs (per
+/// loss convention, see [`per_loss`]), every verdict settled from its numbers, and a sentence
+/// on the runs left out.
 pub fn analyse(exp: &dyn Experiment, runs: &[RunView]) -> Analysis {
+    let mut a = per_loss(exp, runs, |group| claims_of(exp, group));
+    analysis::settle_verdicts(&mut a);
+    a
+}
+
+/// `exp`'s claims from the completed runs among `runs`, with a sentence on the others.
+fn claims_of(exp: &dyn Experiment, runs: &[RunView]) -> Analysis {
     let ok: Vec<RunView> = runs
         .iter()
         .filter(|r| r.summary.status == "completed")
         .cloned()
         .collect();
     let mut a = exp.claims(&ok);
-    analysis::settle_verdicts(&mut a);
     let diverged = runs
         .iter()
         .filter(|r| r.summary.status == "diverged")
@@ -187,6 +194,70 @@ pub fn analyse(exp: &dyn Experiment, runs: &[RunView]) -> Analysis {
         a.words.push(format!("{diverged} run(s) diverged and {failed} did not complete; they are left out of the table."));
     }
     a
+}
+
+/// The loss conventions of `runs`, sorted, when `exp` leaves conventions to its caller and
+/// there are several; empty otherwise (one analysis of all the runs).
+fn split_losses(exp: &dyn Experiment, runs: &[RunView]) -> Vec<String> {
+    let mut losses: Vec<String> = runs.iter().map(analysis::loss_of).collect();
+    losses.sort();
+    losses.dedup();
+    if exp.separates_losses() || losses.len() < 2 {
+        losses.clear();
+    }
+    losses
+}
+
+/// `f` over the runs of each loss convention apart, when the runs hold several and `exp` does
+/// not separate them itself: every row's setting starts with its convention and its claim
+/// carries it (the `loss` column of claims.csv), every sentence says which convention it is
+/// about. Otherwise `f` over all the runs.
+fn per_loss(
+    exp: &dyn Experiment,
+    runs: &[RunView],
+    f: impl Fn(&[RunView]) -> Analysis,
+) -> Analysis {
+    let losses = split_losses(exp, runs);
+    if losses.is_empty() {
+        return f(runs);
+    }
+    let mut out = Analysis::default();
+    for loss in &losses {
+        let group: Vec<RunView> = runs
+            .iter()
+            .filter(|r| analysis::loss_of(r) == *loss)
+            .cloned()
+            .collect();
+        let a = f(&group);
+        let conv = analysis::convention(loss);
+        out.rows.extend(a.rows.into_iter().map(|mut row| {
+            row.setting = if row.setting.is_empty() {
+                conv.to_string()
+            } else {
+                format!("{conv}, {}", row.setting)
+            };
+            row.claim = row.claim.take().map(|c| c.with_loss(loss));
+            row
+        }));
+        out.words.extend(
+            a.words
+                .into_iter()
+                .map(|w| format!("Under the {conv} loss: {w}")),
+        );
+        out.rates.extend(a.rates);
+        out.gap_rates.extend(a.gap_rates);
+        for b in a.baselines {
+            if !out.baselines.contains(&b) {
+                out.baselines.push(b);
+            }
+        }
+        for w in a.warnings {
+            if !out.warnings.contains(&w) {
+                out.warnings.push(w);
+            }
+        }
+    }
+    out
 }
 
 /// Writes `out_dir/index.html` (and `out_dir/figures/`) for the runs in `store`. With an
@@ -207,8 +278,9 @@ pub fn write_report(
     let loaded = load_views(store)?;
     let views: Vec<RunView> = loaded.iter().map(|(v, _)| v.clone()).collect();
     let exp_ref = exp.unwrap_or(experiments::SWEEP);
-    let analysis = analyse(exp_ref, &views);
-    let mut analysis = exp_ref.with_models(store, &views, analysis);
+    let mut analysis = per_loss(exp_ref, &views, |group| {
+        exp_ref.with_models(store, group, claims_of(exp_ref, group))
+    });
     analysis::settle_verdicts(&mut analysis);
     let unusable_models = store.unusable_models()?;
     if !unusable_models.is_empty() {
@@ -650,6 +722,28 @@ fn draw_figures(
         )?);
     }
     let done: Vec<RunView> = done.into_iter().cloned().collect();
-    figs.extend(exp.figures(store, &done, dir)?);
+    let losses = split_losses(exp, &done);
+    if losses.is_empty() {
+        figs.extend(exp.figures(store, &done, dir)?);
+    }
+    // The experiment's own figures once per loss convention, each set in its own folder.
+    for loss in &losses {
+        let group: Vec<RunView> = done
+            .iter()
+            .filter(|r| analysis::loss_of(r) == *loss)
+            .cloned()
+            .collect();
+        let sub = dir.join(loss);
+        mkdir(&sub)?;
+        let conv = analysis::convention(loss);
+        figs.extend(
+            exp.figures(store, &group, &sub)?
+                .into_iter()
+                .map(|mut f| {
+                    f.caption = format!("Under the {conv} loss: {}", f.caption);
+                    f
+                }),
+        );
+    }
     Ok(figs)
 }

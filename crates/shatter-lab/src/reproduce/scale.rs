@@ -12,6 +12,28 @@ pub enum Scale {
     Paper,
 }
 
+impl Scale {
+    /// The `loss` axis of an experiment that runs both conventions at paper scale (the
+    /// papers' 1/(2n) and PyTorch's 1/n, REPRODUCTION.md), as a `[grid]` line; at quick scale
+    /// nothing (the default `square`), so quick runs stay a few minutes.
+    pub fn both_losses_grid_line(self) -> &'static str {
+        match self {
+            Scale::Quick => "",
+            Scale::Paper => "loss = [\"square\", \"mse\"]\n",
+        }
+    }
+
+    /// The `loss` setting of an experiment too large to run twice at paper scale: PyTorch's
+    /// 1/n there, the convention under which the papers' results come out (REPRODUCTION.md),
+    /// as a `[base]` line; at quick scale nothing (the default `square`).
+    pub fn papers_loss_base_line(self) -> &'static str {
+        match self {
+            Scale::Quick => "",
+            Scale::Paper => "loss = \"mse\"\n",
+        }
+    }
+}
+
 impl FromStr for Scale {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -59,6 +59,9 @@ impl Experiment for Cod {
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec_text(scale))
     }
+    fn separates_losses(&self) -> bool {
+        true
+    }
     fn claims(&self, runs: &[RunView]) -> Analysis {
         super::super::analysis::rates(runs, super::super::analysis::RateClaim::Cod)
     }

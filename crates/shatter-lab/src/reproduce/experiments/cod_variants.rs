@@ -21,7 +21,7 @@ width_per_n = 2
 sigma = 0.5
 clip = 50.0
 n_test = 1000
-
+{loss}
 [measure]
 sharpness_every = 0
 test_every = 0
@@ -36,7 +36,8 @@ seed = {seeds}
 target = ["linear", "linear", "holder", "holder", "holder", "holder"]
 lr = [0.2, 0.01, 0.05, 0.1, 0.2, 0.4]
 weight_decay = [0.0, 0.01, 0.0, 0.0, 0.0, 0.0]
-"#
+"#,
+        loss = scale.papers_loss_base_line()
     )
 }
 
@@ -58,6 +59,9 @@ impl Experiment for CodVariants {
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec_text(scale))
+    }
+    fn separates_losses(&self) -> bool {
+        true
     }
     fn claims(&self, runs: &[RunView]) -> Analysis {
         super::super::analysis::rates(runs, super::super::analysis::RateClaim::Flatten)

@@ -39,7 +39,8 @@ log_every = 50
 
 [grid]
 d = [1, 2, 3, 4, 5, 6]
-"#
+{losses}"#,
+        losses = scale.both_losses_grid_line()
     )
 }
 

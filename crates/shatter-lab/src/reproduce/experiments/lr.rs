@@ -33,12 +33,15 @@ sharpness_every = 500
 test_every = 500
 log_every = 50
 
+[grid]
+{losses}
 [[zip]]
 lr = [{lrs}]
 epochs = [{epochs}]
 "#,
         lrs = lrs.join(", "),
-        epochs = epochs.join(", ")
+        epochs = epochs.join(", "),
+        losses = scale.both_losses_grid_line()
     )
 }
 

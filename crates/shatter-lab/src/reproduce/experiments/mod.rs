@@ -43,6 +43,12 @@ pub trait Experiment: Sync {
     fn spec(&self, scale: Scale) -> Option<String>;
     /// The comparison rows, sentences and rates from the completed runs.
     fn claims(&self, runs: &[RunView]) -> Analysis;
+    /// Whether `claims` (and `figures`) tell loss conventions apart themselves, tagging each
+    /// row with its loss. When not, and the runs hold several conventions, the report calls
+    /// them once per convention (see `reproduce::analyse`).
+    fn separates_losses(&self) -> bool {
+        false
+    }
     /// Rows added from the stored models (runs without a usable model are left out).
     fn with_models(&self, _store: &Store, _runs: &[RunView], a: Analysis) -> Analysis {
         a

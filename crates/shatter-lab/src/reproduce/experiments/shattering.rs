@@ -61,6 +61,9 @@ impl Experiment for Shattering {
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec_text(scale))
     }
+    fn separates_losses(&self) -> bool {
+        true
+    }
     fn claims(&self, runs: &[RunView]) -> Analysis {
         super::super::analysis::shattering(runs)
     }

@@ -30,6 +30,9 @@ impl Experiment for Sweep {
     fn spec(&self, _scale: Scale) -> Option<String> {
         None
     }
+    fn separates_losses(&self) -> bool {
+        true
+    }
     fn claims(&self, runs: &[RunView]) -> Analysis {
         let mut a = Analysis::default();
         let axes = swept_axes(runs);

@@ -24,11 +24,14 @@ sharpness_every = 500
 test_every = 500
 log_every = 50
 
+[grid]
+{losses}
 [[zip]]
 d = [5, 5, 5, 5, 5, 5, 32, 48, 64]
 width = [32, 48, 64, 32, 48, 64, 16, 16, 16]
 weight_decay = [0.0, 0.0, 0.0, 0.05, 0.05, 0.05, 0.0, 0.0, 0.0]
-"#
+"#,
+        losses = scale.both_losses_grid_line()
     )
 }
 
