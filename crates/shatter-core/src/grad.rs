@@ -217,6 +217,19 @@ pub fn forward<F: Float>(
             forward_chunk::<F, Gelu>(x, n, s.d, wt, s.width, b, v, ch)
         }),
     }
+    ws.ready = true;
+    reduce_outputs(net, data, loss, ws)
+}
+
+/// Sums the chunks' partial outputs in chunk order into `f(x_i)`, stores the loss derivatives
+/// `l'_i / n` and `l''_i / n`, and returns the loss (accumulated in `f64`).
+fn reduce_outputs<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    loss: Loss,
+    ws: &mut Workspace<F>,
+) -> f64 {
+    let n = ws.n;
     let beta = net.beta();
     let inv_n = F::one() / F::of(n as f64);
     let mut total = 0.0f64;
@@ -231,7 +244,6 @@ pub fn forward<F: Float>(
         ws.e1[i] = loss.d1(f, y) * inv_n;
         ws.e2[i] = loss.d2(f, y) * inv_n;
     }
-    ws.ready = true;
     total / n as f64
 }
 
@@ -259,7 +271,13 @@ pub fn backward<F: Float>(
             backward_chunk::<F, Gelu>(x, n, s.d, v, e1, ch)
         }),
     }
-    scatter(&s, &ws.chunks, grad);
+    gather_gradient(&s, &ws.chunks, e1, grad);
+}
+
+/// Writes the chunks' gradient blocks and `d/d beta = sum_i l'_i / n` into `grad`, projected
+/// onto the trainable parameters.
+fn gather_gradient<F: Float>(s: &Shape, chunks: &[Chunk<F>], e1: &[F], grad: &mut [F]) {
+    scatter(s, chunks, grad);
     let mut gbeta = F::zero();
     for &e in e1 {
         gbeta += e;
@@ -279,6 +297,83 @@ pub fn loss_and_gradient<F: Float>(
     let l = forward(net, data, loss, ws);
     backward(net, data, ws, grad);
     l
+}
+
+/// Calls `$f::<F, A, D>($args)` with the compile-time `D` equal to the runtime `$d`
+/// (`1..=FUSED_MAX_D`), so each streaming kernel's loops over the input dimension are unrolled
+/// and its per-dimension registers fixed.
+macro_rules! with_const_d {
+    ($d:expr, $f:ident::<$F:ty, $A:ty>($($arg:expr),*)) => {
+        with_const_d!(@arms $d, $f, $F, $A, ($($arg),*), 1 2 3 4 5 6 7 8 9 10 11 12)
+    };
+    (@arms $d:expr, $f:ident, $F:ty, $A:ty, $args:tt, $($n:literal)*) => {
+        match $d {
+            $($n => with_const_d!(@call $f, $F, $A, $n, $args),)*
+            d => unreachable!("d = {d} is above FUSED_MAX_D"),
+        }
+    };
+    (@call $f:ident, $F:ty, $A:ty, $n:literal, ($($arg:expr),*)) => {
+        $f::<$F, $A, $n>($($arg),*)
+    };
+}
+
+/// Loss and gradient with the same bits as [`loss_and_gradient`], in two streaming passes that
+/// never store the pre-activations: the forward pass keeps each block of `z_ik` in registers,
+/// and the backward pass recomputes it (`d` multiply-adds per pair, cheaper than reading
+/// `n K` stored values back from L2 or memory) with the weight-gradient accumulators of a
+/// 16-neuron tile in registers. Every sum runs in the order of the storing kernels, so the
+/// result is identical bit for bit (a test checks it). Input dimensions above
+/// [`FUSED_MAX_D`] take [`loss_and_gradient`].
+///
+/// Afterwards `ws` holds the outputs but no pre-activations: [`hvp`] and [`backward`] need a
+/// new [`forward`] first (they panic otherwise).
+pub fn loss_and_gradient_fused<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    loss: Loss,
+    ws: &mut Workspace<F>,
+    grad: &mut [F],
+) -> f64 {
+    let s = net.shape;
+    if s.d > FUSED_MAX_D || s.d == 0 {
+        return loss_and_gradient(net, data, loss, ws, grad);
+    }
+    assert!(
+        data.n <= ws.capacity && data.d == s.d && ws.shape == s && grad.len() == s.len(),
+        "workspace does not fit"
+    );
+    let n = data.n;
+    ws.n = n;
+    ws.loss = loss;
+    ws.ready = false;
+    let par = parallel(&s, n);
+    let (x, wt, b, v) = (&data.x[..], net.wt(), net.b(), net.v());
+    match s.activation {
+        Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            streaming_forward_chunk::<F, Relu>(x, n, s.d, wt, s.width, b, v, ch)
+        }),
+        Activation::Gelu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            streaming_forward_chunk::<F, Gelu>(x, n, s.d, wt, s.width, b, v, ch)
+        }),
+    }
+    let total = reduce_outputs(net, data, loss, ws);
+    let e1 = &ws.e1[..n];
+    match s.activation {
+        Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            with_const_d!(
+                s.d,
+                recomputing_backward_chunk::<F, Relu>(x, n, wt, s.width, b, v, e1, ch)
+            )
+        }),
+        Activation::Gelu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            with_const_d!(
+                s.d,
+                recomputing_backward_chunk::<F, Gelu>(x, n, wt, s.width, b, v, e1, ch)
+            )
+        }),
+    }
+    gather_gradient(&s, &ws.chunks, e1, grad);
+    total
 }
 
 /// Writes `H dir` into `out`, where `H` is the Hessian of the training loss at the network and
@@ -717,6 +812,192 @@ fn hvp_back_chunk<F: Float, A: Act>(
     }
 }
 
+/// The largest input dimension [`loss_and_gradient_fused`] streams: the weight-gradient
+/// accumulators of a tile (`d` registers of 16 lanes) stay in registers up to here.
+pub const FUSED_MAX_D: usize = 12;
+/// Samples per register block in the streaming backward pass (their `z` tiles in registers).
+const RECOMPUTE_BLOCK: usize = 4;
+
+/// A tile of `len <= LANES` weights of row `j` (`wt[j * width + col..]`), zero-padded.
+#[inline(always)]
+fn weight_tile<F: Float>(wt: &[F], width: usize, j: usize, col: usize, len: usize) -> [F; LANES] {
+    load_tile(&wt[j * width + col..], len)
+}
+
+/// The forward pass of one chunk without storing `z`: blocks of [`SAMPLE_BLOCK`] samples keep
+/// their lane accumulators in registers across every tile of the chunk (the chunk's weights,
+/// `(d + 2) c` values, stay in L1). Each `z_ik` and each accumulator update is the same
+/// operation in the same order as in `forward_chunk`, so `part` gets the same bits.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+#[allow(clippy::too_many_arguments)]
+fn streaming_forward_chunk<F: Float, A: Act>(
+    x: &[F],
+    n: usize,
+    d: usize,
+    wt: &[F],
+    width: usize,
+    b: &[F],
+    v: &[F],
+    ch: &mut Chunk<F>,
+) {
+    let mut i0 = 0;
+    while i0 + SAMPLE_BLOCK <= n {
+        streaming_forward_block::<F, A, SAMPLE_BLOCK>(x, i0, d, wt, width, b, v, ch);
+        i0 += SAMPLE_BLOCK;
+    }
+    while i0 < n {
+        streaming_forward_block::<F, A, 1>(x, i0, d, wt, width, b, v, ch);
+        i0 += 1;
+    }
+    fold_lanes(&ch.lanes, &mut ch.part, n);
+}
+
+/// Samples `i0..i0 + R` of [`streaming_forward_chunk`], every loop over samples and lanes of
+/// constant length so that the `R` accumulators stay in registers; writes their lanes into
+/// `ch.lanes`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn streaming_forward_block<F: Float, A: Act, const R: usize>(
+    x: &[F],
+    i0: usize,
+    d: usize,
+    wt: &[F],
+    width: usize,
+    b: &[F],
+    v: &[F],
+    ch: &mut Chunk<F>,
+) {
+    let (k0, c) = (ch.k0, ch.c);
+    let xs = &x[i0 * d..(i0 + R) * d];
+    let mut p = [[F::zero(); LANES]; R];
+    let mut t0 = 0;
+    while t0 < c {
+        let len = LANES.min(c - t0);
+        let col = k0 + t0;
+        let vt = load_tile(&v[col..], len);
+        let mut acc = [load_tile(&b[col..], len); R];
+        for j in 0..d {
+            let w = weight_tile(wt, width, j, col, len);
+            for r in 0..R {
+                let xv = xs[r * d + j];
+                for l in 0..LANES {
+                    acc[r][l] = xv.mul_add(w[l], acc[r][l]);
+                }
+            }
+        }
+        for r in 0..R {
+            for l in 0..LANES {
+                p[r][l] = vt[l].mul_add(A::value(acc[r][l]), p[r][l]);
+            }
+        }
+        t0 += len;
+    }
+    for r in 0..R {
+        let dst: &mut [F; LANES] = (&mut ch.lanes[(i0 + r) * LANES..(i0 + r + 1) * LANES])
+            .try_into()
+            .expect("a full tile");
+        *dst = p[r];
+    }
+}
+
+/// One chunk of the streaming backward pass at input dimension `D`: per tile, blocks of
+/// [`RECOMPUTE_BLOCK`] samples recompute their `z` tiles, then each sample in order adds to
+/// `g_v`, `g_b` and the `D` rows of `g_W` exactly as `backward_chunk` and `rows_block` do.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+#[allow(clippy::too_many_arguments)]
+fn recomputing_backward_chunk<F: Float, A: Act, const D: usize>(
+    x: &[F],
+    n: usize,
+    wt: &[F],
+    width: usize,
+    b: &[F],
+    v: &[F],
+    e1: &[F],
+    ch: &mut Chunk<F>,
+) {
+    let (k0, c) = (ch.k0, ch.c);
+    let xs = &x.as_chunks::<D>().0[..n];
+    let mut t0 = 0;
+    while t0 < c {
+        let len = LANES.min(c - t0);
+        let col = k0 + t0;
+        let mut tile = GradTile::<F, D> {
+            vt: load_tile(&v[col..], len),
+            bt: load_tile(&b[col..], len),
+            w: [[F::zero(); LANES]; D],
+            gv: [F::zero(); LANES],
+            gb: [F::zero(); LANES],
+            gw: [[F::zero(); LANES]; D],
+        };
+        for (j, row) in tile.w.iter_mut().enumerate() {
+            *row = weight_tile(wt, width, j, col, len);
+        }
+        let mut i0 = 0;
+        while i0 + RECOMPUTE_BLOCK <= n {
+            tile.add_samples::<A, RECOMPUTE_BLOCK>(
+                &xs[i0..i0 + RECOMPUTE_BLOCK],
+                &e1[i0..i0 + RECOMPUTE_BLOCK],
+            );
+            i0 += RECOMPUTE_BLOCK;
+        }
+        while i0 < n {
+            tile.add_samples::<A, 1>(&xs[i0..i0 + 1], &e1[i0..i0 + 1]);
+            i0 += 1;
+        }
+        ch.gv[t0..t0 + len].copy_from_slice(&tile.gv[..len]);
+        ch.gb[t0..t0 + len].copy_from_slice(&tile.gb[..len]);
+        for j in 0..D {
+            store_tile(&mut ch.gw[j * c + t0..], &tile.gw[j], len);
+        }
+        t0 += len;
+    }
+}
+
+/// One 16-neuron tile of the streaming backward pass: its `v`, `b` and `D` weight rows, and
+/// its gradient accumulators.
+struct GradTile<F, const D: usize> {
+    vt: [F; LANES],
+    bt: [F; LANES],
+    w: [[F; LANES]; D],
+    gv: [F; LANES],
+    gb: [F; LANES],
+    gw: [[F; LANES]; D],
+}
+
+impl<F: Float, const D: usize> GradTile<F, D> {
+    /// Adds the samples of inputs `xs` and loss derivatives `es` in order, every loop of
+    /// constant length.
+    #[inline(always)]
+    fn add_samples<A: Act, const R: usize>(&mut self, xs: &[[F; D]], es: &[F]) {
+        let xs: &[F] = xs.as_flattened();
+        let mut z = [self.bt; R];
+        for j in 0..D {
+            for r in 0..R {
+                let xv = xs[r * D + j];
+                for l in 0..LANES {
+                    z[r][l] = xv.mul_add(self.w[j][l], z[r][l]);
+                }
+            }
+        }
+        for r in 0..R {
+            let e = es[r];
+            let mut cf = [F::zero(); LANES];
+            for l in 0..LANES {
+                let (s0, s1, _) = A::derivatives(z[r][l]);
+                self.gv[l] = e.mul_add(s0, self.gv[l]);
+                cf[l] = e * self.vt[l] * s1;
+                self.gb[l] += cf[l];
+            }
+            for j in 0..D {
+                let xv = xs[r * D + j];
+                for l in 0..LANES {
+                    self.gw[j][l] = xv.mul_add(cf[l], self.gw[j][l]);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -952,14 +1233,99 @@ mod tests {
                 let l = loss_and_gradient(&net, &data, Loss::Square, &mut ws, &mut g);
                 let mut h = vec![0.0f32; shape.len()];
                 hvp(&net, &data, &mut ws, &dir, &mut h);
+                let mut streamed = vec![0.0f32; shape.len()];
+                loss_and_gradient_fused(&net, &data, Loss::Square, &mut ws, &mut streamed);
                 (
                     l.to_bits(),
                     g.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                     h.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    streamed.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                 )
             })
         };
         assert_eq!(run(1), run(2), "seed 3: 1 and 2 threads differ");
+    }
+
+    /// The streaming kernels against the storing ones, bit for bit, in one precision.
+    fn assert_fused_bits<F: Float>(case: &Case) {
+        let shape = case.net.shape;
+        let net = Network::<F> {
+            shape,
+            params: case.net.params.iter().map(|&p| F::of(p)).collect(),
+        };
+        let data = Dataset::new(
+            case.data.d,
+            case.data.x.iter().map(|&v| F::of(v)).collect(),
+            case.data.y.iter().map(|&v| F::of(v)).collect(),
+        )
+        .unwrap();
+        let mut ws = Workspace::new(shape, data.n);
+        let mut want = vec![F::zero(); shape.len()];
+        let l_want = loss_and_gradient(&net, &data, case.loss, &mut ws, &mut want);
+        let f_want: Vec<F> = ws.outputs().to_vec();
+        // A workspace dirtied by a different network first, as in training.
+        let mut other = net.clone();
+        other.params.iter_mut().for_each(|p| *p = *p * F::of(0.5));
+        let mut ws2 = Workspace::new(shape, data.n);
+        let mut got = vec![F::zero(); shape.len()];
+        loss_and_gradient_fused(&other, &data, case.loss, &mut ws2, &mut got);
+        let l_got = loss_and_gradient_fused(&net, &data, case.loss, &mut ws2, &mut got);
+        assert_eq!(l_got.to_bits(), l_want.to_bits(), "{}: loss", case.label);
+        assert!(
+            ws2.outputs()
+                .iter()
+                .zip(&f_want)
+                .all(|(a, b)| a.to64().to_bits() == b.to64().to_bits()),
+            "{}: outputs",
+            case.label
+        );
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(
+                a.to64().to_bits(),
+                b.to64().to_bits(),
+                "{}: gradient entry {i}: {} against {}",
+                case.label,
+                a.to64(),
+                b.to64()
+            );
+        }
+    }
+
+    #[test]
+    fn streaming_gradient_has_the_bits_of_the_storing_one() {
+        // Every input dimension the streaming path takes, partial tiles (K = 37), several
+        // chunks (K = 300 > CHUNK), sample counts off the register blocks (n = 1, 13), every
+        // activation, bias setting and loss, in both precisions; and d above FUSED_MAX_D.
+        for (d, width, n) in [
+            (1, 37, 13),
+            (2, 300, 13),
+            (3, 16, 1),
+            (4, 48, 9),
+            (5, 300, 21),
+            (6, 37, 8),
+            (7, 20, 5),
+            (8, 64, 17),
+            (9, 33, 12),
+            (10, 300, 19),
+            (11, 16, 4),
+            (12, 40, 11),
+            (13, 40, 11),
+        ] {
+            for case in Case::grid(d as u64 + 40, d, width, n) {
+                assert_fused_bits::<f64>(&case);
+                assert_fused_bits::<f32>(&case);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "backward needs a forward")]
+    fn streaming_gradient_leaves_no_pre_activations_for_hvp() {
+        let case = &Case::grid(1, 3, 20, 10)[0];
+        let mut ws = Workspace::new(case.net.shape, case.data.n);
+        let mut g = vec![0.0; case.net.shape.len()];
+        loss_and_gradient_fused(&case.net, &case.data, case.loss, &mut ws, &mut g);
+        backward(&case.net, &case.data, &mut ws, &mut g);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use crate::data::Dataset;
 use crate::float::Float;
-use crate::grad::{backward, forward, mean_squared_error, Workspace};
+use crate::grad::{backward, forward, loss_and_gradient_fused, mean_squared_error, Workspace};
 use crate::hessian::hvp::{SharpnessEstimate, SharpnessTracker};
 use crate::hessian::lanczos::LanczosOptions;
 use crate::loss::Loss;
@@ -330,8 +330,14 @@ pub fn train<F: Float>(
         } = cfg.due(epoch);
         let full_grad_needed = batch.is_none() || logged;
         let (loss, grad_norm) = if full_grad_needed {
-            let loss = forward(net, data, cfg.loss, &mut ws);
-            backward(net, data, &mut ws, &mut grad);
+            // A sharpness estimate reads the stored pre-activations; other epochs stream.
+            let loss = if sharp_now {
+                let loss = forward(net, data, cfg.loss, &mut ws);
+                backward(net, data, &mut ws, &mut grad);
+                loss
+            } else {
+                loss_and_gradient_fused(net, data, cfg.loss, &mut ws, &mut grad)
+            };
             (loss, norm(&grad))
         } else {
             (f64::NAN, f64::NAN)
@@ -409,8 +415,7 @@ pub fn train<F: Float>(
                     if let Some(beta) = &mixup {
                         mix(bd, idx, data, &mut partner, beta, &mut mixup_rng);
                     }
-                    let bl = forward(net, bd, cfg.loss, bws);
-                    backward(net, bd, bws, &mut grad);
+                    let bl = loss_and_gradient_fused(net, bd, cfg.loss, bws, &mut grad);
                     if !bl.is_finite() {
                         diverged_in_batch = true;
                         break;

@@ -4,7 +4,7 @@
 use super::{usage, with_threads};
 use crate::args::{BenchArgs, Global};
 use shatter_core::data::generate::{generate, DataSpec};
-use shatter_core::grad::{forward, hvp, loss_and_gradient, Workspace};
+use shatter_core::grad::{forward, hvp, loss_and_gradient, loss_and_gradient_fused, Workspace};
 use shatter_core::hessian::hvp::SharpnessTracker;
 use shatter_core::hessian::lanczos::LanczosOptions;
 use shatter_core::train::{train, Control, TrainConfig};
@@ -24,6 +24,7 @@ struct Timing {
     seconds_per_gd_step: f64,
     gflops_gd_step: f64,
     seconds_per_gradient: f64,
+    seconds_per_gradient_storing: f64,
     seconds_per_hvp: f64,
     seconds_per_sharpness: f64,
     hvps_per_sharpness: usize,
@@ -68,7 +69,12 @@ fn bench_shape<F: Float>(
     let net0 = Network::<F>::init(shape, 0, 1.0);
     let mut ws = Workspace::new(shape, n);
     let mut grad = vec![F::zero(); shape.len()];
+    // The streaming gradient training runs on most epochs, and the one that keeps the
+    // pre-activations for Hessian-vector products (epochs with a sharpness estimate).
     let seconds_per_gradient = time_per_call(args.seconds / 4.0, || {
+        loss_and_gradient_fused(&net0, &data, Loss::Square, &mut ws, &mut grad);
+    });
+    let seconds_per_gradient_storing = time_per_call(args.seconds / 4.0, || {
         loss_and_gradient(&net0, &data, Loss::Square, &mut ws, &mut grad);
     });
     // Whole GD steps through the trainer (gradient, clipping, update), 200 epochs at a time.
@@ -132,6 +138,7 @@ fn bench_shape<F: Float>(
         seconds_per_gd_step,
         gflops_gd_step: flops / seconds_per_gd_step / 1e9,
         seconds_per_gradient,
+        seconds_per_gradient_storing,
         seconds_per_hvp,
         seconds_per_sharpness,
         hvps_per_sharpness: products,
@@ -172,7 +179,7 @@ pub fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             other => return Err(usage(format!("--precision {other:?}: must be f32 or f64"))),
         };
         println!(
-            "{:<26} {} {} threads={} step {:>8.3} ms ({:>5.1} GFLOP/s)  gradient {:>7.3} ms  hvp {:>7.3} ms  20 hvp {:>7.3} ms  sharpness to 1e-4 ({} hvp) {:>7.3} ms",
+            "{:<26} {} {} threads={} step {:>8.3} ms ({:>5.1} GFLOP/s)  gradient {:>7.3} ms (storing z {:>7.3} ms)  hvp {:>7.3} ms  20 hvp {:>7.3} ms  sharpness to 1e-4 ({} hvp) {:>7.3} ms",
             t.name,
             t.precision,
             t.activation,
@@ -180,6 +187,7 @@ pub fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             t.seconds_per_gd_step * 1e3,
             t.gflops_gd_step,
             t.seconds_per_gradient * 1e3,
+            t.seconds_per_gradient_storing * 1e3,
             t.seconds_per_hvp * 1e3,
             t.seconds_per_20_hvp * 1e3,
             t.hvps_per_sharpness,

@@ -1327,8 +1327,13 @@ mod tests {
             a.rows
         );
         assert_eq!(a.words.len(), 2, "{:?}", a.words);
-        assert!(a.words[0].starts_with("Under the mse (PyTorch's 1/n) loss: Without weight decay 0 of 1"));
-        assert!(a.words[1].contains("Without weight decay 1 of 1"), "{:?}", a.words);
+        assert!(a.words[0]
+            .starts_with("Under the mse (PyTorch's 1/n) loss: Without weight decay 0 of 1"));
+        assert!(
+            a.words[1].contains("Without weight decay 1 of 1"),
+            "{:?}",
+            a.words
+        );
         // One convention: rows as the experiment wrote them.
         let one = analyse("underparam", &runs[..1]);
         assert!(one.rows[0].setting.starts_with("d = 48"), "{:?}", one.rows);

@@ -736,14 +736,10 @@ fn draw_figures(
         let sub = dir.join(loss);
         mkdir(&sub)?;
         let conv = analysis::convention(loss);
-        figs.extend(
-            exp.figures(store, &group, &sub)?
-                .into_iter()
-                .map(|mut f| {
-                    f.caption = format!("Under the {conv} loss: {}", f.caption);
-                    f
-                }),
-        );
+        figs.extend(exp.figures(store, &group, &sub)?.into_iter().map(|mut f| {
+            f.caption = format!("Under the {conv} loss: {}", f.caption);
+            f
+        }));
     }
     Ok(figs)
 }
