@@ -1,7 +1,8 @@
 """The same full-batch GD step and sharpness estimate as `shatter bench`, written the way a
 researcher would in JAX (jit + lax.scan, autodiff for the gradient and the Hessian-vector
 product). Prints one JSON line per shape. Used for BENCHMARKS.md; run with
-`python3 bench/peer_jax.py` on the same machine, in the same session, as `shatter bench`.
+`python3 bench/peer_jax.py --shapes 10,512,2048` on the same machine, in the same session, as
+`shatter bench` (which runs it itself with `--peers`).
 """
 import json
 import sys
@@ -78,16 +79,22 @@ def timed(f, min_seconds=2.0):
 
 
 def main():
-    shapes = [(10, 512, 2048), (1, 30, 1000)]
-    for d, n, k in shapes:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default="10,512,2048;1,30,1000", help="d,n,K;d,n,K;...")
+    ap.add_argument("--seconds", type=float, default=2.0)
+    args = ap.parse_args()
+    for shape in args.shapes.split(";"):
+        d, n, k = (int(s) for s in shape.split(","))
         params, x, y = make(d, n, k)
         steps = 200
         run = jax.jit(run_steps, static_argnums=3)
-        per_scan = timed(lambda: jax.block_until_ready(run(params, x, y, steps)))
+        per_scan = timed(lambda: jax.block_until_ready(run(params, x, y, steps)), args.seconds)
         sharp = jax.jit(sharpness)
-        per_sharp = timed(lambda: jax.block_until_ready(sharp(params, x, y)))
+        per_sharp = timed(lambda: jax.block_until_ready(sharp(params, x, y)), args.seconds / 2)
         hv = jax.jit(hvp)
-        per_hvp = timed(lambda: jax.block_until_ready(hv(params, x, y, params)))
+        per_hvp = timed(lambda: jax.block_until_ready(hv(params, x, y, params)), args.seconds / 2)
         flops = 4 * n * k * d + 6 * n * k
         print(json.dumps({
             "peer": f"jax {jax.__version__} (jit + lax.scan, {jax.devices()[0].platform})",

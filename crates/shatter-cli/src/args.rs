@@ -162,8 +162,10 @@ pub struct TheoryArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Input dimension (with --n and --width: one custom shape instead of the two presets,
-    /// the paper's largest run d=10 n=512 K=2048 and the univariate d=1 n=30 K=1000).
+    /// Input dimension (with --n and --width: one custom shape instead of the papers' shapes:
+    /// d=1 n=32 K=128, d=3 n=128 K=512, d=5 n=512 K=2048 and d=1 n=512 K=1024 of the cod sweep,
+    /// the shattering run d=10 n=512 K=2048, the univariate d=1 n=30 K=1000 and the
+    /// under-parameterised d=5 n=1024 K=64).
     #[arg(long, requires_all = ["n", "width"])]
     pub d: Option<usize>,
     /// Samples.
@@ -184,6 +186,15 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also time the JAX and PyTorch peers (bench/peer_jax.py, bench/peer_torch.py, embedded
+    /// in the program) on the same shapes and threads, and the machine's fp32 limit (numpy
+    /// sgemm), in this same run; with --threads 1 every peer is pinned to one core. Fails,
+    /// naming the peer, when one cannot run.
+    #[arg(long)]
+    pub peers: bool,
+    /// The Python interpreter that runs the peers (it needs numpy, jax and torch).
+    #[arg(long, default_value = "python3", requires = "peers")]
+    pub python: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -149,10 +149,10 @@ fn bench_shape<F: Float>(
 pub fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     let shapes: Vec<(String, usize, usize, usize)> = match (args.d, args.n, args.width) {
         (Some(d), Some(n), Some(k)) => vec![(format!("gd_step/d{d}_n{n}_k{k}"), d, n, k)],
-        _ => vec![
-            ("gd_step/d10_n512_k2048".into(), 10, 512, 2048),
-            ("gd_step/d1_n30_k1000".into(), 1, 30, 1000),
-        ],
+        _ => PAPER_SHAPES
+            .iter()
+            .map(|&(d, n, k)| (format!("gd_step/d{d}_n{n}_k{k}"), d, n, k))
+            .collect(),
     };
     let threads = super::cores(global);
     let activation = match args.activation.as_str() {
@@ -195,8 +195,185 @@ pub fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         );
         results.push(t);
     }
+    let peers = if args.peers {
+        let shapes: Vec<(usize, usize, usize)> =
+            results.iter().map(|t| (t.d, t.n, t.width)).collect();
+        let peers = run_peers(&args, &shapes, threads)?;
+        print_peers(&results, &peers);
+        Some(peers)
+    } else {
+        None
+    };
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&results)? + "\n")?;
+        let doc = serde_json::json!({ "shatter": results, "peers": peers });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")?;
     }
     Ok(())
+}
+
+/// The shapes `shatter bench` times by default: the cod sweep's corners and its largest
+/// `d = 1` run, the shattering run, the univariate run and an under-parameterised run.
+const PAPER_SHAPES: &[(usize, usize, usize)] = &[
+    (1, 32, 128),
+    (3, 128, 512),
+    (5, 512, 2048),
+    (1, 512, 1024),
+    (10, 512, 2048),
+    (1, 30, 1000),
+    (5, 1024, 64),
+];
+
+/// The peers, embedded so that `--peers` runs from any directory: (name, script).
+const PEER_SCRIPTS: &[(&str, &str)] = &[
+    ("jax", include_str!("../../../../bench/peer_jax.py")),
+    ("pytorch", include_str!("../../../../bench/peer_torch.py")),
+];
+const SGEMM_SCRIPT: &str = include_str!("../../../../bench/sgemm.py");
+
+/// What the peers measured in this run.
+#[derive(Debug, serde::Serialize)]
+struct PeerResults {
+    /// The machine's fp32 limit: numpy sgemm GFLOP/s on the same threads.
+    sgemm_gflops: f64,
+    /// Each peer's JSON lines, one per shape.
+    timings: Vec<serde_json::Value>,
+}
+
+/// Runs `script` (as `python -c`) with the interpreter of `--python` on `threads` threads (pinned to the first
+/// `threads` cores when `taskset` exists) and parses its JSON lines.
+fn run_python(
+    args: &BenchArgs,
+    name: &str,
+    script: &str,
+    extra: &[String],
+    threads: usize,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let cpus = format!("0-{}", threads.saturating_sub(1));
+    let pin = which("taskset");
+    let mut cmd = match &pin {
+        Some(taskset) => {
+            let mut c = std::process::Command::new(taskset);
+            c.arg("-c").arg(&cpus).arg(&args.python);
+            c
+        }
+        None => std::process::Command::new(&args.python),
+    };
+    let t = threads.to_string();
+    cmd.arg("-c")
+        .arg(script)
+        .args(extra)
+        .env("OPENBLAS_NUM_THREADS", &t)
+        .env("OMP_NUM_THREADS", &t)
+        .env("MKL_NUM_THREADS", &t)
+        .env("JAX_PLATFORMS", "cpu")
+        .env(
+            "XLA_FLAGS",
+            if threads == 1 {
+                "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".to_string()
+            } else {
+                format!("intra_op_parallelism_threads={threads}")
+            },
+        );
+    let out = cmd.output().map_err(|e| {
+        anyhow::anyhow!(
+            "--peers: cannot run {} for the {name} peer: {e}",
+            args.python.display()
+        )
+    })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        anyhow::bail!(
+            "--peers: the {name} peer failed under {} ({}): {last}",
+            args.python.display(),
+            out.status
+        );
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| {
+            serde_json::from_str(l)
+                .map_err(|e| anyhow::anyhow!("--peers: the {name} peer printed {l:?}: {e}"))
+        })
+        .collect()
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+fn run_peers(
+    args: &BenchArgs,
+    shapes: &[(usize, usize, usize)],
+    threads: usize,
+) -> anyhow::Result<PeerResults> {
+    let list = shapes
+        .iter()
+        .map(|(d, n, k)| format!("{d},{n},{k}"))
+        .collect::<Vec<_>>()
+        .join(";");
+    let sgemm = run_python(args, "sgemm", SGEMM_SCRIPT, &[], threads)?;
+    let sgemm_gflops = sgemm
+        .first()
+        .and_then(|v| v["gflops"].as_f64())
+        .ok_or_else(|| anyhow::anyhow!("--peers: the sgemm script printed no rate"))?;
+    let mut timings = Vec::new();
+    for (name, script) in PEER_SCRIPTS {
+        let mut extra = vec![
+            "--shapes".to_string(),
+            list.clone(),
+            "--seconds".to_string(),
+            args.seconds.to_string(),
+        ];
+        if *name == "pytorch" {
+            extra.extend(["--threads".to_string(), threads.to_string()]);
+        }
+        timings.extend(run_python(args, name, script, &extra, threads)?);
+    }
+    Ok(PeerResults {
+        sgemm_gflops,
+        timings,
+    })
+}
+
+/// One line per shape and peer: the peer's step and how many times faster shatter's is, and
+/// shatter's step against the machine's sgemm rate.
+fn print_peers(results: &[Timing], peers: &PeerResults) {
+    println!(
+        "machine fp32 limit (numpy sgemm, {} threads): {:.1} GFLOP/s",
+        results.first().map_or(0, |t| t.threads),
+        peers.sgemm_gflops
+    );
+    for t in results {
+        println!(
+            "{:<26} shatter {:>8.4} ms ({:>5.1} GFLOP/s, {:>4.1}% of sgemm)",
+            t.name,
+            t.seconds_per_gd_step * 1e3,
+            t.gflops_gd_step,
+            100.0 * t.gflops_gd_step / peers.sgemm_gflops
+        );
+        for p in peers.timings.iter().filter(|p| {
+            p["d"].as_u64() == Some(t.d as u64)
+                && p["n"].as_u64() == Some(t.n as u64)
+                && p["width"].as_u64() == Some(t.width as u64)
+        }) {
+            let step = p["seconds_per_gd_step"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "{:<26}   {:<48} {:>8.4} ms: shatter {:.2}x faster",
+                "",
+                p["peer"].as_str().unwrap_or("peer"),
+                step * 1e3,
+                step / t.seconds_per_gd_step
+            );
+        }
+    }
 }
