@@ -1340,6 +1340,40 @@ mod tests {
     }
 
     #[test]
+    fn a_user_sweep_lists_its_diverged_runs_with_their_status() {
+        let ok = view(2, 64, 0.1, 0.0, 0, 0.05);
+        let mut bad = view(2, 64, 4.0, 0.0, 0, f64::NAN);
+        bad.summary.status = "diverged".into();
+        let a = crate::reproduce::analyse(
+            crate::reproduce::experiments::SWEEP,
+            &[ok.clone(), bad.clone()],
+        );
+        assert_eq!(a.rows.len(), 2, "{:?}", a.rows);
+        assert!(
+            a.rows.iter().any(|r| r.measured.starts_with("diverged:")),
+            "{:?}",
+            a.rows
+        );
+        assert!(
+            a.words
+                .iter()
+                .any(|w| w.contains("1 run(s) diverged")
+                    && w.contains("lists them with their status")),
+            "{:?}",
+            a.words
+        );
+        // A paper experiment judges completed runs only and says how many it left out.
+        let cod = analyse("cod", &[ok, bad]);
+        assert!(
+            cod.words
+                .iter()
+                .any(|w| w.contains("left out of the table")),
+            "{:?}",
+            cod.words
+        );
+    }
+
+    #[test]
     fn shattering_rows_count_active_neurons_only() {
         // Half the neurons dead with untouched weights (the full-size run had 49%), and of the
         // active ones 30% fire on <= 10% of the data: the old statistic says 65%, "shattering";

@@ -184,14 +184,19 @@ fn claims_of(exp: &dyn Experiment, runs: &[RunView]) -> Analysis {
         .filter(|r| r.summary.status == "completed")
         .cloned()
         .collect();
-    let mut a = exp.claims(&ok);
+    let every = exp.lists_every_run();
+    let mut a = exp.claims(if every { runs } else { &ok });
     let diverged = runs
         .iter()
         .filter(|r| r.summary.status == "diverged")
         .count();
     let failed = runs.len() - ok.len() - diverged;
     if diverged > 0 || failed > 0 {
-        a.words.push(format!("{diverged} run(s) diverged and {failed} did not complete; they are left out of the table."));
+        a.words.push(if every {
+            format!("{diverged} run(s) diverged and {failed} did not complete; the table lists them with their status, and the rates and figures leave them out.")
+        } else {
+            format!("{diverged} run(s) diverged and {failed} did not complete; they are left out of the table.")
+        });
     }
     a
 }

@@ -49,6 +49,11 @@ pub trait Experiment: Sync {
     fn separates_losses(&self) -> bool {
         false
     }
+    /// Whether `claims` gets every run, diverged and unfinished ones included (a user's sweep
+    /// lists them with their status), instead of the completed runs only.
+    fn lists_every_run(&self) -> bool {
+        false
+    }
     /// Rows added from the stored models (runs without a usable model are left out).
     fn with_models(&self, _store: &Store, _runs: &[RunView], a: Analysis) -> Analysis {
         a

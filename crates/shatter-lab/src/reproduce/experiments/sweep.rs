@@ -33,6 +33,9 @@ impl Experiment for Sweep {
     fn separates_losses(&self) -> bool {
         true
     }
+    fn lists_every_run(&self) -> bool {
+        true
+    }
     fn claims(&self, runs: &[RunView]) -> Analysis {
         let mut a = Analysis::default();
         let axes = swept_axes(runs);
@@ -69,7 +72,12 @@ impl Experiment for Sweep {
                 axes.join(", ")
             ));
         }
-        let rates = fit_rates(runs);
+        let completed: Vec<RunView> = runs
+            .iter()
+            .filter(|r| r.summary.status == "completed")
+            .cloned()
+            .collect();
+        let rates = fit_rates(&completed);
         if rates.iter().any(|r| r.ns.len() >= 2) {
             a.rates = rates;
         }
