@@ -12,13 +12,14 @@
 
 mod compile;
 mod device;
+mod disk;
 mod emulator;
 mod lockstep;
 mod pack;
 mod trainer;
 
-pub use compile::GpuFloat;
-pub use device::{probe, CudaTrainer, DeviceInfo};
+pub use compile::{CompileStats, GpuFloat};
+pub use device::{load_libraries, probe, CudaTrainer, DeviceInfo, Libraries};
 
 /// What can go wrong on the GPU.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -30,8 +30,41 @@ fn driver(e: cudarc::driver::DriverError) -> GpuError {
     GpuError::Driver(e.to_string())
 }
 
+/// A failed copy or synchronisation: a kernel launched before it may have faulted, which the
+/// debug mode would have named.
+fn after_kernels(e: cudarc::driver::DriverError) -> GpuError {
+    GpuError::Driver(format!(
+        "{e} (the fault may come from a kernel launched earlier: rerun with SHATTER_CUDA_SYNC=1 \
+         to synchronise after every launch and name the kernel)"
+    ))
+}
+
+/// Whether `SHATTER_CUDA_SYNC` asks for the debug mode: synchronising after every launch, so
+/// that a fault is reported at the kernel that caused it, by name.
+fn sync_mode() -> bool {
+    std::env::var_os("SHATTER_CUDA_SYNC").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The result of launching `kernel`; in the debug mode, also of running it to completion.
+fn launched(
+    stream: &CudaStream,
+    sync: bool,
+    kernel: &str,
+    r: Result<Option<(cudarc::driver::CudaEvent, cudarc::driver::CudaEvent)>, cudarc::driver::DriverError>,
+) -> Result<(), GpuError> {
+    r.map_err(|e| GpuError::Driver(format!("launching kernel {kernel}: {e}")))?;
+    if sync {
+        stream
+            .synchronize()
+            .map_err(|e| GpuError::Driver(format!("kernel {kernel} failed: {e}")))?;
+    }
+    Ok(())
+}
+
 struct Group {
     kernels: Arc<Tiled>,
+    /// `(precision, padded d, activation)`, naming its kernels in errors.
+    label: String,
     sample_tiles: CudaSlice<i32>,
     samples: usize,
     test_tiles: CudaSlice<i32>,
@@ -43,6 +76,8 @@ struct Group {
 /// The batch on the device.
 struct Device<T> {
     stream: Arc<CudaStream>,
+    /// The debug mode of [`sync_mode`].
+    sync: bool,
     common: Arc<Common>,
     groups: Vec<Group>,
     runs: usize,
@@ -150,11 +185,15 @@ impl<T: GpuFloat> Device<T> {
                 s.clone_htod(v).map_err(driver)
             }
         };
+        // Every module the batch needs, compiled together (in parallel) before the first use.
+        let wanted: Vec<_> = p.groups.iter().map(|g| (g.dp, g.activation)).collect();
+        cache.prepare::<T>(&wanted)?;
         let common = cache.common::<T>()?;
         let mut groups = Vec::with_capacity(p.groups.len());
         for g in &p.groups {
             groups.push(Group {
                 kernels: cache.tiled::<T>(g.dp, g.activation)?,
+                label: format!("{}, d = {}, {:?}", T::CUDA, g.dp, g.activation).to_lowercase(),
                 sample_tiles: up(&g.sample_tiles)?,
                 samples: g.sample_tiles.len() / 2,
                 test_tiles: up(&g.test_tiles)?,
@@ -166,6 +205,7 @@ impl<T: GpuFloat> Device<T> {
         let runs = p.runs.len();
         let (np, ns, nt) = (p.param_len(), p.sample_len(), p.test_len());
         Ok(Device {
+            sync: sync_mode(),
             common,
             groups,
             runs,
@@ -219,7 +259,8 @@ impl<T: GpuFloat> Device<T> {
                     .arg(&mut self.e2)
                     .arg(&mut self.lt)
                     .arg(&self.on);
-                unsafe { b.launch(grid(g.samples)) }.map_err(driver)?;
+                let r = unsafe { b.launch(grid(g.samples)) };
+                launched(&s, self.sync, &format!("forward_k ({})", g.label), r)?;
             }
         }
         for g in &self.groups {
@@ -232,7 +273,8 @@ impl<T: GpuFloat> Device<T> {
                     .arg(&self.e1)
                     .arg(&mut self.grad)
                     .arg(&self.on);
-                unsafe { b.launch(grid(g.neurons)) }.map_err(driver)?;
+                let r = unsafe { b.launch(grid(g.neurons)) };
+                launched(&s, self.sync, &format!("grad_k ({})", g.label), r)?;
             }
         }
         let epoch = epoch as i32;
@@ -253,8 +295,8 @@ impl<T: GpuFloat> Device<T> {
             .arg(&factor)
             .arg(&window)
             .arg(&epoch);
-        unsafe { b.launch(grid(self.runs)) }.map_err(driver)?;
-        Ok(())
+        let r = unsafe { b.launch(grid(self.runs)) };
+        launched(&s, self.sync, "reduce_train_k", r)
     }
 
     /// The update of every run still on.
@@ -269,8 +311,8 @@ impl<T: GpuFloat> Device<T> {
             .arg(&self.hyper)
             .arg(&self.scale)
             .arg(&self.on);
-        unsafe { b.launch(grid(self.steps)) }.map_err(driver)?;
-        Ok(())
+        let r = unsafe { b.launch(grid(self.steps)) };
+        launched(&s, self.sync, "step_k", r)
     }
 
     /// Per-run sums over `src` (train or test samples) for the runs in `flags`, into `out`.
@@ -284,9 +326,10 @@ impl<T: GpuFloat> Device<T> {
             .arg(&test_flag)
             .arg(&mut self.sums)
             .arg(&self.flags);
-        unsafe { b.launch(grid(self.runs)) }.map_err(driver)?;
-        s.memcpy_dtoh(&self.sums, out).map_err(driver)?;
-        s.synchronize().map_err(driver)
+        let r = unsafe { b.launch(grid(self.runs)) };
+        launched(&s, self.sync, "run_sum_k", r)?;
+        s.memcpy_dtoh(&self.sums, out).map_err(after_kernels)?;
+        s.synchronize().map_err(after_kernels)
     }
 
     fn set_flags(&mut self, flags: &[i32]) -> Result<(), GpuError> {
@@ -308,7 +351,8 @@ impl<T: GpuFloat> Device<T> {
                     .arg(&self.params)
                     .arg(&mut self.rt)
                     .arg(&self.flags);
-                unsafe { b.launch(grid(g.tests)) }.map_err(driver)?;
+                let r = unsafe { b.launch(grid(g.tests)) };
+                launched(&s, self.sync, &format!("test_k ({})", g.label), r)?;
             }
         }
         self.sums(true, out)
@@ -329,7 +373,8 @@ impl<T: GpuFloat> Device<T> {
                     .arg(&mut self.e2)
                     .arg(&mut self.q)
                     .arg(&self.flags);
-                unsafe { b.launch(grid(g.samples)) }.map_err(driver)?;
+                let r = unsafe { b.launch(grid(g.samples)) };
+                launched(&s, self.sync, &format!("jvp_k ({})", g.label), r)?;
             }
         }
         for g in &self.groups {
@@ -344,7 +389,8 @@ impl<T: GpuFloat> Device<T> {
                     .arg(&self.q)
                     .arg(&mut self.hv)
                     .arg(&self.flags);
-                unsafe { b.launch(grid(g.neurons)) }.map_err(driver)?;
+                let r = unsafe { b.launch(grid(g.neurons)) };
+                launched(&s, self.sync, &format!("hvp_k ({})", g.label), r)?;
             }
         }
         self.sums(false, beta)
@@ -363,8 +409,9 @@ impl<T: GpuFloat> Engine<T> for Device<T> {
             .map_err(driver)?;
         s.memcpy_dtoh(&self.loss, &mut out.loss).map_err(driver)?;
         s.memcpy_dtoh(&self.gnorm, &mut out.gnorm).map_err(driver)?;
-        s.memcpy_dtoh(&self.scale, &mut out.scale).map_err(driver)?;
-        s.synchronize().map_err(driver)
+        s.memcpy_dtoh(&self.scale, &mut out.scale)
+            .map_err(after_kernels)?;
+        s.synchronize().map_err(after_kernels)
     }
 
     fn set_on(&mut self, on: &[i32]) -> Result<(), GpuError> {
@@ -394,8 +441,8 @@ impl<T: GpuFloat> Engine<T> for Device<T> {
             .memcpy_htod(dir, &mut self.dir)
             .map_err(driver)?;
         self.launch_hvp(beta)?;
-        self.stream.memcpy_dtoh(&self.hv, hv).map_err(driver)?;
-        self.stream.synchronize().map_err(driver)
+        self.stream.memcpy_dtoh(&self.hv, hv).map_err(after_kernels)?;
+        self.stream.synchronize().map_err(after_kernels)
     }
 
     fn step(&mut self) -> Result<(), GpuError> {
@@ -403,8 +450,10 @@ impl<T: GpuFloat> Engine<T> for Device<T> {
     }
 
     fn params(&mut self, out: &mut [T]) -> Result<(), GpuError> {
-        self.stream.memcpy_dtoh(&self.params, out).map_err(driver)?;
-        self.stream.synchronize().map_err(driver)
+        self.stream
+            .memcpy_dtoh(&self.params, out)
+            .map_err(after_kernels)?;
+        self.stream.synchronize().map_err(after_kernels)
     }
 }
 

@@ -108,6 +108,38 @@ mod tests {
         }
     }
 
+    /// The emulator's sources, built into the test binary so that it runs on any machine
+    /// (a GPU machine gets the test binaries without the source tree).
+    const SOURCES: [(&str, &str); 3] = [
+        ("src/kernels.cu", include_str!("../kernels.cu")),
+        ("src/emulator/shim.h", include_str!("shim.h")),
+        ("src/emulator/harness.cpp", include_str!("harness.cpp")),
+    ];
+
+    /// Writes the sources under `dir` (in their tree, for the relative `#include`s) and
+    /// compiles the harness with `cxx`; returns the executable.
+    fn build_harness(cxx: &str, dir: &Path) -> std::path::PathBuf {
+        let tree = dir.join("source");
+        for (path, text) in SOURCES {
+            let at = tree.join(path);
+            std::fs::create_dir_all(at.parent().expect("a folder")).expect("temp dir");
+            std::fs::write(&at, text).expect("temp dir is writable");
+        }
+        let exe = dir.join("harness");
+        let built = Command::new(cxx)
+            .args(["-std=c++20", "-O1", "-pthread", "-w", "-o"])
+            .arg(&exe)
+            .arg(tree.join("src/emulator/harness.cpp"))
+            .output()
+            .unwrap_or_else(|e| panic!("this test needs a C++20 compiler ({cxx}): {e}"));
+        assert!(
+            built.status.success(),
+            "compiling the kernel emulator failed:\n{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        exe
+    }
+
     fn close(a: f64, b: f64, scale: f64) -> bool {
         (a - b).abs() <= 1e-11 * scale.max(1.0)
     }
@@ -277,19 +309,7 @@ mod tests {
         }
         std::fs::write(dir.join("groups.txt"), groups).expect("temp dir is writable");
 
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/emulator/harness.cpp");
-        let exe = dir.join("harness");
-        let built = Command::new(&cxx)
-            .args(["-std=c++20", "-O1", "-pthread", "-w", "-o"])
-            .arg(&exe)
-            .arg(&src)
-            .output()
-            .unwrap_or_else(|e| panic!("this test needs a C++20 compiler ({cxx}): {e}"));
-        assert!(
-            built.status.success(),
-            "compiling the kernel emulator failed:\n{}",
-            String::from_utf8_lossy(&built.stderr)
-        );
+        let exe = build_harness(&cxx, dir);
         let ran = Command::new(&exe).arg(dir).output().expect("harness runs");
         assert!(
             ran.status.success(),
