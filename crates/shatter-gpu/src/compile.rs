@@ -5,8 +5,8 @@
 //! know the device, or the driver rejects the machine code), kept per device in memory and on
 //! disk (`disk.rs`).
 
-use crate::GpuError;
 use crate::disk::{build, DiskCache, Form, Origin, Target};
+use crate::GpuError;
 use cudarc::driver::{CudaContext, CudaFunction, DeviceRepr, DriverError, ValidAsZeroBits};
 use shatter_core::{Activation, Float};
 use std::collections::HashMap;
@@ -405,12 +405,13 @@ impl Cache {
                         .map(|(b, _)| b)
                         .unwrap_or_default();
                     self.stats.ptx_fallbacks += 1;
-                    self.load(image, want.names()).map_err(|e2| match load_error(e2, &ptx) {
-                        GpuError::Driver(why) => GpuError::Driver(format!(
-                            "the driver rejected the cubin ({e}) and then the PTX: {why}"
-                        )),
-                        other => other,
-                    })?
+                    self.load(image, want.names())
+                        .map_err(|e2| match load_error(e2, &ptx) {
+                            GpuError::Driver(why) => GpuError::Driver(format!(
+                                "the driver rejected the cubin ({e}) and then the PTX: {why}"
+                            )),
+                            other => other,
+                        })?
                 }
                 Err(e) => return Err(load_error(e, &target)),
             };

@@ -14,9 +14,11 @@ pub struct Libraries {
     pub driver: Option<PathBuf>,
     /// The NVRTC library loaded, by path.
     pub nvrtc: Option<PathBuf>,
-    /// The folders searched, in order, after the dynamic loader's own search
-    /// (`LD_LIBRARY_PATH`, the system's cache) found nothing; empty when it found both.
-    pub searched: Vec<PathBuf>,
+    /// The existing folders searched for the driver, in order, after the dynamic loader's own
+    /// search (`LD_LIBRARY_PATH`, the system's cache) missed it; empty when it found it.
+    pub driver_searched: Vec<PathBuf>,
+    /// The same for NVRTC.
+    pub nvrtc_searched: Vec<PathBuf>,
 }
 
 impl std::fmt::Display for Libraries {
@@ -187,16 +189,19 @@ pub fn load_libraries() -> Libraries {
     FOUND
         .get_or_init(|| {
             let (driver_dirs, nvrtc_dirs) = search_dirs(&|n| std::env::var_os(n));
-            let mut searched = Vec::new();
+            let existing = |dirs: &[PathBuf]| -> Vec<PathBuf> {
+                dirs.iter().filter(|d| d.is_dir()).cloned().collect()
+            };
+            let (mut driver_searched, mut nvrtc_searched) = (Vec::new(), Vec::new());
             // SAFETY (the presence checks): these only try to dlopen the libraries by name.
             if !unsafe { cudarc::driver::sys::is_culib_present() } {
-                searched.extend(driver_dirs.iter().cloned());
+                driver_searched = existing(&driver_dirs);
                 if let Some(p) = first_file(&driver_dirs, DRIVER_NAMES) {
                     preload(&p);
                 }
             }
             if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-                searched.extend(nvrtc_dirs.iter().cloned());
+                nvrtc_searched = existing(&nvrtc_dirs);
                 for dir in &nvrtc_dirs {
                     if let Some(p) = first_file(std::slice::from_ref(dir), NVRTC_NAMES) {
                         for builtins in entries(dir, "libnvrtc-builtins.so") {
@@ -223,7 +228,8 @@ pub fn load_libraries() -> Libraries {
             Libraries {
                 driver,
                 nvrtc,
-                searched,
+                driver_searched,
+                nvrtc_searched,
             }
         })
         .clone()
@@ -282,30 +288,26 @@ pub fn probe(ordinal: usize) -> Result<DeviceInfo, GpuError> {
 
 pub(crate) fn open(ordinal: usize) -> Result<(Arc<CudaContext>, DeviceInfo), GpuError> {
     let libraries = load_libraries();
-    let searched = || {
-        if libraries.searched.is_empty() {
-            String::new()
-        } else {
-            let dirs: Vec<String> = libraries
-                .searched
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect();
-            format!(" (searched LD_LIBRARY_PATH, the system's cache, {})", dirs.join(", "))
-        }
+    let searched = |dirs: &[PathBuf]| {
+        let mut all = vec![
+            "LD_LIBRARY_PATH".to_string(),
+            "the system's cache".to_string(),
+        ];
+        all.extend(dirs.iter().map(|d| d.display().to_string()));
+        format!(" (searched {})", all.join(", "))
     };
     if libraries.driver.is_none() {
         return Err(GpuError::Unavailable(format!(
             "the CUDA driver library (libcuda.so) was not found{}; --device cuda needs an NVIDIA \
              GPU with its driver installed (use --device cpu here)",
-            searched()
+            searched(&libraries.driver_searched)
         )));
     }
     if libraries.nvrtc.is_none() {
         return Err(GpuError::Unavailable(format!(
             "NVRTC (libnvrtc.so) was not found{}; install the CUDA toolkit or pip's \
              nvidia-cuda-nvrtc, or put the directory holding libnvrtc.so on LD_LIBRARY_PATH",
-            searched()
+            searched(&libraries.nvrtc_searched)
         )));
     }
     let count = CudaContext::device_count()
@@ -428,7 +430,9 @@ mod tests {
             _ => None,
         };
         let (driver, nvrtc) = search_dirs(&vars);
-        assert!(driver.iter().all(|d| !d.to_string_lossy().contains("stubs")));
+        assert!(driver
+            .iter()
+            .all(|d| !d.to_string_lossy().contains("stubs")));
         assert_eq!(nvrtc[0], toolkit.join("lib64"));
         let at = |d: &Path| nvrtc.iter().position(|x| x == d).unwrap();
         assert!(at(Path::new("/usr/local/cuda/lib64")) < at(&cu13));
@@ -475,6 +479,9 @@ mod tests {
             nvrtc.as_deref(),
             Some(Path::new("/venv/nvidia/cu13/lib/libnvrtc.so.13"))
         );
-        assert_eq!(libraries_in_maps("7f-8f r-xp 0 0 0 /lib/libc.so.6\n"), (None, None));
+        assert_eq!(
+            libraries_in_maps("7f-8f r-xp 0 0 0 /lib/libc.so.6\n"),
+            (None, None)
+        );
     }
 }

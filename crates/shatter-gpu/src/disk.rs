@@ -283,10 +283,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 6);
         let mixed = build(&["one", "four"], &HOPPER, &cache, compile).unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 7);
-        assert_eq!(
-            (mixed[0].1, mixed[1].1),
-            (Origin::Cache, Origin::Compiled)
-        );
+        assert_eq!((mixed[0].1, mixed[1].1), (Origin::Cache, Origin::Compiled));
         // A damaged file is a miss, recompiled and repaired.
         let path = tmp.path().join("nested/cuda").join(key("two", &HOPPER));
         let mut bytes = std::fs::read(&path).unwrap();
@@ -325,10 +322,7 @@ mod tests {
         let err = build(&["good", "bad"], &HOPPER, &cache, compile).unwrap_err();
         assert_eq!(err, "error: bad");
         assert_eq!(cache.lookup(&key("bad", &HOPPER)), None);
-        assert_eq!(
-            cache.lookup(&key("good", &HOPPER)),
-            Some(b"good".to_vec())
-        );
+        assert_eq!(cache.lookup(&key("good", &HOPPER)), Some(b"good".to_vec()));
     }
 
     #[test]
@@ -377,10 +371,7 @@ mod tests {
             Some(Path::new("/x/shatter/cuda"))
         );
         const SET: &[(&str, &str)] = &[("HOME", "/h"), ("SHATTER_CUDA_CACHE", "/c")];
-        assert_eq!(
-            DiskCache::from_vars(vars(SET)).dir(),
-            Some(Path::new("/c"))
-        );
+        assert_eq!(DiskCache::from_vars(vars(SET)).dir(), Some(Path::new("/c")));
         const OFF: &[(&str, &str)] = &[("HOME", "/h"), ("SHATTER_CUDA_CACHE", "off")];
         assert_eq!(DiskCache::from_vars(vars(OFF)).dir(), None);
         assert_eq!(DiskCache::from_vars(vars(&[])).dir(), None);

@@ -50,7 +50,10 @@ fn launched(
     stream: &CudaStream,
     sync: bool,
     kernel: &str,
-    r: Result<Option<(cudarc::driver::CudaEvent, cudarc::driver::CudaEvent)>, cudarc::driver::DriverError>,
+    r: Result<
+        Option<(cudarc::driver::CudaEvent, cudarc::driver::CudaEvent)>,
+        cudarc::driver::DriverError,
+    >,
 ) -> Result<(), GpuError> {
     r.map_err(|e| GpuError::Driver(format!("launching kernel {kernel}: {e}")))?;
     if sync {
@@ -441,7 +444,9 @@ impl<T: GpuFloat> Engine<T> for Device<T> {
             .memcpy_htod(dir, &mut self.dir)
             .map_err(driver)?;
         self.launch_hvp(beta)?;
-        self.stream.memcpy_dtoh(&self.hv, hv).map_err(after_kernels)?;
+        self.stream
+            .memcpy_dtoh(&self.hv, hv)
+            .map_err(after_kernels)?;
         self.stream.synchronize().map_err(after_kernels)
     }
 
