@@ -44,6 +44,8 @@ pub(crate) struct Tiled {
     pub jvp: CudaFunction,
     pub grad: CudaFunction,
     pub hvp: CudaFunction,
+    /// Whole record intervals of the group's runs, one block per run (`fused` in kernels.cu).
+    pub fused: CudaFunction,
 }
 
 fn act_id(a: Activation) -> usize {
@@ -86,6 +88,9 @@ extern "C" __global__ void __launch_bounds__(THREADS) jvp_k(const i64 *meta, con
 }}
 extern "C" __global__ void __launch_bounds__(THREADS) grad_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *P, const {t} *E1, {t} *G, const int *on) {{
     neuron_tile<{t}, {d}, {a}, 0>(meta, tiles, X, P, P, E1, E1, G, on);
+}}
+extern "C" __global__ void __launch_bounds__(THREADS) fused_k(const i64 *meta, const int *runs, const {t} *X, const {t} *Y, {t} *P, {t} *G, {t} *V, {t} *E1, {t} *E2, {t} *LT, int *on, int *diverged_at, double *loss, double *gnorm, double *scale, const double *hyper, double *loss0, int *since, double factor, int window, int from, int to, int step_first) {{
+    fused<{t}, {d}, {a}>(meta, runs, X, Y, P, G, V, E1, E2, LT, on, diverged_at, loss, gnorm, scale, hyper, loss0, since, factor, window, from, to, step_first);
 }}
 extern "C" __global__ void __launch_bounds__(THREADS) hvp_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *P, const {t} *DIR, const {t} *E1, const {t} *Q, {t} *HV, const int *on) {{
     neuron_tile<{t}, {d}, {a}, 1>(meta, tiles, X, P, DIR, E1, Q, HV, on);
@@ -313,7 +318,7 @@ impl Want {
     fn names(&self) -> &'static [&'static str] {
         match self {
             Want::Common(_) => &["reduce_train_k", "step_k", "run_sum_k"],
-            Want::Tiled(..) => &["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k"],
+            Want::Tiled(..) => &["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k", "fused_k"],
         }
     }
 }
@@ -431,6 +436,7 @@ impl Cache {
                 }
                 Want::Tiled(t, d, a) => {
                     let (forward, test, jvp, grad, hvp) = (next(), next(), next(), next(), next());
+                    let fused = next();
                     self.tiled.insert(
                         (t, *d, act_id(*a)),
                         Arc::new(Tiled {
@@ -439,6 +445,7 @@ impl Cache {
                             jvp,
                             grad,
                             hvp,
+                            fused,
                         }),
                     );
                 }
@@ -522,7 +529,7 @@ mod tests {
                 for a in [Activation::Relu, Activation::Gelu] {
                     let ptx = to_ptx(&tiled_source(t, d, a), (9, 0))
                         .unwrap_or_else(|e| panic!("{t} d={d} {a:?}: {e}"));
-                    for name in ["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k"] {
+                    for name in ["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k", "fused_k"] {
                         assert!(ptx.contains(name), "{t} d={d}: {name} in the PTX");
                     }
                 }
