@@ -1,7 +1,8 @@
-//! The batched training loop: every epoch, one launch per kernel instantiation computes the
-//! forward pass, the gradient, the per-run loss, gradient norm and clipping factor, and the
-//! update of every run in the batch. The host steps in only at epochs where some run records a
-//! trajectory row: it reads the per-run scalars, measures test error and sharpness for the runs
+//! The batched training loop: between two epochs where some run records a trajectory row, one
+//! launch of the fused kernel per kernel instantiation trains every run of the batch for the
+//! whole interval (the update, forward pass, gradient, per-run loss, gradient norm, clipping
+//! factor and divergence rules of each epoch); with `SHATTER_CUDA_FUSED=0`, separate kernels do
+//! the same epoch by epoch. The host steps in only at the record epochs: it reads the per-run scalars, measures test error and sharpness for the runs
 //! that ask (batched test forward passes; batched Hessian-vector products driving one certified
 //! Lanczos per run), and retires runs that completed, diverged or were stopped. Semantics are
 //! those of `shatter_core::train::train` for full-batch gradient descent.
@@ -45,6 +46,12 @@ fn sync_mode() -> bool {
     std::env::var_os("SHATTER_CUDA_SYNC").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
+/// Whether record intervals run in the fused kernel (the default) or, with
+/// `SHATTER_CUDA_FUSED=0`, epoch by epoch in the separate kernels.
+fn fused_mode() -> bool {
+    std::env::var_os("SHATTER_CUDA_FUSED").is_none_or(|v| v != "0")
+}
+
 /// The result of launching `kernel`; in the debug mode, also of running it to completion.
 fn launched(
     stream: &CudaStream,
@@ -74,6 +81,11 @@ struct Group {
     tests: usize,
     neuron_tiles: CudaSlice<i32>,
     neurons: usize,
+    /// The group's runs, one block each of the fused kernel.
+    members: CudaSlice<i32>,
+    blocks: usize,
+    /// The stream its fused launches run on, beside the other groups'.
+    lane: Arc<CudaStream>,
 }
 
 /// The batch on the device.
@@ -81,6 +93,8 @@ struct Device<T> {
     stream: Arc<CudaStream>,
     /// The debug mode of [`sync_mode`].
     sync: bool,
+    /// Whether whole record intervals run in the fused kernel ([`fused_mode`]).
+    fused: bool,
     common: Arc<Common>,
     groups: Vec<Group>,
     runs: usize,
@@ -166,6 +180,18 @@ pub(crate) trait Engine<T> {
     ) -> Result<(), GpuError>;
     /// The update of every run still on.
     fn step(&mut self) -> Result<(), GpuError>;
+    /// Epochs `from` to `to` of every run still on, between two record epochs: at each, the
+    /// update of the epoch before (skipped at `from` unless `step_first`) and then
+    /// [`Engine::gradient`].
+    fn advance(&mut self, from: usize, to: usize, step_first: bool) -> Result<(), GpuError> {
+        for epoch in from..=to {
+            if epoch > from || step_first {
+                self.step()?;
+            }
+            self.gradient(epoch)?;
+        }
+        Ok(())
+    }
     /// All parameters.
     fn params(&mut self, out: &mut [T]) -> Result<(), GpuError>;
 }
@@ -203,12 +229,16 @@ impl<T: GpuFloat> Device<T> {
                 tests: g.test_tiles.len() / 2,
                 neuron_tiles: up(&g.neuron_tiles)?,
                 neurons: g.neuron_tiles.len() / 2,
+                members: up(&g.members)?,
+                blocks: g.members.len(),
+                lane: stream.fork().map_err(driver)?,
             });
         }
         let runs = p.runs.len();
         let (np, ns, nt) = (p.param_len(), p.sample_len(), p.test_len());
         Ok(Device {
             sync: sync_mode(),
+            fused: fused_mode(),
             common,
             groups,
             runs,
@@ -300,6 +330,54 @@ impl<T: GpuFloat> Device<T> {
             .arg(&epoch);
         let r = unsafe { b.launch(grid(self.runs)) };
         launched(&s, self.sync, "reduce_train_k", r)
+    }
+
+    /// Epochs `from..=to` of every run still on in the fused kernel: one launch per group, the
+    /// groups on streams of their own that wait for the main stream's work, and that the main
+    /// stream waits for.
+    fn launch_fused(&mut self, from: usize, to: usize, step_first: bool) -> Result<(), GpuError> {
+        let (factor, window) = (BLOW_UP_FACTOR, BLOW_UP_EPOCHS as i32);
+        let (from, to, first) = (from as i32, to as i32, step_first as i32);
+        for g in &self.groups {
+            if g.blocks == 0 {
+                continue;
+            }
+            g.lane.join(&self.stream).map_err(driver)?;
+            let mut b = g.lane.launch_builder(&g.kernels.fused);
+            b.arg(&self.meta)
+                .arg(&g.members)
+                .arg(&self.x)
+                .arg(&self.y)
+                .arg(&mut self.params)
+                .arg(&mut self.grad)
+                .arg(&mut self.velocity)
+                .arg(&mut self.e1)
+                .arg(&mut self.e2)
+                .arg(&mut self.lt)
+                .arg(&mut self.on)
+                .arg(&mut self.diverged_at)
+                .arg(&mut self.loss)
+                .arg(&mut self.gnorm)
+                .arg(&mut self.scale)
+                .arg(&self.hyper)
+                .arg(&mut self.loss0)
+                .arg(&mut self.since)
+                .arg(&factor)
+                .arg(&window)
+                .arg(&from)
+                .arg(&to)
+                .arg(&first);
+            // SAFETY: as for every launch here; the groups' runs are disjoint, so the blocks of
+            // launches running side by side write disjoint parts of each buffer.
+            let r = unsafe { b.launch(grid(g.blocks)) };
+            launched(&g.lane, self.sync, &format!("fused_k ({})", g.label), r)?;
+        }
+        for g in &self.groups {
+            if g.blocks > 0 {
+                self.stream.join(&g.lane).map_err(driver)?;
+            }
+        }
+        Ok(())
     }
 
     /// The update of every run still on.
@@ -454,6 +532,19 @@ impl<T: GpuFloat> Engine<T> for Device<T> {
         self.launch_step()
     }
 
+    fn advance(&mut self, from: usize, to: usize, step_first: bool) -> Result<(), GpuError> {
+        if !self.fused {
+            for epoch in from..=to {
+                if epoch > from || step_first {
+                    self.launch_step()?;
+                }
+                self.launch_gradient(epoch)?;
+            }
+            return Ok(());
+        }
+        self.launch_fused(from, to, step_first)
+    }
+
     fn params(&mut self, out: &mut [T]) -> Result<(), GpuError> {
         self.stream
             .memcpy_dtoh(&self.params, out)
@@ -519,8 +610,14 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
     let mut hv_host = vec![T::zero(); packed.param_len()];
     let mut due_now: Vec<usize> = Vec::with_capacity(count);
 
-    for epoch in 0..=max_epochs {
-        engine.gradient(epoch)?;
+    let mut from = 0;
+    loop {
+        // Up to the next epoch at which a run still training records a row (every run records
+        // its last epoch), in one go.
+        let epoch = (from..=max_epochs)
+            .find(|&e| (0..count).any(|r| track[r].alive && cfgs[r].due(e).logged))
+            .unwrap_or(max_epochs);
+        engine.advance(from, epoch, from > 0)?;
         due_now.clear();
         due_now.extend((0..count).filter(|&r| track[r].alive && cfgs[r].due(epoch).logged));
         if !due_now.is_empty() {
@@ -634,10 +731,10 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
             }
             engine.set_on(&on)?;
         }
-        if !track.iter().any(|t| t.alive) {
+        if !track.iter().any(|t| t.alive) || epoch == max_epochs {
             break;
         }
-        engine.step()?;
+        from = epoch + 1;
     }
 
     let mut params = vec![T::zero(); packed.param_len()];
@@ -772,6 +869,8 @@ mod tests {
         velocity: Vec<Vec<T>>,
         sc: Scalars,
         watch: Vec<DivergenceWatch>,
+        /// Every `advance` call: `(from, to, step_first)`.
+        intervals: Vec<(usize, usize, bool)>,
     }
 
     impl<T: GpuFloat> Engine<T> for CpuEngine<'_, T> {
@@ -850,6 +949,17 @@ mod tests {
                 );
                 self.packed.write_flat(r, &out, hv);
                 beta[r] = out[shape.beta_offset()].to64();
+            }
+            Ok(())
+        }
+
+        fn advance(&mut self, from: usize, to: usize, step_first: bool) -> Result<(), GpuError> {
+            self.intervals.push((from, to, step_first));
+            for epoch in from..=to {
+                if epoch > from || step_first {
+                    self.step()?;
+                }
+                self.gradient(epoch)?;
             }
             Ok(())
         }
@@ -1024,6 +1134,7 @@ mod tests {
                 ..Scalars::new(cases.len())
             },
             watch: vec![DivergenceWatch::new(); cases.len()],
+            intervals: Vec::new(),
         };
         let got = run_batch(&mut engine, &packed, &mut runs, &|r, rec| {
             stop(r, rec.epoch)
@@ -1071,6 +1182,21 @@ mod tests {
         );
         assert_eq!(got[3].status, RunStatus::Interrupted { epoch: 20 });
         assert!(got[0].final_sharpness.is_some() && got[0].trajectory.len() > 10);
+        // The device is driven in whole intervals: back to back from epoch 0, each ending at an
+        // epoch where some run recorded a row, the update first in all but the first.
+        let intervals = &engine.intervals;
+        assert_eq!(intervals[0], (0, 0, false));
+        for w in intervals.windows(2) {
+            assert_eq!(w[1].0, w[0].1 + 1, "{intervals:?}");
+            assert!(w[1].2 && w[1].1 >= w[1].0, "{intervals:?}");
+        }
+        for &(_, to, _) in intervals {
+            assert!(
+                cases.iter().any(|c| to <= c.2.epochs && c.2.due(to).logged),
+                "interval ends at {to}, where no run records: {intervals:?}"
+            );
+        }
+        assert!(intervals.iter().any(|&(a, b, _)| b > a), "{intervals:?}");
     }
 
     #[test]
