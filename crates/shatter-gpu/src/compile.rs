@@ -72,9 +72,20 @@ extern "C" __global__ void __launch_bounds__(THREADS) run_sum_k(const i64 *meta,
     )
 }
 
+/// Threads per block of the fused kernel for CUDA type `t`: 512 in `float` (it fits in 128
+/// registers), 256 in `double`.
+pub(crate) fn fused_threads(t: &str) -> usize {
+    if t == "float" {
+        512
+    } else {
+        256
+    }
+}
+
 /// Source of the tile kernels for CUDA type `t`, padded dimension `d` and activation `a`.
 pub(crate) fn tiled_source(t: &str, d: usize, a: Activation) -> String {
     let a = act_id(a);
+    let nt = fused_threads(t);
     format!(
         r#"{KERNELS}
 extern "C" __global__ void __launch_bounds__(THREADS) forward_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *Y, const {t} *P, {t} *E1, {t} *E2, {t} *LT, const int *on) {{
@@ -89,8 +100,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) jvp_k(const i64 *meta, con
 extern "C" __global__ void __launch_bounds__(THREADS) grad_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *P, const {t} *E1, {t} *G, const int *on) {{
     neuron_tile<{t}, {d}, {a}, 0>(meta, tiles, X, P, P, E1, E1, G, on);
 }}
-extern "C" __global__ void __launch_bounds__(THREADS) fused_k(const i64 *meta, const int *runs, const {t} *X, const {t} *Y, {t} *P, {t} *G, {t} *V, {t} *E1, {t} *E2, {t} *LT, int *on, int *diverged_at, double *loss, double *gnorm, double *scale, const double *hyper, double *loss0, int *since, double factor, int window, int from, int to, int step_first) {{
-    fused<{t}, {d}, {a}>(meta, runs, X, Y, P, G, V, E1, E2, LT, on, diverged_at, loss, gnorm, scale, hyper, loss0, since, factor, window, from, to, step_first);
+extern "C" __global__ void __launch_bounds__({nt}) fused_k(const i64 *meta, const int *runs, const {t} *X, const {t} *Y, {t} *P, {t} *G, {t} *V, {t} *E1, {t} *E2, {t} *LT, int *on, int *diverged_at, double *loss, double *gnorm, double *scale, const double *hyper, double *loss0, int *since, double factor, int window, int from, int to, int step_first) {{
+    fused<{t}, {d}, {a}, {nt}>(meta, runs, X, Y, P, G, V, E1, E2, LT, on, diverged_at, loss, gnorm, scale, hyper, loss0, since, factor, window, from, to, step_first);
 }}
 extern "C" __global__ void __launch_bounds__(THREADS) hvp_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *P, const {t} *DIR, const {t} *E1, const {t} *Q, {t} *HV, const int *on) {{
     neuron_tile<{t}, {d}, {a}, 1>(meta, tiles, X, P, DIR, E1, Q, HV, on);

@@ -98,6 +98,9 @@ template <int D> struct Tiles {
     static const int SAMPLES = D <= 16 ? 32 : (D <= 64 ? 8 : 4);
     static const int UNROLL = D <= 64 ? D : 8;
     static const int CHUNK = (2048 / D) < 1 ? 1 : ((2048 / D) > 128 ? 128 : (2048 / D));
+    // The fused kernel's forward tiles: fewer samples, so that it fits in about 120 registers
+    // (f32, D <= 5, sm_90; 170 in f64), two blocks to an SM, without spills.
+    static const int FUSED_SAMPLES = SAMPLES < 8 ? SAMPLES : 8;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -292,10 +295,11 @@ __device__ void neuron_tile(const i64 *__restrict__ meta, const int *__restrict_
 // ---------------------------------------------------------------------------------------------
 // Per-run reductions and the update, shared by every D and activation.
 
+template <int NT = THREADS>
 __device__ double block_sum(double v, double *scratch) {
     scratch[threadIdx.x] = v;
     __syncthreads();
-    for (int o = THREADS / 2; o > 0; o >>= 1) {
+    for (int o = NT / 2; o > 0; o >>= 1) {
         if (threadIdx.x < o) scratch[threadIdx.x] += scratch[threadIdx.x + o];
         __syncthreads();
     }
@@ -426,10 +430,11 @@ __device__ void run_sum(const i64 *__restrict__ meta, const T *__restrict__ SRC,
 // the update, the forward pass, the gradient, the reductions and the divergence rules of the
 // kernels above, in the same formulas, each reduction in a fixed order. Its parameters, velocity
 // and gradient stay in the run's global buffers, which only this block touches (they stay in
-// L1/L2); a thread owns the neurons k = threadIdx.x + j THREADS. It leaves what the host reads
+// L1/L2); a block has NT threads (512 in f32, 256 in f64: under 128 and 255 registers), and a
+// thread owns the neurons k = threadIdx.x + j NT. It leaves what the host reads
 // at a record epoch as the separate kernels do: the scalars, `E1`, `E2`, `LT` and `G` of epoch
 // `to` (or of the epoch the run diverged at, where it stops).
-template <typename T, int D, int ACT>
+template <typename T, int D, int ACT, int NT>
 __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs,
                       const T *__restrict__ X, const T *__restrict__ Y, T *__restrict__ P,
                       T *__restrict__ G, T *__restrict__ V, T *__restrict__ E1,
@@ -439,12 +444,12 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
                       const double *__restrict__ hyper, double *__restrict__ loss0,
                       int *__restrict__ since, double factor, int window, int from, int to,
                       int step_first) {
-    const int S = Tiles<D>::SAMPLES;
+    const int S = Tiles<D>::FUSED_SAMPLES;
     const int C = Tiles<D>::CHUNK;
     __shared__ T xs[(S > C ? S : C) * D];
-    __shared__ T part[WARPS][S];
+    __shared__ T part[(NT / 32)][S];
     __shared__ T es[C];
-    __shared__ double scratch[THREADS];
+    __shared__ double scratch[NT];
     __shared__ int stop;
     const int r = runs[blockIdx.x];
     if (!on[r]) return;
@@ -465,7 +470,7 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
         // The update with the previous epoch's gradient (`step`, for this thread's neurons).
         if (epoch > from || step_first) {
             const double sc = scale[r];
-            for (int k = threadIdx.x; k < K; k += THREADS) {
+            for (int k = threadIdx.x; k < K; k += NT) {
                 for (int j = 0; j < D + 2; ++j) {
                     const i64 at = (i64)j * K + k;
                     if (j == D && !bias) {
@@ -505,14 +510,14 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
         // Forward pass (`sample_tile`, MODE 0) over tiles of S samples.
         for (int i0 = 0; i0 < n; i0 += S) {
             const int count = min(S, n - i0);
-            for (int t = threadIdx.x; t < S * D; t += THREADS) {
+            for (int t = threadIdx.x; t < S * D; t += NT) {
                 xs[t] = t < count * D ? X[xoff + (i64)i0 * D + t] : T(0);
             }
             __syncthreads();
             T acc[S];
 #pragma unroll
             for (int s = 0; s < S; ++s) acc[s] = T(0);
-            for (int k = threadIdx.x; k < K; k += THREADS) {
+            for (int k = threadIdx.x; k < K; k += NT) {
                 T w[D];
 #pragma unroll (Tiles<D>::UNROLL)
                 for (int j = 0; j < D; ++j) w[j] = p[(i64)j * K + k];
@@ -537,7 +542,7 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
             const int s = threadIdx.x;
             if (s < count) {
                 T sum = T(0);
-                for (int w = 0; w < WARPS; ++w) sum += part[w][s];
+                for (int w = 0; w < (NT / 32); ++w) sum += part[w][s];
                 const i64 at = soff + i0 + s;
                 T l, d1, d2;
                 loss_terms<T>(kind, sum + beta, Y[at], l, d1, d2);
@@ -547,10 +552,10 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
             }
             __syncthreads();
         }
-        // Gradient (`neuron_tile`, MODE 0): neurons in rounds of THREADS, samples in chunks of C
+        // Gradient (`neuron_tile`, MODE 0): neurons in rounds of NT, samples in chunks of C
         // staged in shared memory; the squares of the gradient summed on the way.
         double sq = 0.0;
-        for (int k0 = 0; k0 < K; k0 += THREADS) {
+        for (int k0 = 0; k0 < K; k0 += NT) {
             const int k = k0 + threadIdx.x;
             const bool mine = k < K;
             T w[D], gw[D];
@@ -567,10 +572,10 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
             for (int i0 = 0; i0 < n; i0 += C) {
                 const int count = min(C, n - i0);
                 __syncthreads();
-                for (int t = threadIdx.x; t < C * D; t += THREADS) {
+                for (int t = threadIdx.x; t < C * D; t += NT) {
                     xs[t] = t < count * D ? X[xoff + (i64)i0 * D + t] : T(0);
                 }
-                for (int t = threadIdx.x; t < C; t += THREADS) {
+                for (int t = threadIdx.x; t < C; t += NT) {
                     es[t] = t < count ? E1[soff + i0 + t] : T(0);
                 }
                 __syncthreads();
@@ -603,13 +608,13 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
         }
         // Reductions (`reduce_train`): the loss, the beta entry, the norm, the rules.
         double l = 0.0, e = 0.0;
-        for (int i = threadIdx.x; i < n; i += THREADS) {
+        for (int i = threadIdx.x; i < n; i += NT) {
             l += (double)LT[soff + i];
             e += (double)E1[soff + i];
         }
-        l = block_sum(l, scratch);
-        e = block_sum(e, scratch);
-        sq = block_sum(sq, scratch);
+        l = block_sum<NT>(l, scratch);
+        e = block_sum<NT>(e, scratch);
+        sq = block_sum<NT>(sq, scratch);
         if (threadIdx.x == 0) {
             const T gbeta = (T)e;
             g[plen - 1] = gbeta;

@@ -369,7 +369,11 @@ impl<T: GpuFloat> Device<T> {
                 .arg(&first);
             // SAFETY: as for every launch here; the groups' runs are disjoint, so the blocks of
             // launches running side by side write disjoint parts of each buffer.
-            let r = unsafe { b.launch(grid(g.blocks)) };
+            let cfg = LaunchConfig {
+                block_dim: (crate::compile::fused_threads(T::CUDA) as u32, 1, 1),
+                ..grid(g.blocks)
+            };
+            let r = unsafe { b.launch(cfg) };
             launched(&g.lane, self.sync, &format!("fused_k ({})", g.label), r)?;
         }
         for g in &self.groups {

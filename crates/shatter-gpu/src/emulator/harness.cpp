@@ -75,7 +75,9 @@ static std::vector<double> back(const std::vector<T> &v) { return std::vector<do
 template <typename T, int D, int ACT>
 static void fused_stage(const std::vector<i64> &meta, const std::vector<int> &runs, const std::vector<T> &x, const std::vector<T> &y, std::vector<T> &p, std::vector<T> &g, std::vector<T> &v, std::vector<T> &e1, std::vector<T> &e2, std::vector<T> &lt, std::vector<int> &on, std::vector<int> &div, std::vector<double> &loss, std::vector<double> &gnorm, std::vector<double> &scale, const std::vector<double> &hyper, std::vector<double> &loss0, std::vector<int> &since, int from, int to, int step_first) {
     if (runs.empty()) return;
-    launch((int)runs.size(), [&] { fused<T, D, ACT>(meta.data(), runs.data(), x.data(), y.data(), p.data(), g.data(), v.data(), e1.data(), e2.data(), lt.data(), on.data(), div.data(), loss.data(), gnorm.data(), scale.data(), hyper.data(), loss0.data(), since.data(), 10.0, 100, from, to, step_first); });
+    // The block size of the device (`fused_threads` in compile.rs).
+    constexpr int NT = sizeof(T) == 4 ? 512 : 256;
+    launch((int)runs.size(), [&] { fused<T, D, ACT, NT>(meta.data(), runs.data(), x.data(), y.data(), p.data(), g.data(), v.data(), e1.data(), e2.data(), lt.data(), on.data(), div.data(), loss.data(), gnorm.data(), scale.data(), hyper.data(), loss0.data(), since.data(), 10.0, 100, from, to, step_first); }, NT);
 }
 
 template <typename T>

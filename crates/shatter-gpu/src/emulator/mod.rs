@@ -437,19 +437,109 @@ mod tests {
         };
         const EPOCHS: usize = 6;
         let mut cases = vec![
-            case(3, 40, 50, true, Activation::Relu, Loss::Square, None, 0.0, false),
+            case(
+                3,
+                40,
+                50,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.0,
+                false,
+            ),
             // More neurons than threads: two rounds of the gradient.
-            case(3, 300, 37, false, Activation::Gelu, Loss::Mse, Some(0.5), 0.9, false),
-            case(17, 20, 33, true, Activation::Relu, Loss::Square, Some(1e6), 0.0, false),
-            case(17, 24, 41, true, Activation::Gelu, Loss::Square, Some(0.05), 0.5, false),
-            case(1, 16, 70, true, Activation::Gelu, Loss::Logistic, None, 0.0, false),
-            case(1, 5, 3, false, Activation::Relu, Loss::Square, None, 0.0, false),
+            case(
+                3,
+                300,
+                37,
+                false,
+                Activation::Gelu,
+                Loss::Mse,
+                Some(0.5),
+                0.9,
+                false,
+            ),
+            case(
+                17,
+                20,
+                33,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                Some(1e6),
+                0.0,
+                false,
+            ),
+            case(
+                17,
+                24,
+                41,
+                true,
+                Activation::Gelu,
+                Loss::Square,
+                Some(0.05),
+                0.5,
+                false,
+            ),
+            case(
+                1,
+                16,
+                70,
+                true,
+                Activation::Gelu,
+                Loss::Logistic,
+                None,
+                0.0,
+                false,
+            ),
+            case(
+                1,
+                5,
+                3,
+                false,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.0,
+                false,
+            ),
             // Padded to 96: the partially unrolled loops.
-            case(70, 8, 40, true, Activation::Relu, Loss::Square, None, 0.9, false),
+            case(
+                70,
+                8,
+                40,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.9,
+                false,
+            ),
             // Diverges (a non-finite loss) inside the first launch.
-            case(3, 12, 30, true, Activation::Relu, Loss::Square, None, 0.0, false),
+            case(
+                3,
+                12,
+                30,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.0,
+                false,
+            ),
             // Switched off: the kernel may not touch it.
-            case(3, 10, 20, true, Activation::Relu, Loss::Square, None, 0.0, false),
+            case(
+                3,
+                10,
+                20,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.0,
+                false,
+            ),
         ];
         let (diverging, off) = (cases.len() - 2, cases.len() - 1);
         cases[diverging].cfg.lr = 1e150;
@@ -507,7 +597,13 @@ mod tests {
         let l = &packed.runs[off];
         let rounded: Vec<f64> = packed.params[l.p_off..l.p_off + l.plen]
             .iter()
-            .map(|&x| if precision == "float" { x as f32 as f64 } else { x })
+            .map(|&x| {
+                if precision == "float" {
+                    x as f32 as f64
+                } else {
+                    x
+                }
+            })
             .collect();
         assert_eq!(&p_out[l.p_off..l.p_off + l.plen], &rounded[..]);
         assert_eq!((loss[off], div[off], on_out[off]), (0.0, -1, 0));
@@ -528,8 +624,18 @@ mod tests {
             assert_eq!((div[r], on_out[r]), (-1, 1), "run {r}");
             let what = format!("{precision} run {r}");
             let near = |a: f64, b: f64, scale: f64| (a - b).abs() <= tol * scale.max(1.0);
-            assert!(near(loss[r], last.train_loss, last.train_loss), "{what}: loss {} vs {}", loss[r], last.train_loss);
-            assert!(near(gnorm[r], last.grad_norm, last.grad_norm), "{what}: gradient norm {} vs {}", gnorm[r], last.grad_norm);
+            assert!(
+                near(loss[r], last.train_loss, last.train_loss),
+                "{what}: loss {} vs {}",
+                loss[r],
+                last.train_loss
+            );
+            assert!(
+                near(gnorm[r], last.grad_norm, last.grad_norm),
+                "{what}: gradient norm {} vs {}",
+                gnorm[r],
+                last.grad_norm
+            );
             let want = c.cfg.clip.map_or(1.0, |k| (k / (gnorm[r] + 1e-6)).min(1.0));
             assert!(near(scale[r], want, 1.0), "{what}: clip factor");
             let mut got = Network::<f64>::zeros(c.shape);
@@ -537,7 +643,10 @@ mod tests {
             let want: Network<f64> = net.cast();
             let big = want.params.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             for (t, (a, b)) in got.params.iter().zip(&want.params).enumerate() {
-                assert!(near(*a, *b, big), "{what}: parameter {t} after {EPOCHS} epochs: {a} vs {b}");
+                assert!(
+                    near(*a, *b, big),
+                    "{what}: parameter {t} after {EPOCHS} epochs: {a} vs {b}"
+                );
             }
             // What the host reads at the record epoch: the gradient and E1 of the last epoch.
             let shape = c.shape;
@@ -556,7 +665,10 @@ mod tests {
             let l = &packed.runs[r];
             let e1_sum: f64 = e1[l.s_off..l.s_off + l.n].iter().sum();
             let beta = grad[shape.beta_offset()];
-            assert!(near(e1_sum, beta, big), "{what}: E1 sums to {e1_sum}, not {beta}");
+            assert!(
+                near(e1_sum, beta, big),
+                "{what}: E1 sums to {e1_sum}, not {beta}"
+            );
         }
     }
 
@@ -571,7 +683,9 @@ mod tests {
                     std::env::var_os("CI").is_none(),
                     "CI must have a C++20 compiler ({cxx}: {e}); .ci/run installs g++"
                 );
-                eprintln!("skipping the emulator: no C++ compiler ({cxx}: {e}); install g++ or set CXX");
+                eprintln!(
+                    "skipping the emulator: no C++ compiler ({cxx}: {e}); install g++ or set CXX"
+                );
                 None
             }
         }
