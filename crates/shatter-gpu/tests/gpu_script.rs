@@ -9,11 +9,13 @@ use std::process::Command;
 
 const SCRIPT: &str = include_str!("../../../bench/gpu.sh");
 
-const STAGES: [&str; 7] = [
+const STAGES: [&str; 9] = [
     "env",
     "tests",
     "sanitizer",
     "reproduce-cod",
+    "reproduce-cod-warm",
+    "reproduce-cod-unfused",
     "reproduce-shattering",
     "torch-graph",
     "torch-eager",
@@ -60,7 +62,7 @@ fn gpu_script_records_every_stage_without_a_gpu() {
     executable(&bundle.join("test-hangs"), "#!/bin/sh\nsleep 300\n");
     executable(
         &bundle.join("shatter"),
-        "#!/bin/sh\nhead -c 200000 /dev/zero | tr '\\0' x\necho\necho 'no CUDA device here' >&2\nexit 3\n",
+        "#!/bin/sh\nhead -c 200000 /dev/zero | tr '\\0' x\necho\necho \"cache=${SHATTER_CUDA_CACHE:+set} fused=${SHATTER_CUDA_FUSED:-default}\"\necho 'no CUDA device here' >&2\nexit 3\n",
     );
     let out = root.join("out");
     let scratch = root.join("tmp");
@@ -132,6 +134,17 @@ fn gpu_script_records_every_stage_without_a_gpu() {
     );
     assert!(reproduce.contains("no CUDA device here"), "{reproduce}");
     assert!(reproduce.contains("cod wall_seconds"), "{reproduce}");
+    // cod runs with a kernel cache of its own, then again with the per-epoch kernels.
+    let unfused = reproduce
+        .split("=== ")
+        .find(|s| s.starts_with("reproduce-cod-unfused"))
+        .expect("the unfused stage");
+    assert!(unfused.contains("cache=set fused=0"), "{unfused}");
+    let warm = reproduce
+        .split("=== ")
+        .find(|s| s.starts_with("reproduce-cod-warm"))
+        .expect("the warm stage");
+    assert!(warm.contains("cache=set fused=default"), "{warm}");
     let env = std::fs::read_to_string(out.join("env.txt")).unwrap();
     assert!(env.contains("LD_LIBRARY_PATH="), "{env}");
     let torch = std::fs::read_to_string(out.join("torch.txt")).unwrap();
