@@ -201,10 +201,9 @@ pub(crate) fn compile(source: &str, target: &Target) -> Result<Vec<u8>, GpuError
             }
             Ok(()) => {
                 let mut size = 0usize;
-                let (sized, got): (
-                    unsafe fn(sys::nvrtcProgram, *mut usize) -> sys::nvrtcResult,
-                    unsafe fn(sys::nvrtcProgram, *mut std::ffi::c_char) -> sys::nvrtcResult,
-                ) = match target.form {
+                type Size = unsafe fn(sys::nvrtcProgram, *mut usize) -> sys::nvrtcResult;
+                type Get = unsafe fn(sys::nvrtcProgram, *mut std::ffi::c_char) -> sys::nvrtcResult;
+                let (sized, got): (Size, Get) = match target.form {
                     Form::Cubin => (sys::nvrtcGetCUBINSize, sys::nvrtcGetCUBIN),
                     Form::Ptx => (sys::nvrtcGetPTXSize, sys::nvrtcGetPTX),
                 };
