@@ -224,7 +224,17 @@ pub fn load_libraries() -> Libraries {
                 }
             }
             let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-            let (driver, nvrtc) = libraries_in_maps(&maps);
+            let (mapped_driver, mapped_nvrtc) = libraries_in_maps(&maps);
+            // Where the maps cannot say (no /proc), the name the loader found is all there is.
+            // SAFETY: as above.
+            let driver = mapped_driver.or_else(|| {
+                unsafe { cudarc::driver::sys::is_culib_present() }
+                    .then(|| PathBuf::from("libcuda.so"))
+            });
+            let nvrtc = mapped_nvrtc.or_else(|| {
+                unsafe { cudarc::nvrtc::sys::is_culib_present() }
+                    .then(|| PathBuf::from("libnvrtc.so"))
+            });
             Libraries {
                 driver,
                 nvrtc,
