@@ -1,12 +1,16 @@
-//! The CUDA source of every kernel instantiation a batch needs, compiled by NVRTC at run time
-//! and cached per device: one module of per-run kernels per precision, one module of tile
-//! kernels per (precision, padded dimension, activation).
+//! The CUDA source of every kernel instantiation a batch needs, compiled by NVRTC at run time:
+//! one module of per-run kernels per precision, one module of tile kernels per (precision,
+//! padded dimension, activation). A batch's missing modules are compiled in parallel, straight
+//! to machine code for the device's `sm_XX` (PTX for the driver to compile when NVRTC does not
+//! know the device, or the driver rejects the machine code), kept per device in memory and on
+//! disk (`disk.rs`).
 
+use crate::disk::{build, DiskCache, Form, Origin, Target};
 use crate::GpuError;
-use cudarc::driver::{CudaContext, CudaFunction, DeviceRepr, ValidAsZeroBits};
-use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
+use cudarc::driver::{CudaContext, CudaFunction, DeviceRepr, DriverError, ValidAsZeroBits};
 use shatter_core::{Activation, Float};
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 /// The templates shared by every module.
@@ -40,6 +44,8 @@ pub(crate) struct Tiled {
     pub jvp: CudaFunction,
     pub grad: CudaFunction,
     pub hvp: CudaFunction,
+    /// Whole record intervals of the group's runs, one block per run (`fused` in kernels.cu).
+    pub fused: CudaFunction,
 }
 
 fn act_id(a: Activation) -> usize {
@@ -66,9 +72,20 @@ extern "C" __global__ void __launch_bounds__(THREADS) run_sum_k(const i64 *meta,
     )
 }
 
+/// Threads per block of the fused kernel for CUDA type `t`: 512 in `float` (it fits in 128
+/// registers), 256 in `double`.
+pub(crate) fn fused_threads(t: &str) -> usize {
+    if t == "float" {
+        512
+    } else {
+        256
+    }
+}
+
 /// Source of the tile kernels for CUDA type `t`, padded dimension `d` and activation `a`.
 pub(crate) fn tiled_source(t: &str, d: usize, a: Activation) -> String {
     let a = act_id(a);
+    let nt = fused_threads(t);
     format!(
         r#"{KERNELS}
 extern "C" __global__ void __launch_bounds__(THREADS) forward_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *Y, const {t} *P, {t} *E1, {t} *E2, {t} *LT, const int *on) {{
@@ -83,6 +100,9 @@ extern "C" __global__ void __launch_bounds__(THREADS) jvp_k(const i64 *meta, con
 extern "C" __global__ void __launch_bounds__(THREADS) grad_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *P, const {t} *E1, {t} *G, const int *on) {{
     neuron_tile<{t}, {d}, {a}, 0>(meta, tiles, X, P, P, E1, E1, G, on);
 }}
+extern "C" __global__ void __launch_bounds__({nt}) fused_k(const i64 *meta, const int *runs, const {t} *X, const {t} *Y, {t} *P, {t} *G, {t} *V, {t} *E1, {t} *E2, {t} *LT, int *on, int *diverged_at, double *loss, double *gnorm, double *scale, const double *hyper, double *loss0, int *since, double factor, int window, int from, int to, int step_first) {{
+    fused<{t}, {d}, {a}, {nt}>(meta, runs, X, Y, P, G, V, E1, E2, LT, on, diverged_at, loss, gnorm, scale, hyper, loss0, since, factor, window, from, to, step_first);
+}}
 extern "C" __global__ void __launch_bounds__(THREADS) hvp_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *P, const {t} *DIR, const {t} *E1, const {t} *Q, {t} *HV, const int *on) {{
     neuron_tile<{t}, {d}, {a}, 1>(meta, tiles, X, P, DIR, E1, Q, HV, on);
 }}
@@ -90,95 +110,371 @@ extern "C" __global__ void __launch_bounds__(THREADS) hvp_k(const i64 *meta, con
     )
 }
 
-/// NVRTC options for compute capability `(major, minor)`.
-pub(crate) fn options(capability: (i32, i32)) -> CompileOptions {
-    CompileOptions {
-        options: vec![format!(
-            "--gpu-architecture=compute_{}{}",
-            capability.0, capability.1
-        )],
-        ..CompileOptions::default()
+/// The architectures this NVRTC can compile for (NVRTC numbering: 90 for `sm_90`).
+pub(crate) fn supported_archs() -> Result<Vec<i32>, GpuError> {
+    use cudarc::nvrtc::sys;
+    let mut count = 0;
+    // SAFETY: NVRTC was found loadable by `device::open` before any compile; the buffer holds
+    // the number of entries NVRTC reported.
+    unsafe {
+        sys::nvrtcGetNumSupportedArchs(&mut count)
+            .result()
+            .map_err(|e| GpuError::Compile(format!("asking NVRTC for its architectures: {e}")))?;
+        let mut archs = vec![0; count.max(0) as usize];
+        sys::nvrtcGetSupportedArchs(archs.as_mut_ptr())
+            .result()
+            .map_err(|e| GpuError::Compile(format!("asking NVRTC for its architectures: {e}")))?;
+        Ok(archs)
     }
 }
 
-/// Compiles `source` to PTX text.
-pub(crate) fn to_ptx(source: &str, capability: (i32, i32)) -> Result<String, GpuError> {
-    compile_ptx_with_opts(source, options(capability))
-        .map(|p| p.to_src())
-        .map_err(|e| GpuError::Compile(e.to_string()))
+/// NVRTC's version `(major, minor)`.
+pub(crate) fn nvrtc_version() -> Result<(i32, i32), GpuError> {
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: as in `supported_archs`; two plain out-parameters.
+    unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) }
+        .result()
+        .map_err(|e| GpuError::Compile(format!("asking NVRTC for its version: {e}")))?;
+    Ok((major, minor))
 }
 
-/// Compiled modules of one device, built on first use.
+/// What to compile for a device of compute `capability` with an NVRTC that supports `archs`:
+/// machine code for the device itself when NVRTC knows it; otherwise PTX for the newest
+/// architecture below it that NVRTC knows (the driver compiles that for the device).
+///
+/// # Errors
+/// [`GpuError::Compile`] when NVRTC knows no architecture at or below the device's (an NVRTC
+/// too new for an old GPU).
+pub(crate) fn choose_target(
+    capability: (i32, i32),
+    archs: &[i32],
+    nvrtc: (i32, i32),
+) -> Result<Target, GpuError> {
+    let arch = capability.0 * 10 + capability.1;
+    if archs.contains(&arch) {
+        return Ok(Target {
+            arch,
+            form: Form::Cubin,
+            nvrtc,
+        });
+    }
+    match archs.iter().copied().filter(|&a| a < arch).max() {
+        Some(below) => Ok(Target {
+            arch: below,
+            form: Form::Ptx,
+            nvrtc,
+        }),
+        None => Err(GpuError::Compile(format!(
+            "NVRTC {}.{} cannot compile for this GPU (sm_{arch}); it supports {archs:?}: use an \
+             older CUDA toolkit or NVRTC wheel",
+            nvrtc.0, nvrtc.1
+        ))),
+    }
+}
+
+/// Compiles `source` for `target` with NVRTC: a cubin, or PTX text ending in a NUL byte (as
+/// the driver reads it).
+pub(crate) fn compile(source: &str, target: &Target) -> Result<Vec<u8>, GpuError> {
+    use cudarc::nvrtc::{result, sys};
+    let fail = |what: &str, e: result::NvrtcError| GpuError::Compile(format!("{what}: {e}"));
+    let src = std::ffi::CString::new(source)
+        .map_err(|_| GpuError::Compile("the kernel source holds a NUL byte".into()))?;
+    let prog = result::create_program(&src, None).map_err(|e| fail("nvrtcCreateProgram", e))?;
+    // SAFETY: `prog` was just created and is destroyed once, below; the buffers are sized by
+    // the sizes NVRTC reports.
+    let built = unsafe {
+        match result::compile_program(prog, &[target.option(), "--std=c++17".to_string()]) {
+            Err(e) => {
+                let log = result::get_program_log(prog)
+                    .map(|l| {
+                        let bytes: Vec<u8> = l.iter().map(|&c| c as u8).collect();
+                        String::from_utf8_lossy(&bytes)
+                            .trim_end_matches('\0')
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                Err(GpuError::Compile(format!(
+                    "NVRTC {} for {}: {e}\n{log}",
+                    target.nvrtc.0,
+                    target.option()
+                )))
+            }
+            Ok(()) => {
+                let mut size = 0usize;
+                type Size = unsafe fn(sys::nvrtcProgram, *mut usize) -> sys::nvrtcResult;
+                type Get = unsafe fn(sys::nvrtcProgram, *mut std::ffi::c_char) -> sys::nvrtcResult;
+                let (sized, got): (Size, Get) = match target.form {
+                    Form::Cubin => (sys::nvrtcGetCUBINSize, sys::nvrtcGetCUBIN),
+                    Form::Ptx => (sys::nvrtcGetPTXSize, sys::nvrtcGetPTX),
+                };
+                sized(prog, &mut size)
+                    .result()
+                    .map_err(|e| fail("reading the compiled size", e))
+                    .and_then(|()| {
+                        let mut out = vec![0u8; size];
+                        got(prog, out.as_mut_ptr().cast())
+                            .result()
+                            .map_err(|e| fail("reading the compiled module", e))?;
+                        if target.form == Form::Ptx && out.last() != Some(&0) {
+                            out.push(0);
+                        }
+                        Ok(out)
+                    })
+            }
+        }
+    };
+    // SAFETY: `prog` is live and destroyed only here.
+    let _ = unsafe { result::destroy_program(prog) };
+    built
+}
+
+/// Compiles `source` to PTX text for `compute_XX` of `capability`.
+#[cfg(test)]
+pub(crate) fn to_ptx(source: &str, capability: (i32, i32)) -> Result<String, GpuError> {
+    let target = Target {
+        arch: capability.0 * 10 + capability.1,
+        form: Form::Ptx,
+        nvrtc: nvrtc_version()?,
+    };
+    let bytes = compile(source, &target)?;
+    Ok(String::from_utf8_lossy(&bytes)
+        .trim_end_matches('\0')
+        .to_string())
+}
+
+/// The CUDA driver's version as `(major, minor)`, `(0, 0)` when it cannot say.
+pub(crate) fn driver_version() -> (i32, i32) {
+    let mut v = 0;
+    // SAFETY: the driver library was found loadable by `device::open`; one out-parameter.
+    let ok = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) }
+        .result()
+        .is_ok();
+    if ok {
+        (v / 1000, (v % 1000) / 10)
+    } else {
+        (0, 0)
+    }
+}
+
+/// What compiling and loading the kernels took, for reports (`bench/gpu.sh`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompileStats {
+    /// The target, `sm_90 cubin` or `compute_90 ptx`.
+    pub target: String,
+    /// Modules compiled by NVRTC.
+    pub compiled: usize,
+    /// Modules read from the disk cache.
+    pub cached: usize,
+    /// Modules whose machine code the driver rejected, loaded from PTX instead.
+    pub ptx_fallbacks: usize,
+    /// Wall seconds spent compiling and loading.
+    pub seconds: f64,
+    /// The disk cache's folder (`None`: caching off).
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+/// Why the driver would not load a module, in words that say what to do.
+fn load_error(e: DriverError, target: &Target) -> GpuError {
+    let (dmaj, dmin) = driver_version();
+    let (nmaj, nmin) = target.nvrtc;
+    if e.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION {
+        return GpuError::Compile(unsupported_ptx_message((dmaj, dmin), target.nvrtc));
+    }
+    GpuError::Driver(format!(
+        "loading the kernels compiled by NVRTC {nmaj}.{nmin} for {} (driver CUDA \
+         {dmaj}.{dmin}): {e}",
+        target.option()
+    ))
+}
+
+/// What CUDA_ERROR_UNSUPPORTED_PTX_VERSION means and what to do about it.
+pub(crate) fn unsupported_ptx_message(driver: (i32, i32), nvrtc: (i32, i32)) -> String {
+    let (dmaj, dmin) = driver;
+    let (nmaj, nmin) = nvrtc;
+    format!(
+        "the CUDA driver (CUDA {dmaj}.{dmin}) rejects code from NVRTC {nmaj}.{nmin} \
+         (CUDA_ERROR_UNSUPPORTED_PTX_VERSION): the NVRTC found is newer than the driver. Put \
+         an NVRTC no newer than CUDA {dmaj}.{dmin} first on LD_LIBRARY_PATH (for example \
+         pip's nvidia-cuda-nvrtc-cu{dmaj}), or update the driver"
+    )
+}
+
+/// Compiled modules of one device: kept in memory for later batches, and on disk
+/// ([`DiskCache`]) for later starts.
 pub(crate) struct Cache {
     ctx: Arc<CudaContext>,
     capability: (i32, i32),
+    target: Option<Target>,
+    disk: DiskCache,
     common: HashMap<&'static str, Arc<Common>>,
     tiled: HashMap<(&'static str, usize, usize), Arc<Tiled>>,
+    stats: CompileStats,
+}
+
+/// One module to build: its source and what goes where once loaded.
+enum Want {
+    Common(&'static str),
+    Tiled(&'static str, usize, Activation),
+}
+
+impl Want {
+    fn source(&self) -> String {
+        match self {
+            Want::Common(t) => common_source(t),
+            Want::Tiled(t, d, a) => tiled_source(t, *d, *a),
+        }
+    }
+
+    fn names(&self) -> &'static [&'static str] {
+        match self {
+            Want::Common(_) => &["reduce_train_k", "step_k", "run_sum_k"],
+            Want::Tiled(..) => &["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k", "fused_k"],
+        }
+    }
 }
 
 impl Cache {
     pub fn new(ctx: Arc<CudaContext>, capability: (i32, i32)) -> Cache {
+        let disk = DiskCache::from_env();
+        let stats = CompileStats {
+            cache_dir: disk.dir().map(Path::to_path_buf),
+            ..CompileStats::default()
+        };
         Cache {
             ctx,
             capability,
+            target: None,
+            disk,
             common: HashMap::new(),
             tiled: HashMap::new(),
+            stats,
         }
     }
 
-    fn load(&self, source: &str, names: &[&str]) -> Result<Vec<CudaFunction>, GpuError> {
-        let ptx = to_ptx(source, self.capability)?;
+    /// What compiling took so far.
+    pub fn stats(&self) -> &CompileStats {
+        &self.stats
+    }
+
+    fn target(&mut self) -> Result<Target, GpuError> {
+        if let Some(t) = self.target {
+            return Ok(t);
+        }
+        let t = choose_target(self.capability, &supported_archs()?, nvrtc_version()?)?;
+        self.stats.target = match t.form {
+            Form::Cubin => format!("sm_{} cubin", t.arch),
+            Form::Ptx => format!("compute_{} ptx", t.arch),
+        };
+        self.target = Some(t);
+        Ok(t)
+    }
+
+    fn load(&self, image: Vec<u8>, names: &[&str]) -> Result<Vec<CudaFunction>, DriverError> {
         let module = self
             .ctx
-            .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
-            .map_err(|e| GpuError::Driver(format!("loading the compiled kernels: {e}")))?;
-        names
-            .iter()
-            .map(|n| {
-                module
-                    .load_function(n)
-                    .map_err(|e| GpuError::Driver(format!("kernel {n}: {e}")))
-            })
-            .collect()
+            .load_module(cudarc::nvrtc::Ptx::from_binary(image))?;
+        names.iter().map(|n| module.load_function(n)).collect()
+    }
+
+    /// Builds every module of precision `T` that a batch with tile groups `groups` (padded
+    /// dimension, activation) needs and that is not built yet: compiled in parallel (or read
+    /// from the disk cache), then loaded. Machine code the driver rejects is replaced by PTX.
+    pub fn prepare<T: GpuFloat>(&mut self, groups: &[(usize, Activation)]) -> Result<(), GpuError> {
+        let mut wants = Vec::new();
+        if !self.common.contains_key(T::CUDA) {
+            wants.push(Want::Common(T::CUDA));
+        }
+        for &(d, a) in groups {
+            let key = (T::CUDA, d, act_id(a));
+            let dup = wants
+                .iter()
+                .any(|w| matches!(w, Want::Tiled(_, wd, wa) if *wd == d && *wa == a));
+            if !self.tiled.contains_key(&key) && !dup {
+                wants.push(Want::Tiled(T::CUDA, d, a));
+            }
+        }
+        if wants.is_empty() {
+            return Ok(());
+        }
+        let t0 = std::time::Instant::now();
+        let target = self.target()?;
+        let sources: Vec<String> = wants.iter().map(Want::source).collect();
+        let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let built = build(&refs, &target, &self.disk, |s| compile(s, &target))?;
+        for ((want, source), (image, origin)) in wants.iter().zip(&sources).zip(built) {
+            match origin {
+                Origin::Cache => self.stats.cached += 1,
+                Origin::Compiled => self.stats.compiled += 1,
+            }
+            let f = match self.load(image, want.names()) {
+                Ok(f) => f,
+                Err(e) if target.form == Form::Cubin => {
+                    // Machine code the driver cannot take: PTX for the same architecture, which
+                    // the driver compiles itself.
+                    let ptx = Target {
+                        form: Form::Ptx,
+                        ..target
+                    };
+                    let image = build(&[source.as_str()], &ptx, &self.disk, |s| compile(s, &ptx))?
+                        .pop()
+                        .map(|(b, _)| b)
+                        .unwrap_or_default();
+                    self.stats.ptx_fallbacks += 1;
+                    self.load(image, want.names())
+                        .map_err(|e2| match load_error(e2, &ptx) {
+                            GpuError::Driver(why) => GpuError::Driver(format!(
+                                "the driver rejected the cubin ({e}) and then the PTX: {why}"
+                            )),
+                            other => other,
+                        })?
+                }
+                Err(e) => return Err(load_error(e, &target)),
+            };
+            let mut f = f.into_iter();
+            let mut next = || f.next().expect("one function per name");
+            match want {
+                Want::Common(t) => {
+                    let (reduce_train, step, run_sum) = (next(), next(), next());
+                    self.common.insert(
+                        t,
+                        Arc::new(Common {
+                            reduce_train,
+                            step,
+                            run_sum,
+                        }),
+                    );
+                }
+                Want::Tiled(t, d, a) => {
+                    let (forward, test, jvp, grad, hvp) = (next(), next(), next(), next(), next());
+                    let fused = next();
+                    self.tiled.insert(
+                        (t, *d, act_id(*a)),
+                        Arc::new(Tiled {
+                            forward,
+                            test,
+                            jvp,
+                            grad,
+                            hvp,
+                            fused,
+                        }),
+                    );
+                }
+            }
+        }
+        self.stats.seconds += t0.elapsed().as_secs_f64();
+        Ok(())
     }
 
     /// The per-run kernels for precision `T`.
     pub fn common<T: GpuFloat>(&mut self) -> Result<Arc<Common>, GpuError> {
-        if let Some(c) = self.common.get(T::CUDA) {
-            return Ok(c.clone());
-        }
-        let mut f = self.load(
-            &common_source(T::CUDA),
-            &["reduce_train_k", "step_k", "run_sum_k"],
-        )?;
-        let c = Arc::new(Common {
-            run_sum: f.pop().expect("three kernels"),
-            step: f.pop().expect("three kernels"),
-            reduce_train: f.pop().expect("three kernels"),
-        });
-        self.common.insert(T::CUDA, c.clone());
-        Ok(c)
+        self.prepare::<T>(&[])?;
+        Ok(self.common[T::CUDA].clone())
     }
 
     /// The tile kernels for precision `T`, padded dimension `d` and activation `a`.
     pub fn tiled<T: GpuFloat>(&mut self, d: usize, a: Activation) -> Result<Arc<Tiled>, GpuError> {
-        let key = (T::CUDA, d, act_id(a));
-        if let Some(t) = self.tiled.get(&key) {
-            return Ok(t.clone());
-        }
-        let mut f = self.load(
-            &tiled_source(T::CUDA, d, a),
-            &["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k"],
-        )?;
-        let t = Arc::new(Tiled {
-            hvp: f.pop().expect("five kernels"),
-            grad: f.pop().expect("five kernels"),
-            jvp: f.pop().expect("five kernels"),
-            test: f.pop().expect("five kernels"),
-            forward: f.pop().expect("five kernels"),
-        });
-        self.tiled.insert(key, t.clone());
-        Ok(t)
+        self.prepare::<T>(&[(d, a)])?;
+        Ok(self.tiled[&(T::CUDA, d, act_id(a))].clone())
     }
 }
 
@@ -186,35 +482,84 @@ impl Cache {
 mod tests {
     use super::*;
 
-    /// Whether NVRTC can be loaded here; the compile test needs it, not a GPU.
-    fn nvrtc_present() -> bool {
-        // SAFETY: only tries to dlopen the library by name.
-        unsafe { cudarc::nvrtc::sys::is_culib_present() }
+    #[test]
+    fn the_device_gets_machine_code_when_nvrtc_knows_it_and_ptx_otherwise() {
+        let archs = [75, 80, 86, 87, 89, 90, 100, 120];
+        let t = choose_target((9, 0), &archs, (13, 0)).unwrap();
+        assert_eq!((t.arch, t.form), (90, Form::Cubin));
+        // A GPU newer than this NVRTC: PTX of the newest architecture below it.
+        let t = choose_target((12, 1), &archs, (13, 0)).unwrap();
+        assert_eq!((t.arch, t.form), (120, Form::Ptx));
+        let t = choose_target((10, 3), &archs, (13, 0)).unwrap();
+        assert_eq!((t.arch, t.form), (100, Form::Ptx));
+        // A GPU older than anything this NVRTC compiles for.
+        let e = choose_target((7, 0), &archs, (13, 0)).unwrap_err();
+        assert!(e.to_string().contains("sm_70"), "{e}");
     }
 
-    /// Every kernel compiles for Hopper in both precisions and activations, at the smallest,
-    /// a middle and the largest padded dimension. Needs NVRTC only (no GPU).
     #[test]
-    #[ignore = "needs NVRTC: put the CUDA toolkit's lib64 (or pip's nvidia/cuda_nvrtc/lib) on LD_LIBRARY_PATH and run with --include-ignored"]
+    fn a_driver_older_than_nvrtc_is_explained() {
+        let m = unsupported_ptx_message((12, 4), (13, 0));
+        for part in [
+            "CUDA 12.4",
+            "NVRTC 13.0",
+            "CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
+            "nvidia-cuda-nvrtc-cu12",
+            "update the driver",
+        ] {
+            assert!(m.contains(part), "{part}: {m}");
+        }
+    }
+
+    /// Every kernel compiles for Hopper to PTX and to a cubin, in both precisions and
+    /// activations, at the smallest, a middle and the largest padded dimension. Needs NVRTC
+    /// only (no GPU); `device::load_libraries` finds it on the loader's path, in a CUDA toolkit
+    /// or in a Python wheel.
+    #[test]
+    #[ignore = "needs NVRTC (a CUDA toolkit, or pip's nvidia-cuda-nvrtc): run with --include-ignored"]
     fn kernels_compile_with_nvrtc() {
-        assert!(
-            nvrtc_present(),
-            "NVRTC (libnvrtc.so) was not found on the library path"
-        );
+        let found = crate::device::load_libraries();
+        assert!(found.nvrtc.is_some(), "NVRTC was not found: {found:?}");
+        let version = nvrtc_version().expect("NVRTC answers");
+        let archs = supported_archs().expect("NVRTC answers");
+        assert!(archs.contains(&90), "{archs:?}");
+        let cubin = Target {
+            arch: 90,
+            form: Form::Cubin,
+            nvrtc: version,
+        };
         for t in ["float", "double"] {
             let ptx = to_ptx(&common_source(t), (9, 0)).expect("per-run kernels compile");
             for name in ["reduce_train_k", "step_k", "run_sum_k"] {
                 assert!(ptx.contains(name), "{t}: {name} in the PTX");
             }
+            let elf = compile(&common_source(t), &cubin).expect("per-run kernels compile");
+            assert_eq!(&elf[..4], b"\x7fELF", "{t}: a cubin is an ELF file");
             for d in [1, 5, 64, 256] {
                 for a in [Activation::Relu, Activation::Gelu] {
                     let ptx = to_ptx(&tiled_source(t, d, a), (9, 0))
                         .unwrap_or_else(|e| panic!("{t} d={d} {a:?}: {e}"));
-                    for name in ["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k"] {
+                    for name in ["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k", "fused_k"] {
                         assert!(ptx.contains(name), "{t} d={d}: {name} in the PTX");
                     }
                 }
             }
         }
+        // The whole set of one precision compiles through the parallel, cached path.
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let disk = DiskCache::at(tmp.path());
+        let sources: Vec<String> = [1, 16, 64]
+            .iter()
+            .map(|&d| tiled_source("float", d, Activation::Relu))
+            .collect();
+        let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let first = build(&refs, &cubin, &disk, |s| compile(s, &cubin)).expect("compiles");
+        let second = build(&refs, &cubin, &disk, |s| compile(s, &cubin)).expect("cached");
+        assert!(first.iter().all(|(_, o)| *o == Origin::Compiled));
+        assert!(second.iter().all(|(_, o)| *o == Origin::Cache));
+        assert_eq!(first[2].0, second[2].0);
+        // A compile error comes back with NVRTC's log.
+        let e = compile("this is not CUDA", &cubin).unwrap_err().to_string();
+        assert!(e.contains("error"), "{e}");
     }
 }

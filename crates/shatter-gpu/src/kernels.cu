@@ -98,6 +98,9 @@ template <int D> struct Tiles {
     static const int SAMPLES = D <= 16 ? 32 : (D <= 64 ? 8 : 4);
     static const int UNROLL = D <= 64 ? D : 8;
     static const int CHUNK = (2048 / D) < 1 ? 1 : ((2048 / D) > 128 ? 128 : (2048 / D));
+    // The fused kernel's forward tiles: fewer samples, so that it fits in about 120 registers
+    // (f32, D <= 5, sm_90; 170 in f64), two blocks to an SM, without spills.
+    static const int FUSED_SAMPLES = SAMPLES < 8 ? SAMPLES : 8;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -292,16 +295,45 @@ __device__ void neuron_tile(const i64 *__restrict__ meta, const int *__restrict_
 // ---------------------------------------------------------------------------------------------
 // Per-run reductions and the update, shared by every D and activation.
 
+template <int NT = THREADS>
 __device__ double block_sum(double v, double *scratch) {
     scratch[threadIdx.x] = v;
     __syncthreads();
-    for (int o = THREADS / 2; o > 0; o >>= 1) {
+    for (int o = NT / 2; o > 0; o >>= 1) {
         if (threadIdx.x < o) scratch[threadIdx.x] += scratch[threadIdx.x + o];
         __syncthreads();
     }
     double s = scratch[0];
     __syncthreads();
     return s;
+}
+
+// The end of an epoch's reductions for run `r` (one thread): records the loss `lv` and gradient
+// norm `gn`, the clipping factor, and applies the divergence rules (see `reduce_train`).
+__device__ void judge(int r, double lv, double gn, int *__restrict__ on,
+                      int *__restrict__ diverged_at, double *__restrict__ loss,
+                      double *__restrict__ gnorm, double *__restrict__ scale,
+                      const double *__restrict__ hyper, double *__restrict__ loss0,
+                      int *__restrict__ since, double factor, int window, int epoch) {
+    const double clip = hyper[4 * r + 2];
+    loss[r] = lv;
+    gnorm[r] = gn;
+    scale[r] = (clip >= 0.0 && isfinite(gn)) ? fmin(1.0, clip / (gn + 1e-6)) : 1.0;
+    if (!(isfinite(lv) && isfinite(gn))) {
+        diverged_at[r] = epoch;
+        on[r] = 0;
+    } else {
+        if (epoch == 0) loss0[r] = lv;
+        if (lv > factor * loss0[r]) {
+            if (since[r] < 0) since[r] = epoch;
+            if (epoch + 1 - since[r] >= window) {
+                diverged_at[r] = epoch;
+                on[r] = 0;
+            }
+        } else {
+            since[r] = -1;
+        }
+    }
 }
 
 // One block per run: the loss, the gradient's beta entry and norm, the clipping factor, and
@@ -338,27 +370,7 @@ __device__ void reduce_train(const i64 *__restrict__ meta, const T *__restrict__
         sq += x * x;
     }
     sq = block_sum(sq, scratch);
-    if (threadIdx.x == 0) {
-        const double lv = l / n, gn = sqrt(sq), clip = hyper[4 * r + 2];
-        loss[r] = lv;
-        gnorm[r] = gn;
-        scale[r] = (clip >= 0.0 && isfinite(gn)) ? fmin(1.0, clip / (gn + 1e-6)) : 1.0;
-        if (!(isfinite(lv) && isfinite(gn))) {
-            diverged_at[r] = epoch;
-            on[r] = 0;
-        } else {
-            if (epoch == 0) loss0[r] = lv;
-            if (lv > factor * loss0[r]) {
-                if (since[r] < 0) since[r] = epoch;
-                if (epoch + 1 - since[r] >= window) {
-                    diverged_at[r] = epoch;
-                    on[r] = 0;
-                }
-            } else {
-                since[r] = -1;
-            }
-        }
-    }
+    if (threadIdx.x == 0) judge(r, l / n, sqrt(sq), on, diverged_at, loss, gnorm, scale, hyper, loss0, since, factor, window, epoch);
 }
 
 // One thread per parameter: clipping, weight decay and momentum in PyTorch's order; the b block
@@ -410,4 +422,208 @@ __device__ void run_sum(const i64 *__restrict__ meta, const T *__restrict__ SRC,
     for (int i = threadIdx.x; i < n; i += THREADS) s += (double)SRC[off + i];
     s = block_sum(s, scratch);
     if (threadIdx.x == 0) out[r] = s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fused kernel: one block trains one run for a whole record interval, epochs `from` to `to`
+// (the update of the previous epoch first, unless `step_first` is 0), with no launch in between:
+// the update, the forward pass, the gradient, the reductions and the divergence rules of the
+// kernels above, in the same formulas, each reduction in a fixed order. Its parameters, velocity
+// and gradient stay in the run's global buffers, which only this block touches (they stay in
+// L1/L2); a block has NT threads (512 in f32, 256 in f64: under 128 and 255 registers), and a
+// thread owns the neurons k = threadIdx.x + j NT. It leaves what the host reads
+// at a record epoch as the separate kernels do: the scalars, `E1`, `E2`, `LT` and `G` of epoch
+// `to` (or of the epoch the run diverged at, where it stops).
+template <typename T, int D, int ACT, int NT>
+__device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs,
+                      const T *__restrict__ X, const T *__restrict__ Y, T *__restrict__ P,
+                      T *__restrict__ G, T *__restrict__ V, T *__restrict__ E1,
+                      T *__restrict__ E2, T *__restrict__ LT, int *__restrict__ on,
+                      int *__restrict__ diverged_at, double *__restrict__ loss,
+                      double *__restrict__ gnorm, double *__restrict__ scale,
+                      const double *__restrict__ hyper, double *__restrict__ loss0,
+                      int *__restrict__ since, double factor, int window, int from, int to,
+                      int step_first) {
+    const int S = Tiles<D>::FUSED_SAMPLES;
+    const int C = Tiles<D>::CHUNK;
+    __shared__ T xs[(S > C ? S : C) * D];
+    __shared__ T part[(NT / 32)][S];
+    __shared__ T es[C];
+    __shared__ double scratch[NT];
+    __shared__ int stop;
+    const int r = runs[blockIdx.x];
+    if (!on[r]) return;
+    const i64 *m = meta + (i64)r * META;
+    const int n = (int)m[M_N];
+    const int K = (int)m[M_K];
+    const bool bias = m[M_BIAS] != 0;
+    const int kind = (int)m[M_LOSS];
+    const i64 xoff = m[M_XOFF], soff = m[M_SOFF], plen = m[M_PLEN];
+    T *p = P + m[M_POFF];
+    T *g = G + m[M_POFF];
+    T *vel = V + m[M_POFF];
+    const T eta = (T)hyper[4 * r], lambda = (T)hyper[4 * r + 1], mu = (T)hyper[4 * r + 3];
+    const bool heavy = hyper[4 * r + 3] != 0.0;
+    const T inv_n = T(1) / T(n);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int epoch = from; epoch <= to; ++epoch) {
+        // The update with the previous epoch's gradient (`step`, for this thread's neurons).
+        if (epoch > from || step_first) {
+            const double sc = scale[r];
+            for (int k = threadIdx.x; k < K; k += NT) {
+                for (int j = 0; j < D + 2; ++j) {
+                    const i64 at = (i64)j * K + k;
+                    if (j == D && !bias) {
+                        p[at] = T(0);
+                        continue;
+                    }
+                    T gr = g[at];
+                    if (sc < 1.0) gr = gr * (T)sc;
+                    T q = p[at];
+                    if (!heavy) {
+                        q -= eta * (gr + lambda * q);
+                    } else {
+                        const T u = mu * vel[at] + gr + lambda * q;
+                        vel[at] = u;
+                        q -= eta * u;
+                    }
+                    p[at] = q;
+                }
+            }
+            if (threadIdx.x == 0) {
+                const i64 at = plen - 1;
+                T gr = g[at];
+                if (sc < 1.0) gr = gr * (T)sc;
+                T q = p[at];
+                if (!heavy) {
+                    q -= eta * (gr + lambda * q);
+                } else {
+                    const T u = mu * vel[at] + gr + lambda * q;
+                    vel[at] = u;
+                    q -= eta * u;
+                }
+                p[at] = q;
+            }
+            __syncthreads();
+        }
+        const T beta = p[plen - 1];
+        // Forward pass (`sample_tile`, MODE 0) over tiles of S samples.
+        for (int i0 = 0; i0 < n; i0 += S) {
+            const int count = min(S, n - i0);
+            for (int t = threadIdx.x; t < S * D; t += NT) {
+                xs[t] = t < count * D ? X[xoff + (i64)i0 * D + t] : T(0);
+            }
+            __syncthreads();
+            T acc[S];
+#pragma unroll
+            for (int s = 0; s < S; ++s) acc[s] = T(0);
+            for (int k = threadIdx.x; k < K; k += NT) {
+                T w[D];
+#pragma unroll (Tiles<D>::UNROLL)
+                for (int j = 0; j < D; ++j) w[j] = p[(i64)j * K + k];
+                const T b = p[(i64)D * K + k];
+                const T v = p[(i64)D * K + K + k];
+#pragma unroll
+                for (int s = 0; s < S; ++s) {
+                    T z = b;
+#pragma unroll (Tiles<D>::UNROLL)
+                    for (int j = 0; j < D; ++j) z += w[j] * xs[s * D + j];
+                    T s0, s1, s2;
+                    act<T, ACT>(z, s0, s1, s2);
+                    acc[s] += v * s0;
+                }
+            }
+#pragma unroll
+            for (int s = 0; s < S; ++s) {
+                T v = warp_sum(acc[s]);
+                if (lane == 0) part[warp][s] = v;
+            }
+            __syncthreads();
+            const int s = threadIdx.x;
+            if (s < count) {
+                T sum = T(0);
+                for (int w = 0; w < (NT / 32); ++w) sum += part[w][s];
+                const i64 at = soff + i0 + s;
+                T l, d1, d2;
+                loss_terms<T>(kind, sum + beta, Y[at], l, d1, d2);
+                E1[at] = d1 * inv_n;
+                E2[at] = d2 * inv_n;
+                LT[at] = l;
+            }
+            __syncthreads();
+        }
+        // Gradient (`neuron_tile`, MODE 0): neurons in rounds of NT, samples in chunks of C
+        // staged in shared memory; the squares of the gradient summed on the way.
+        double sq = 0.0;
+        for (int k0 = 0; k0 < K; k0 += NT) {
+            const int k = k0 + threadIdx.x;
+            const bool mine = k < K;
+            T w[D], gw[D];
+            T b = T(0), v = T(0), gb = T(0), gv = T(0);
+#pragma unroll (Tiles<D>::UNROLL)
+            for (int j = 0; j < D; ++j) {
+                w[j] = mine ? p[(i64)j * K + k] : T(0);
+                gw[j] = T(0);
+            }
+            if (mine) {
+                b = p[(i64)D * K + k];
+                v = p[(i64)D * K + K + k];
+            }
+            for (int i0 = 0; i0 < n; i0 += C) {
+                const int count = min(C, n - i0);
+                __syncthreads();
+                for (int t = threadIdx.x; t < C * D; t += NT) {
+                    xs[t] = t < count * D ? X[xoff + (i64)i0 * D + t] : T(0);
+                }
+                for (int t = threadIdx.x; t < C; t += NT) {
+                    es[t] = t < count ? E1[soff + i0 + t] : T(0);
+                }
+                __syncthreads();
+                if (!mine) continue;
+                for (int s = 0; s < count; ++s) {
+                    T z = b;
+#pragma unroll (Tiles<D>::UNROLL)
+                    for (int j = 0; j < D; ++j) z += w[j] * xs[s * D + j];
+                    T s0, s1, s2;
+                    act<T, ACT>(z, s0, s1, s2);
+                    const T e = es[s];
+                    const T coef = e * v * s1;
+                    gv += e * s0;
+                    gb += coef;
+#pragma unroll (Tiles<D>::UNROLL)
+                    for (int j = 0; j < D; ++j) gw[j] += coef * xs[s * D + j];
+                }
+            }
+            if (mine) {
+#pragma unroll (Tiles<D>::UNROLL)
+                for (int j = 0; j < D; ++j) {
+                    g[(i64)j * K + k] = gw[j];
+                    sq += (double)gw[j] * (double)gw[j];
+                }
+                if (!bias) gb = T(0);
+                g[(i64)D * K + k] = gb;
+                g[(i64)D * K + K + k] = gv;
+                sq += (double)gb * (double)gb + (double)gv * (double)gv;
+            }
+        }
+        // Reductions (`reduce_train`): the loss, the beta entry, the norm, the rules.
+        double l = 0.0, e = 0.0;
+        for (int i = threadIdx.x; i < n; i += NT) {
+            l += (double)LT[soff + i];
+            e += (double)E1[soff + i];
+        }
+        l = block_sum<NT>(l, scratch);
+        e = block_sum<NT>(e, scratch);
+        sq = block_sum<NT>(sq, scratch);
+        if (threadIdx.x == 0) {
+            const T gbeta = (T)e;
+            g[plen - 1] = gbeta;
+            sq += (double)gbeta * (double)gbeta;
+            judge(r, l / n, sqrt(sq), on, diverged_at, loss, gnorm, scale, hyper, loss0, since,
+                  factor, window, epoch);
+            stop = on[r] == 0;
+        }
+        __syncthreads();
+        if (stop) return;
+    }
 }

@@ -5,6 +5,16 @@
 //! The CUDA driver and NVRTC are loaded at run time (`cudarc` with dynamic loading) and the
 //! kernels are compiled at start-up, so the project builds and runs without CUDA: there
 //! [`CudaTrainer::new`] returns [`GpuError::Unavailable`] with the reason.
+//!
+//! The environment it reads:
+//! - `SHATTER_CUDA_CACHE`: the folder of compiled kernels (default
+//!   `$XDG_CACHE_HOME/shatter/cuda` or `~/.cache/shatter/cuda`; `off` compiles every time);
+//! - `SHATTER_CUDA_FUSED=0`: train epoch by epoch in separate kernels instead of the fused
+//!   kernel that trains whole record intervals;
+//! - `SHATTER_CUDA_SYNC=1`: synchronise after every kernel launch, so that a fault is reported
+//!   by the kernel that caused it (slow; for debugging);
+//! - `LD_LIBRARY_PATH`, `CUDA_PATH`, `CUDA_HOME`, `VIRTUAL_ENV`, `CONDA_PREFIX`, `PYTHONPATH`:
+//!   where the driver and NVRTC are looked for ([`load_libraries`]).
 
 // Kernel launches and raw device memory are unsafe by nature; the unsafe blocks are confined
 // to `device.rs` and each states what it relies on.
@@ -12,13 +22,14 @@
 
 mod compile;
 mod device;
+mod disk;
 mod emulator;
 mod lockstep;
 mod pack;
 mod trainer;
 
-pub use compile::GpuFloat;
-pub use device::{probe, CudaTrainer, DeviceInfo};
+pub use compile::{CompileStats, GpuFloat};
+pub use device::{load_libraries, probe, CudaTrainer, DeviceInfo, Libraries};
 
 /// What can go wrong on the GPU.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -79,6 +79,9 @@ pub(crate) struct Group {
     pub sample_tiles: Vec<i32>,
     pub test_tiles: Vec<i32>,
     pub neuron_tiles: Vec<i32>,
+    /// The group's runs, one block each of the fused kernel, the most work first (so the
+    /// longest blocks start first).
+    pub members: Vec<i32>,
 }
 
 /// The whole batch, ready to copy to the device.
@@ -194,6 +197,7 @@ impl<T: Float> Packed<T> {
                         sample_tiles: Vec::new(),
                         test_tiles: Vec::new(),
                         neuron_tiles: Vec::new(),
+                        members: Vec::new(),
                     });
                     p.groups.len() - 1
                 }
@@ -202,7 +206,15 @@ impl<T: Float> Packed<T> {
             tiles(r, n, samples_per_tile(dp), &mut group.sample_tiles);
             tiles(r, nt, samples_per_tile(dp), &mut group.test_tiles);
             tiles(r, k, THREADS, &mut group.neuron_tiles);
+            group.members.push(r as i32);
             p.runs.push(layout);
+        }
+        for g in &mut p.groups {
+            let work = |r: &i32| {
+                let l = &p.runs[*r as usize];
+                l.n * l.k * (l.dp + 2)
+            };
+            g.members.sort_by_key(|r| std::cmp::Reverse(work(r)));
         }
         // Buffers must not be empty for the device allocator.
         for buf in [&mut p.x, &mut p.y, &mut p.xt, &mut p.yt] {

@@ -1,7 +1,8 @@
-//! The batched training loop: every epoch, one launch per kernel instantiation computes the
-//! forward pass, the gradient, the per-run loss, gradient norm and clipping factor, and the
-//! update of every run in the batch. The host steps in only at epochs where some run records a
-//! trajectory row: it reads the per-run scalars, measures test error and sharpness for the runs
+//! The batched training loop: between two epochs where some run records a trajectory row, one
+//! launch of the fused kernel per kernel instantiation trains every run of the batch for the
+//! whole interval (the update, forward pass, gradient, per-run loss, gradient norm, clipping
+//! factor and divergence rules of each epoch); with `SHATTER_CUDA_FUSED=0`, separate kernels do
+//! the same epoch by epoch. The host steps in only at the record epochs: it reads the per-run scalars, measures test error and sharpness for the runs
 //! that ask (batched test forward passes; batched Hessian-vector products driving one certified
 //! Lanczos per run), and retires runs that completed, diverged or were stopped. Semantics are
 //! those of `shatter_core::train::train` for full-batch gradient descent.
@@ -30,19 +31,70 @@ fn driver(e: cudarc::driver::DriverError) -> GpuError {
     GpuError::Driver(e.to_string())
 }
 
+/// A failed copy or synchronisation: a kernel launched before it may have faulted, which the
+/// debug mode would have named.
+fn after_kernels(e: cudarc::driver::DriverError) -> GpuError {
+    GpuError::Driver(format!(
+        "{e} (the fault may come from a kernel launched earlier: rerun with SHATTER_CUDA_SYNC=1 \
+         to synchronise after every launch and name the kernel)"
+    ))
+}
+
+/// Whether `SHATTER_CUDA_SYNC` asks for the debug mode: synchronising after every launch, so
+/// that a fault is reported at the kernel that caused it, by name.
+fn sync_mode() -> bool {
+    std::env::var_os("SHATTER_CUDA_SYNC").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Whether record intervals run in the fused kernel (the default) or, with
+/// `SHATTER_CUDA_FUSED=0`, epoch by epoch in the separate kernels.
+fn fused_mode() -> bool {
+    std::env::var_os("SHATTER_CUDA_FUSED").is_none_or(|v| v != "0")
+}
+
+/// The result of launching `kernel`; in the debug mode, also of running it to completion.
+fn launched(
+    stream: &CudaStream,
+    sync: bool,
+    kernel: &str,
+    r: Result<
+        Option<(cudarc::driver::CudaEvent, cudarc::driver::CudaEvent)>,
+        cudarc::driver::DriverError,
+    >,
+) -> Result<(), GpuError> {
+    r.map_err(|e| GpuError::Driver(format!("launching kernel {kernel}: {e}")))?;
+    if sync {
+        stream
+            .synchronize()
+            .map_err(|e| GpuError::Driver(format!("kernel {kernel} failed: {e}")))?;
+    }
+    Ok(())
+}
+
 struct Group {
     kernels: Arc<Tiled>,
+    /// `(precision, padded d, activation)`, naming its kernels in errors.
+    label: String,
     sample_tiles: CudaSlice<i32>,
     samples: usize,
     test_tiles: CudaSlice<i32>,
     tests: usize,
     neuron_tiles: CudaSlice<i32>,
     neurons: usize,
+    /// The group's runs, one block each of the fused kernel.
+    members: CudaSlice<i32>,
+    blocks: usize,
+    /// The stream its fused launches run on, beside the other groups'.
+    lane: Arc<CudaStream>,
 }
 
 /// The batch on the device.
 struct Device<T> {
     stream: Arc<CudaStream>,
+    /// The debug mode of [`sync_mode`].
+    sync: bool,
+    /// Whether whole record intervals run in the fused kernel ([`fused_mode`]).
+    fused: bool,
     common: Arc<Common>,
     groups: Vec<Group>,
     runs: usize,
@@ -128,6 +180,18 @@ pub(crate) trait Engine<T> {
     ) -> Result<(), GpuError>;
     /// The update of every run still on.
     fn step(&mut self) -> Result<(), GpuError>;
+    /// Epochs `from` to `to` of every run still on, between two record epochs: at each, the
+    /// update of the epoch before (skipped at `from` unless `step_first`) and then
+    /// [`Engine::gradient`].
+    fn advance(&mut self, from: usize, to: usize, step_first: bool) -> Result<(), GpuError> {
+        for epoch in from..=to {
+            if epoch > from || step_first {
+                self.step()?;
+            }
+            self.gradient(epoch)?;
+        }
+        Ok(())
+    }
     /// All parameters.
     fn params(&mut self, out: &mut [T]) -> Result<(), GpuError>;
 }
@@ -150,22 +214,31 @@ impl<T: GpuFloat> Device<T> {
                 s.clone_htod(v).map_err(driver)
             }
         };
+        // Every module the batch needs, compiled together (in parallel) before the first use.
+        let wanted: Vec<_> = p.groups.iter().map(|g| (g.dp, g.activation)).collect();
+        cache.prepare::<T>(&wanted)?;
         let common = cache.common::<T>()?;
         let mut groups = Vec::with_capacity(p.groups.len());
         for g in &p.groups {
             groups.push(Group {
                 kernels: cache.tiled::<T>(g.dp, g.activation)?,
+                label: format!("{}, d = {}, {:?}", T::CUDA, g.dp, g.activation).to_lowercase(),
                 sample_tiles: up(&g.sample_tiles)?,
                 samples: g.sample_tiles.len() / 2,
                 test_tiles: up(&g.test_tiles)?,
                 tests: g.test_tiles.len() / 2,
                 neuron_tiles: up(&g.neuron_tiles)?,
                 neurons: g.neuron_tiles.len() / 2,
+                members: up(&g.members)?,
+                blocks: g.members.len(),
+                lane: stream.fork().map_err(driver)?,
             });
         }
         let runs = p.runs.len();
         let (np, ns, nt) = (p.param_len(), p.sample_len(), p.test_len());
         Ok(Device {
+            sync: sync_mode(),
+            fused: fused_mode(),
             common,
             groups,
             runs,
@@ -219,7 +292,8 @@ impl<T: GpuFloat> Device<T> {
                     .arg(&mut self.e2)
                     .arg(&mut self.lt)
                     .arg(&self.on);
-                unsafe { b.launch(grid(g.samples)) }.map_err(driver)?;
+                let r = unsafe { b.launch(grid(g.samples)) };
+                launched(&s, self.sync, &format!("forward_k ({})", g.label), r)?;
             }
         }
         for g in &self.groups {
@@ -232,7 +306,8 @@ impl<T: GpuFloat> Device<T> {
                     .arg(&self.e1)
                     .arg(&mut self.grad)
                     .arg(&self.on);
-                unsafe { b.launch(grid(g.neurons)) }.map_err(driver)?;
+                let r = unsafe { b.launch(grid(g.neurons)) };
+                launched(&s, self.sync, &format!("grad_k ({})", g.label), r)?;
             }
         }
         let epoch = epoch as i32;
@@ -253,7 +328,59 @@ impl<T: GpuFloat> Device<T> {
             .arg(&factor)
             .arg(&window)
             .arg(&epoch);
-        unsafe { b.launch(grid(self.runs)) }.map_err(driver)?;
+        let r = unsafe { b.launch(grid(self.runs)) };
+        launched(&s, self.sync, "reduce_train_k", r)
+    }
+
+    /// Epochs `from..=to` of every run still on in the fused kernel: one launch per group, the
+    /// groups on streams of their own that wait for the main stream's work, and that the main
+    /// stream waits for.
+    fn launch_fused(&mut self, from: usize, to: usize, step_first: bool) -> Result<(), GpuError> {
+        let (factor, window) = (BLOW_UP_FACTOR, BLOW_UP_EPOCHS as i32);
+        let (from, to, first) = (from as i32, to as i32, step_first as i32);
+        for g in &self.groups {
+            if g.blocks == 0 {
+                continue;
+            }
+            g.lane.join(&self.stream).map_err(driver)?;
+            let mut b = g.lane.launch_builder(&g.kernels.fused);
+            b.arg(&self.meta)
+                .arg(&g.members)
+                .arg(&self.x)
+                .arg(&self.y)
+                .arg(&mut self.params)
+                .arg(&mut self.grad)
+                .arg(&mut self.velocity)
+                .arg(&mut self.e1)
+                .arg(&mut self.e2)
+                .arg(&mut self.lt)
+                .arg(&mut self.on)
+                .arg(&mut self.diverged_at)
+                .arg(&mut self.loss)
+                .arg(&mut self.gnorm)
+                .arg(&mut self.scale)
+                .arg(&self.hyper)
+                .arg(&mut self.loss0)
+                .arg(&mut self.since)
+                .arg(&factor)
+                .arg(&window)
+                .arg(&from)
+                .arg(&to)
+                .arg(&first);
+            // SAFETY: as for every launch here; the groups' runs are disjoint, so the blocks of
+            // launches running side by side write disjoint parts of each buffer.
+            let cfg = LaunchConfig {
+                block_dim: (crate::compile::fused_threads(T::CUDA) as u32, 1, 1),
+                ..grid(g.blocks)
+            };
+            let r = unsafe { b.launch(cfg) };
+            launched(&g.lane, self.sync, &format!("fused_k ({})", g.label), r)?;
+        }
+        for g in &self.groups {
+            if g.blocks > 0 {
+                self.stream.join(&g.lane).map_err(driver)?;
+            }
+        }
         Ok(())
     }
 
@@ -269,8 +396,8 @@ impl<T: GpuFloat> Device<T> {
             .arg(&self.hyper)
             .arg(&self.scale)
             .arg(&self.on);
-        unsafe { b.launch(grid(self.steps)) }.map_err(driver)?;
-        Ok(())
+        let r = unsafe { b.launch(grid(self.steps)) };
+        launched(&s, self.sync, "step_k", r)
     }
 
     /// Per-run sums over `src` (train or test samples) for the runs in `flags`, into `out`.
@@ -284,9 +411,10 @@ impl<T: GpuFloat> Device<T> {
             .arg(&test_flag)
             .arg(&mut self.sums)
             .arg(&self.flags);
-        unsafe { b.launch(grid(self.runs)) }.map_err(driver)?;
-        s.memcpy_dtoh(&self.sums, out).map_err(driver)?;
-        s.synchronize().map_err(driver)
+        let r = unsafe { b.launch(grid(self.runs)) };
+        launched(&s, self.sync, "run_sum_k", r)?;
+        s.memcpy_dtoh(&self.sums, out).map_err(after_kernels)?;
+        s.synchronize().map_err(after_kernels)
     }
 
     fn set_flags(&mut self, flags: &[i32]) -> Result<(), GpuError> {
@@ -308,7 +436,8 @@ impl<T: GpuFloat> Device<T> {
                     .arg(&self.params)
                     .arg(&mut self.rt)
                     .arg(&self.flags);
-                unsafe { b.launch(grid(g.tests)) }.map_err(driver)?;
+                let r = unsafe { b.launch(grid(g.tests)) };
+                launched(&s, self.sync, &format!("test_k ({})", g.label), r)?;
             }
         }
         self.sums(true, out)
@@ -329,7 +458,8 @@ impl<T: GpuFloat> Device<T> {
                     .arg(&mut self.e2)
                     .arg(&mut self.q)
                     .arg(&self.flags);
-                unsafe { b.launch(grid(g.samples)) }.map_err(driver)?;
+                let r = unsafe { b.launch(grid(g.samples)) };
+                launched(&s, self.sync, &format!("jvp_k ({})", g.label), r)?;
             }
         }
         for g in &self.groups {
@@ -344,7 +474,8 @@ impl<T: GpuFloat> Device<T> {
                     .arg(&self.q)
                     .arg(&mut self.hv)
                     .arg(&self.flags);
-                unsafe { b.launch(grid(g.neurons)) }.map_err(driver)?;
+                let r = unsafe { b.launch(grid(g.neurons)) };
+                launched(&s, self.sync, &format!("hvp_k ({})", g.label), r)?;
             }
         }
         self.sums(false, beta)
@@ -363,8 +494,9 @@ impl<T: GpuFloat> Engine<T> for Device<T> {
             .map_err(driver)?;
         s.memcpy_dtoh(&self.loss, &mut out.loss).map_err(driver)?;
         s.memcpy_dtoh(&self.gnorm, &mut out.gnorm).map_err(driver)?;
-        s.memcpy_dtoh(&self.scale, &mut out.scale).map_err(driver)?;
-        s.synchronize().map_err(driver)
+        s.memcpy_dtoh(&self.scale, &mut out.scale)
+            .map_err(after_kernels)?;
+        s.synchronize().map_err(after_kernels)
     }
 
     fn set_on(&mut self, on: &[i32]) -> Result<(), GpuError> {
@@ -394,17 +526,34 @@ impl<T: GpuFloat> Engine<T> for Device<T> {
             .memcpy_htod(dir, &mut self.dir)
             .map_err(driver)?;
         self.launch_hvp(beta)?;
-        self.stream.memcpy_dtoh(&self.hv, hv).map_err(driver)?;
-        self.stream.synchronize().map_err(driver)
+        self.stream
+            .memcpy_dtoh(&self.hv, hv)
+            .map_err(after_kernels)?;
+        self.stream.synchronize().map_err(after_kernels)
     }
 
     fn step(&mut self) -> Result<(), GpuError> {
         self.launch_step()
     }
 
+    fn advance(&mut self, from: usize, to: usize, step_first: bool) -> Result<(), GpuError> {
+        if !self.fused {
+            for epoch in from..=to {
+                if epoch > from || step_first {
+                    self.launch_step()?;
+                }
+                self.launch_gradient(epoch)?;
+            }
+            return Ok(());
+        }
+        self.launch_fused(from, to, step_first)
+    }
+
     fn params(&mut self, out: &mut [T]) -> Result<(), GpuError> {
-        self.stream.memcpy_dtoh(&self.params, out).map_err(driver)?;
-        self.stream.synchronize().map_err(driver)
+        self.stream
+            .memcpy_dtoh(&self.params, out)
+            .map_err(after_kernels)?;
+        self.stream.synchronize().map_err(after_kernels)
     }
 }
 
@@ -465,8 +614,14 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
     let mut hv_host = vec![T::zero(); packed.param_len()];
     let mut due_now: Vec<usize> = Vec::with_capacity(count);
 
-    for epoch in 0..=max_epochs {
-        engine.gradient(epoch)?;
+    let mut from = 0;
+    loop {
+        // Up to the next epoch at which a run still training records a row (every run records
+        // its last epoch), in one go.
+        let epoch = (from..=max_epochs)
+            .find(|&e| (0..count).any(|r| track[r].alive && cfgs[r].due(e).logged))
+            .unwrap_or(max_epochs);
+        engine.advance(from, epoch, from > 0)?;
         due_now.clear();
         due_now.extend((0..count).filter(|&r| track[r].alive && cfgs[r].due(epoch).logged));
         if !due_now.is_empty() {
@@ -580,10 +735,10 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
             }
             engine.set_on(&on)?;
         }
-        if !track.iter().any(|t| t.alive) {
+        if !track.iter().any(|t| t.alive) || epoch == max_epochs {
             break;
         }
-        engine.step()?;
+        from = epoch + 1;
     }
 
     let mut params = vec![T::zero(); packed.param_len()];
@@ -718,6 +873,8 @@ mod tests {
         velocity: Vec<Vec<T>>,
         sc: Scalars,
         watch: Vec<DivergenceWatch>,
+        /// Every `advance` call: `(from, to, step_first)`.
+        intervals: Vec<(usize, usize, bool)>,
     }
 
     impl<T: GpuFloat> Engine<T> for CpuEngine<'_, T> {
@@ -796,6 +953,17 @@ mod tests {
                 );
                 self.packed.write_flat(r, &out, hv);
                 beta[r] = out[shape.beta_offset()].to64();
+            }
+            Ok(())
+        }
+
+        fn advance(&mut self, from: usize, to: usize, step_first: bool) -> Result<(), GpuError> {
+            self.intervals.push((from, to, step_first));
+            for epoch in from..=to {
+                if epoch > from || step_first {
+                    self.step()?;
+                }
+                self.gradient(epoch)?;
             }
             Ok(())
         }
@@ -970,6 +1138,7 @@ mod tests {
                 ..Scalars::new(cases.len())
             },
             watch: vec![DivergenceWatch::new(); cases.len()],
+            intervals: Vec::new(),
         };
         let got = run_batch(&mut engine, &packed, &mut runs, &|r, rec| {
             stop(r, rec.epoch)
@@ -1017,6 +1186,21 @@ mod tests {
         );
         assert_eq!(got[3].status, RunStatus::Interrupted { epoch: 20 });
         assert!(got[0].final_sharpness.is_some() && got[0].trajectory.len() > 10);
+        // The device is driven in whole intervals: back to back from epoch 0, each ending at an
+        // epoch where some run recorded a row, the update first in all but the first.
+        let intervals = &engine.intervals;
+        assert_eq!(intervals[0], (0, 0, false));
+        for w in intervals.windows(2) {
+            assert_eq!(w[1].0, w[0].1 + 1, "{intervals:?}");
+            assert!(w[1].2 && w[1].1 >= w[1].0, "{intervals:?}");
+        }
+        for &(_, to, _) in intervals {
+            assert!(
+                cases.iter().any(|c| to <= c.2.epochs && c.2.due(to).logged),
+                "interval ends at {to}, where no run records: {intervals:?}"
+            );
+        }
+        assert!(intervals.iter().any(|&(a, b, _)| b > a), "{intervals:?}");
     }
 
     #[test]

@@ -356,14 +356,34 @@ fn divergence_and_stops_match_the_cpu() {
     }
 }
 
+/// Also the report of what was loaded: `bench/gpu.sh` runs it with `--nocapture`.
 #[test]
+#[allow(clippy::print_stderr)]
 fn probe_names_what_is_missing() {
+    let libraries = shatter_gpu::load_libraries();
+    eprintln!("libraries: {libraries}");
+    for (what, dirs) in [
+        ("the driver", &libraries.driver_searched),
+        ("NVRTC", &libraries.nvrtc_searched),
+    ] {
+        if !dirs.is_empty() {
+            eprintln!("searched for {what} after the loader's path: {dirs:?}");
+        }
+    }
     match shatter_gpu::probe(0) {
-        Ok(info) => assert!(!info.name.is_empty() && info.memory > 0),
-        Err(GpuError::Unavailable(why)) => assert!(
-            why.contains("libcuda") || why.contains("libnvrtc") || why.contains("device"),
-            "{why}"
-        ),
+        Ok(info) => {
+            eprintln!("device: {}", info.describe());
+            assert!(!info.name.is_empty() && info.memory > 0);
+            assert!(info.libraries.driver.is_some() && info.libraries.nvrtc.is_some());
+            assert!(info.nvrtc_version.0 >= 11, "{:?}", info.nvrtc_version);
+        }
+        Err(GpuError::Unavailable(why)) => {
+            eprintln!("no device: {why}");
+            assert!(
+                why.contains("libcuda") || why.contains("libnvrtc") || why.contains("device"),
+                "{why}"
+            )
+        }
         Err(e) => panic!("{e}"),
     }
 }

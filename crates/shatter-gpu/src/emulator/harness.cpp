@@ -1,10 +1,13 @@
 // Test harness: reads a packed batch (written by the Rust test `emulator::tests`), runs one
 // epoch of every kernel in double precision on the host (shim.h), and writes the buffers back.
+// `harness DIR fused float|double EPOCHS` instead trains every run for EPOCHS epochs with the
+// fused kernel, in two launches (epochs 0..2, then 3..EPOCHS with the update first).
 #include "shim.h"
 #include "../kernels.cu"
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <cstdlib>
 
 template <typename T>
 static std::vector<T> load(const std::string &path) {
@@ -63,7 +66,69 @@ static void dispatch(int dp, int act, int which, Batch &b, const std::vector<int
     std::exit(3);
 }
 
+template <typename T>
+static std::vector<T> as(const std::vector<double> &v) { return std::vector<T>(v.begin(), v.end()); }
+
+template <typename T>
+static std::vector<double> back(const std::vector<T> &v) { return std::vector<double>(v.begin(), v.end()); }
+
+template <typename T, int D, int ACT>
+static void fused_stage(const std::vector<i64> &meta, const std::vector<int> &runs, const std::vector<T> &x, const std::vector<T> &y, std::vector<T> &p, std::vector<T> &g, std::vector<T> &v, std::vector<T> &e1, std::vector<T> &e2, std::vector<T> &lt, std::vector<int> &on, std::vector<int> &div, std::vector<double> &loss, std::vector<double> &gnorm, std::vector<double> &scale, const std::vector<double> &hyper, std::vector<double> &loss0, std::vector<int> &since, int from, int to, int step_first) {
+    if (runs.empty()) return;
+    // The block size of the device (`fused_threads` in compile.rs).
+    constexpr int NT = sizeof(T) == 4 ? 512 : 256;
+    launch((int)runs.size(), [&] { fused<T, D, ACT, NT>(meta.data(), runs.data(), x.data(), y.data(), p.data(), g.data(), v.data(), e1.data(), e2.data(), lt.data(), on.data(), div.data(), loss.data(), gnorm.data(), scale.data(), hyper.data(), loss0.data(), since.data(), 10.0, 100, from, to, step_first); }, NT);
+}
+
+template <typename T>
+static int run_fused(const std::string &dir, int epochs) {
+    const auto meta = load<i64>(dir + "meta.bin");
+    const auto hyper = load<double>(dir + "hyper.bin");
+    const auto x = as<T>(load<double>(dir + "x.bin"));
+    const auto y = as<T>(load<double>(dir + "y.bin"));
+    auto p = as<T>(load<double>(dir + "p.bin"));
+    const size_t runs = meta.size() / META, ns = y.size(), np = p.size();
+    std::vector<T> g(np, T(0)), v(np, T(0)), e1(ns, T(0)), e2(ns, T(0)), lt(ns, T(0));
+    auto on = load<int>(dir + "on.bin");
+    std::vector<int> div(runs, -1), since(runs, -1);
+    std::vector<double> loss(runs, 0), gnorm(runs, 0), scale(runs, 0), loss0(runs, 0);
+    std::ifstream groups(dir + "groups.txt");
+    int dp, act, count = 0;
+    std::vector<std::array<int, 2>> kinds;
+    std::vector<std::vector<int>> members;
+    while (groups >> dp >> act) {
+        kinds.push_back({dp, act});
+        members.push_back(load<int>(dir + "group" + std::to_string(count++) + "_r.bin"));
+    }
+    const int split = epochs < 2 ? epochs : 2;
+    const int spans[2][3] = {{0, split, 0}, {split + 1, epochs, 1}};
+    for (const auto &span : spans) {
+        if (span[0] > span[1]) continue;
+        for (size_t k = 0; k < kinds.size(); ++k) {
+#define CASE(DD, AA) if (kinds[k][0] == DD && kinds[k][1] == AA) { fused_stage<T, DD, AA>(meta, members[k], x, y, p, g, v, e1, e2, lt, on, div, loss, gnorm, scale, hyper, loss0, since, span[0], span[1], span[2]); continue; }
+            CASE(1, 0) CASE(1, 1) CASE(3, 0) CASE(3, 1) CASE(20, 0) CASE(20, 1) CASE(96, 0)
+#undef CASE
+            std::fprintf(stderr, "no instantiation for d = %d, activation %d\n", kinds[k][0], kinds[k][1]);
+            return 3;
+        }
+    }
+    save(dir + "p.out", back(p));
+    save(dir + "g.out", back(g));
+    save(dir + "e1.out", back(e1));
+    save(dir + "loss.out", loss);
+    save(dir + "gnorm.out", gnorm);
+    save(dir + "scale.out", scale);
+    save(dir + "div.out", div);
+    save(dir + "on.out", on);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 5 && std::string(argv[2]) == "fused") {
+        const std::string dir = std::string(argv[1]) + "/";
+        const int epochs = std::atoi(argv[4]);
+        return std::string(argv[3]) == "float" ? run_fused<float>(dir, epochs) : run_fused<double>(dir, epochs);
+    }
     if (argc != 2) return 2;
     const std::string dir = std::string(argv[1]) + "/";
     Batch b;

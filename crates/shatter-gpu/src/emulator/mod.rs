@@ -13,7 +13,7 @@ mod tests {
     use shatter_core::grad::{backward, forward, hvp, mean_squared_error, Workspace};
     use shatter_core::hessian::hvp::expand_vector;
     use shatter_core::hessian::lanczos::LanczosOptions;
-    use shatter_core::train::{train, Control, TrainConfig};
+    use shatter_core::train::{train, Control, RunStatus, TrainConfig};
     use shatter_core::{Activation, Dataset, Loss, Network, Shape};
     use std::path::Path;
     use std::process::Command;
@@ -106,6 +106,38 @@ mod tests {
                 seed: 0,
             },
         }
+    }
+
+    /// The emulator's sources, built into the test binary so that it runs on any machine
+    /// (a GPU machine gets the test binaries without the source tree).
+    const SOURCES: [(&str, &str); 3] = [
+        ("src/kernels.cu", include_str!("../kernels.cu")),
+        ("src/emulator/shim.h", include_str!("shim.h")),
+        ("src/emulator/harness.cpp", include_str!("harness.cpp")),
+    ];
+
+    /// Writes the sources under `dir` (in their tree, for the relative `#include`s) and
+    /// compiles the harness with `cxx`; returns the executable.
+    fn build_harness(cxx: &str, dir: &Path) -> std::path::PathBuf {
+        let tree = dir.join("source");
+        for (path, text) in SOURCES {
+            let at = tree.join(path);
+            std::fs::create_dir_all(at.parent().expect("a folder")).expect("temp dir");
+            std::fs::write(&at, text).expect("temp dir is writable");
+        }
+        let exe = dir.join("harness");
+        let built = Command::new(cxx)
+            .args(["-std=c++20", "-O1", "-pthread", "-w", "-o"])
+            .arg(&exe)
+            .arg(tree.join("src/emulator/harness.cpp"))
+            .output()
+            .unwrap_or_else(|e| panic!("this test needs a C++20 compiler ({cxx}): {e}"));
+        assert!(
+            built.status.success(),
+            "compiling the kernel emulator failed:\n{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        exe
     }
 
     fn close(a: f64, b: f64, scale: f64) -> bool {
@@ -277,19 +309,7 @@ mod tests {
         }
         std::fs::write(dir.join("groups.txt"), groups).expect("temp dir is writable");
 
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/emulator/harness.cpp");
-        let exe = dir.join("harness");
-        let built = Command::new(&cxx)
-            .args(["-std=c++20", "-O1", "-pthread", "-w", "-o"])
-            .arg(&exe)
-            .arg(&src)
-            .output()
-            .unwrap_or_else(|e| panic!("this test needs a C++20 compiler ({cxx}): {e}"));
-        assert!(
-            built.status.success(),
-            "compiling the kernel emulator failed:\n{}",
-            String::from_utf8_lossy(&built.stderr)
-        );
+        let exe = build_harness(&cxx, dir);
         let ran = Command::new(&exe).arg(dir).output().expect("harness runs");
         assert!(
             ran.status.success(),
@@ -378,5 +398,306 @@ mod tests {
         }
         // Every neuron tile and step tile was covered (a missed tile leaves zeros above).
         assert!(packed.step_tiles.len() / 2 >= packed.param_len() / THREADS);
+    }
+
+    /// Writes the batch files the harness reads (`meta.bin`, `x.bin`, ..., `groups.txt` and
+    /// each group's tiles and members).
+    fn write_batch(dir: &Path, packed: &Packed<f64>, on: &[i32]) {
+        write(dir, "meta.bin", &packed.meta);
+        write(dir, "hyper.bin", &packed.hyper);
+        write(dir, "x.bin", &packed.x);
+        write(dir, "y.bin", &packed.y);
+        write(dir, "xt.bin", &packed.xt);
+        write(dir, "yt.bin", &packed.yt);
+        write(dir, "p.bin", &packed.params);
+        write(dir, "step_tiles.bin", &packed.step_tiles);
+        write(dir, "on.bin", on);
+        let mut groups = String::new();
+        for (g, group) in packed.groups.iter().enumerate() {
+            let act = match group.activation {
+                Activation::Relu => 0,
+                Activation::Gelu => 1,
+            };
+            groups.push_str(&format!("{} {act}\n", group.dp));
+            write(dir, &format!("group{g}_s.bin"), &group.sample_tiles);
+            write(dir, &format!("group{g}_t.bin"), &group.test_tiles);
+            write(dir, &format!("group{g}_n.bin"), &group.neuron_tiles);
+            write(dir, &format!("group{g}_r.bin"), &group.members);
+        }
+        std::fs::write(dir.join("groups.txt"), groups).expect("temp dir is writable");
+    }
+
+    /// The fused kernel (`fused` in kernels.cu) trains every run of a batch for a few epochs,
+    /// in two launches (the second starting with the update), in `precision` ("float" or
+    /// "double"); the parameters, loss, gradient norm, clipping factor, gradient and divergence
+    /// match `shatter_core::train::train` in that precision, to 1e-11 in f64.
+    fn fused_matches<T: crate::GpuFloat>(precision: &str, tol: f64) {
+        let Some(cxx) = compiler() else {
+            return;
+        };
+        const EPOCHS: usize = 6;
+        let mut cases = vec![
+            case(
+                3,
+                40,
+                50,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.0,
+                false,
+            ),
+            // More neurons than threads: two rounds of the gradient.
+            case(
+                3,
+                300,
+                37,
+                false,
+                Activation::Gelu,
+                Loss::Mse,
+                Some(0.5),
+                0.9,
+                false,
+            ),
+            case(
+                17,
+                20,
+                33,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                Some(1e6),
+                0.0,
+                false,
+            ),
+            case(
+                17,
+                24,
+                41,
+                true,
+                Activation::Gelu,
+                Loss::Square,
+                Some(0.05),
+                0.5,
+                false,
+            ),
+            case(
+                1,
+                16,
+                70,
+                true,
+                Activation::Gelu,
+                Loss::Logistic,
+                None,
+                0.0,
+                false,
+            ),
+            case(
+                1,
+                5,
+                3,
+                false,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.0,
+                false,
+            ),
+            // Padded to 96: the partially unrolled loops.
+            case(
+                70,
+                8,
+                40,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.9,
+                false,
+            ),
+            // Diverges (a non-finite loss) inside the first launch.
+            case(
+                3,
+                12,
+                30,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.0,
+                false,
+            ),
+            // Switched off: the kernel may not touch it.
+            case(
+                3,
+                10,
+                20,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.0,
+                false,
+            ),
+        ];
+        let (diverging, off) = (cases.len() - 2, cases.len() - 1);
+        cases[diverging].cfg.lr = 1e150;
+        for c in &mut cases {
+            c.cfg.epochs = EPOCHS;
+        }
+        let on: Vec<i32> = (0..cases.len()).map(|r| (r != off) as i32).collect();
+        let mut sets = Vec::new();
+        let mut nets = Vec::new();
+        for (s, c) in cases.iter().enumerate() {
+            let mut spec = DataSpec::new(c.n, c.shape.d);
+            if c.cfg.loss == Loss::Logistic {
+                spec.labels = Labels::Bernoulli;
+            }
+            sets.push(generate(&spec, s as u64 + 100).expect("valid spec").train);
+            nets.push(Network::<f64>::init(c.shape, s as u64 + 100, 1.0));
+        }
+        let start = nets.clone();
+        let runs: Vec<BatchRun<'_, f64>> = nets
+            .iter_mut()
+            .zip(&sets)
+            .zip(&cases)
+            .map(|((net, data), c)| BatchRun {
+                net,
+                data,
+                test: None,
+                cfg: &c.cfg,
+            })
+            .collect();
+        let packed = Packed::new(&runs);
+        drop(runs);
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
+        write_batch(dir, &packed, &on);
+        let exe = build_harness(&cxx, dir);
+        let ran = Command::new(&exe)
+            .arg(dir)
+            .args(["fused", precision, &EPOCHS.to_string()])
+            .output()
+            .expect("harness runs");
+        assert!(
+            ran.status.success(),
+            "harness failed ({}): {}",
+            ran.status,
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let (p_out, g_out) = (read_f64(dir, "p.out"), read_f64(dir, "g.out"));
+        let (loss, gnorm, scale) = (
+            read_f64(dir, "loss.out"),
+            read_f64(dir, "gnorm.out"),
+            read_f64(dir, "scale.out"),
+        );
+        let (div, on_out) = (read_i32(dir, "div.out"), read_i32(dir, "on.out"));
+        let e1 = read_f64(dir, "e1.out");
+        let l = &packed.runs[off];
+        let rounded: Vec<f64> = packed.params[l.p_off..l.p_off + l.plen]
+            .iter()
+            .map(|&x| {
+                if precision == "float" {
+                    x as f32 as f64
+                } else {
+                    x
+                }
+            })
+            .collect();
+        assert_eq!(&p_out[l.p_off..l.p_off + l.plen], &rounded[..]);
+        assert_eq!((loss[off], div[off], on_out[off]), (0.0, -1, 0));
+        for (r, c) in cases.iter().enumerate().take(off) {
+            let data: Dataset<T> = sets[r].cast();
+            let mut net: Network<T> = start[r].cast();
+            let out = train(&mut net, &data, None, &c.cfg, &mut |_| Control::Continue);
+            let last = out.trajectory.last().expect("records");
+            if r == diverging {
+                let RunStatus::Diverged { epoch, .. } = out.status else {
+                    panic!("run {r} does not diverge on the CPU: {:?}", out.status);
+                };
+                assert!(epoch > 0 && epoch < EPOCHS, "{epoch}");
+                assert_eq!((div[r], on_out[r]), (epoch as i32, 0), "run {r}");
+                continue;
+            }
+            assert_eq!(out.status, RunStatus::Completed, "run {r}");
+            assert_eq!((div[r], on_out[r]), (-1, 1), "run {r}");
+            let what = format!("{precision} run {r}");
+            let near = |a: f64, b: f64, scale: f64| (a - b).abs() <= tol * scale.max(1.0);
+            assert!(
+                near(loss[r], last.train_loss, last.train_loss),
+                "{what}: loss {} vs {}",
+                loss[r],
+                last.train_loss
+            );
+            assert!(
+                near(gnorm[r], last.grad_norm, last.grad_norm),
+                "{what}: gradient norm {} vs {}",
+                gnorm[r],
+                last.grad_norm
+            );
+            let want = c.cfg.clip.map_or(1.0, |k| (k / (gnorm[r] + 1e-6)).min(1.0));
+            assert!(near(scale[r], want, 1.0), "{what}: clip factor");
+            let mut got = Network::<f64>::zeros(c.shape);
+            packed.read_params(r, &p_out, &mut got);
+            let want: Network<f64> = net.cast();
+            let big = want.params.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (t, (a, b)) in got.params.iter().zip(&want.params).enumerate() {
+                assert!(
+                    near(*a, *b, big),
+                    "{what}: parameter {t} after {EPOCHS} epochs: {a} vs {b}"
+                );
+            }
+            // What the host reads at the record epoch: the gradient and E1 of the last epoch.
+            let shape = c.shape;
+            let netd = want;
+            let datad: Dataset<f64> = data.cast();
+            let mut ws64 = Workspace::new(shape, datad.n);
+            forward(&netd, &datad, c.cfg.loss, &mut ws64);
+            let mut grad = vec![0.0; shape.len()];
+            backward(&netd, &datad, &mut ws64, &mut grad);
+            let mut g_net = Network::zeros(shape);
+            packed.read_params(r, &g_out, &mut g_net);
+            let big = grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (t, (a, b)) in g_net.params.iter().zip(&grad).enumerate() {
+                assert!(near(*a, *b, big), "{what}: gradient entry {t}: {a} vs {b}");
+            }
+            let l = &packed.runs[r];
+            let e1_sum: f64 = e1[l.s_off..l.s_off + l.n].iter().sum();
+            let beta = grad[shape.beta_offset()];
+            assert!(
+                near(e1_sum, beta, big),
+                "{what}: E1 sums to {e1_sum}, not {beta}"
+            );
+        }
+    }
+
+    /// The C++ compiler, or `None` (a printed skip) outside CI when there is none.
+    #[allow(clippy::print_stderr)]
+    fn compiler() -> Option<String> {
+        let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        match Command::new(&cxx).arg("--version").output() {
+            Ok(_) => Some(cxx),
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must have a C++20 compiler ({cxx}: {e}); .ci/run installs g++"
+                );
+                eprintln!(
+                    "skipping the emulator: no C++ compiler ({cxx}: {e}); install g++ or set CXX"
+                );
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn emulated_fused_kernel_matches_the_cpu_engine_in_f64() {
+        fused_matches::<f64>("double", 1e-11);
+    }
+
+    #[test]
+    fn emulated_fused_kernel_matches_the_cpu_engine_in_f32() {
+        fused_matches::<f32>("float", 2e-4);
     }
 }

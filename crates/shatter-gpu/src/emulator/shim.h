@@ -1,5 +1,5 @@
 // Runs the CUDA kernels of kernels.cu on the host, for tests on machines without a GPU: a block
-// is 256 std::threads meeting at a std::barrier for __syncthreads, blocks run one after another
+// is 256 (or up to 1024) std::threads meeting at a std::barrier for __syncthreads, blocks run one after another
 // (so function-local statics serve as shared memory), and warp shuffles go through a
 // block-wide exchange. Slow, and exact: the same arithmetic in the same order as on a device.
 #pragma once
@@ -27,7 +27,7 @@ inline void __syncthreads() { g_barrier->arrive_and_wait(); }
 
 template <typename T>
 T __shfl_xor_sync(unsigned, T v, int o) {
-    static T buf[256];
+    static T buf[1024];
     buf[threadIdx.x] = v;
     __syncthreads();
     T r = buf[(threadIdx.x & ~31u) | ((threadIdx.x & 31u) ^ (unsigned)o)];
@@ -40,15 +40,15 @@ using std::isfinite;
 inline float normcdff(float z) { return 0.5f * std::erfc(-z * 0.70710678118654752f); }
 inline double normcdf(double z) { return 0.5 * std::erfc(-z * 0.70710678118654752); }
 
-// Runs `body` as `blocks` blocks of 256 threads.
-inline void launch(int blocks, const std::function<void()> &body) {
+// Runs `body` as `blocks` blocks of `size` threads (at most 1024).
+inline void launch(int blocks, const std::function<void()> &body, unsigned size = 256) {
     for (int b = 0; b < blocks; ++b) {
         blockIdx = {(unsigned)b, 0, 0};
-        std::barrier<> bar(256);
+        std::barrier<> bar(size);
         g_barrier = &bar;
         std::vector<std::thread> threads;
-        threads.reserve(256);
-        for (unsigned t = 0; t < 256; ++t) {
+        threads.reserve(size);
+        for (unsigned t = 0; t < size; ++t) {
             threads.emplace_back([t, &body] {
                 threadIdx = {t, 0, 0};
                 body();
