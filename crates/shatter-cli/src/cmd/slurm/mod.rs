@@ -112,10 +112,10 @@ pub struct ShardStatus {
     pub failed: usize,
     /// Neither.
     pub pending: usize,
-    /// Whether the shard's store was left unread (its task is queued or running, or another
-    /// process writes it).
-    pub unread: bool,
-    /// Its task in the last submission, as Slurm tells (`RUNNING 12_3`).
+    /// Why the shard's store was left unread, when it was: its task is queued or running, or
+    /// another process writes it.
+    pub unread: Option<&'static str>,
+    /// Its task in the latest submission that ran it, while Slurm lists it (`12_3 RUNNING`).
     pub task: Option<String>,
 }
 
@@ -158,11 +158,19 @@ fn ask_queue(manifest: Option<&Manifest>) -> anyhow::Result<Option<Queue>> {
     if !queue::available() {
         return Ok(None);
     }
+    // Each shard's task in the latest submission that ran it.
     let mut tasks = BTreeMap::new();
-    if let Some(array) = &last.array_job {
+    let mut asked = HashSet::new();
+    for sub in manifest.iter().flat_map(|m| m.submissions.iter().rev()) {
+        let Some(array) = &sub.array_job else {
+            continue;
+        };
+        if sub.shards.iter().all(|s| tasks.contains_key(s)) || !asked.insert(array.clone()) {
+            continue;
+        }
         for job in queue::squeue(array)? {
-            if let Some(t) = job.task {
-                tasks.insert(t, job);
+            if let Some(t) = job.task.filter(|t| sub.shards.contains(t)) {
+                tasks.entry(t).or_insert(job);
             }
         }
     }
@@ -170,7 +178,7 @@ fn ask_queue(manifest: Option<&Manifest>) -> anyhow::Result<Option<Queue>> {
     let merge_live = queue::squeue(&last.merge_job)?
         .into_iter()
         .find(|j| queue::is_live(&j.state) && ours.as_deref() != Some(j.id.as_str()))
-        .map(|j| format!("{} {}", j.state, j.id));
+        .map(|j| format!("{} {}", j.id, j.state));
     Ok(Some(Queue { tasks, merge_live }))
 }
 
@@ -202,7 +210,15 @@ fn shard_statuses(
         } else {
             read_ids(&path)?
         };
-        let unread = live || (path.is_file() && ids.is_none());
+        let unread = if !path.is_file() {
+            None
+        } else if live {
+            Some("its task is queued or running")
+        } else if ids.is_none() {
+            Some("another process writes it")
+        } else {
+            None
+        };
         let (done, failed) = ids.unwrap_or_default();
         let in_merged = |id: &str| merged.as_ref().is_some_and(|m| m.contains(id));
         let merged_count = merged
@@ -226,7 +242,7 @@ fn shard_statuses(
             failed,
             pending: mine.len() - stored - failed,
             unread,
-            task: job.map(|j| format!("{} {}", j.state, j.id)),
+            task: job.map(|j| format!("{} {}", j.id, j.state)),
         });
     }
     Ok(out)
@@ -247,8 +263,8 @@ pub fn status_table(sweep: &str, layout: &Layout, rows: &[ShardStatus]) -> Strin
     let opt = |v: Option<usize>| v.map_or("-".to_string(), |v| v.to_string());
     for r in rows {
         let mut task = r.task.clone().unwrap_or_else(|| "-".into());
-        if r.unread {
-            task.push_str(" (store not read: being written)");
+        if let Some(why) = r.unread {
+            task.push_str(&format!(" (store not read: {why})"));
         }
         lines.push(vec![
             format!("{}/{tasks}", r.shard),
@@ -381,7 +397,7 @@ fn plan(args: &SlurmJobArgs, ask_slurm: bool) -> anyhow::Result<(Plan, Option<Ma
         }
     }
     let rows = shard_statuses(&points, &layout, args.tasks, queue.as_ref())?;
-    if let Some(busy) = rows.iter().find(|r| r.unread) {
+    if let Some(busy) = rows.iter().find(|r| r.unread.is_some()) {
         return Err(failure_hint(
             format!(
                 "{} is being written by another process",
