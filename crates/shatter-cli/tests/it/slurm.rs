@@ -236,11 +236,35 @@ fn a_cancelled_task_is_run_by_the_resubmission_and_nothing_else() {
         args.extend_from_slice(extra);
         shatter(&args)
     };
-    // Held at submission, so that task 2 is cancelled before it starts, whatever the timing.
-    let first = submit(&["--sbatch-arg=--hold"]);
-    assert!(first.status.success(), "{}", text(&first.stderr));
-    let (array, merge) = job_ids(&first);
-    let array = array.expect("an array job");
+    // Held at submission, so that task 2 is cancelled before it starts, whatever the timing;
+    // `--wait` waits for the merge job through it all.
+    let manifest = dir.path().join("results.slurm/slurm.json");
+    let waiting = Command::new(env!("CARGO_BIN_EXE_shatter"))
+        .args([
+            "slurm",
+            "submit",
+            path_str(&spec),
+            "--store",
+            path_str(&db),
+            "--tasks",
+            "4",
+            "--cpus-per-task",
+            "2",
+            "--sbatch-arg=--hold",
+            "--wait",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !manifest.is_file() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no {}", manifest.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let submitted = crate::common::json(&manifest);
+    let job = |key: &str| submitted["submissions"][0][key].as_str().unwrap().to_string();
+    let (array, merge) = (job("array_job"), job("merge_job"));
     let scancel = Command::new("scancel")
         .arg(format!("{array}_2"))
         .output()
@@ -256,7 +280,17 @@ fn a_cancelled_task_is_run_by_the_resubmission_and_nothing_else() {
     );
     scontrol(&["release", &array]);
     scontrol(&["release", &merge]);
-    // The merge runs after the array whatever its end, and fails: two points are missing.
+    // The merge runs after the array whatever its end, and fails: two points are missing;
+    // the waiting submit exits with its exit code.
+    let first = waiting.wait_with_output().unwrap();
+    let err = text(&first.stderr);
+    assert_eq!(first.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("merge job {merge} ended FAILED with exit code 1"))
+            && err.contains(&format!("merge.job{merge}.out says why")),
+        "{err}"
+    );
+    assert_eq!(job_ids(&first), (Some(array.clone()), merge.clone()));
     assert_eq!(wait_for_end(&merge), ("FAILED".to_string(), "1:0".to_string()));
     let status = ok(&["slurm", "status", "--store", path_str(&db)]);
     let status = text(&status.stdout);
