@@ -139,7 +139,11 @@ fn wait_for_end(id: &str) -> (String, String) {
 
 fn scontrol(args: &[&str]) {
     let out = Command::new("scontrol").args(args).output().unwrap();
-    assert!(out.status.success(), "scontrol {args:?}: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "scontrol {args:?}: {}",
+        text(&out.stderr)
+    );
 }
 
 /// The line of the status table that starts with `first` (`2/4`, `all`), split into cells.
@@ -176,10 +180,15 @@ fn four_tasks_with_wait_merge_into_the_local_sweeps_results() {
     let array = array.expect("an array job");
     let err = text(&out.stderr);
     assert!(
-        err.contains(&format!("array job {array} runs shards 1-4 of 4 (1 CPU each)")),
+        err.contains(&format!(
+            "array job {array} runs shards 1-4 of 4 (1 CPU each)"
+        )),
         "{err}"
     );
-    assert!(err.contains(&format!("merge job {merge} completed")), "{err}");
+    assert!(
+        err.contains(&format!("merge job {merge} completed")),
+        "{err}"
+    );
     assert_eq!(summaries(&db), local_sweep(dir.path(), &spec));
     let models = std::fs::read_dir(dir.path().join("results.models"))
         .unwrap()
@@ -188,8 +197,8 @@ fn four_tasks_with_wait_merge_into_the_local_sweeps_results() {
     // Each task ran its own shard with the one CPU it was given.
     let logs = dir.path().join("results.slurm/logs");
     for i in 1..=4 {
-        let log = std::fs::read_to_string(logs.join(format!("shard-{i}-of-4.job{array}.out")))
-            .unwrap();
+        let log =
+            std::fs::read_to_string(logs.join(format!("shard-{i}-of-4.job{array}.out"))).unwrap();
         assert!(
             log.contains(&format!("(shard {i}/4): 2 points, 0 already in"))
                 && log.contains("2 to run (1 at once, 1 thread each)")
@@ -202,12 +211,31 @@ fn four_tasks_with_wait_merge_into_the_local_sweeps_results() {
         merge_log.contains("merged 4 stores") && merge_log.contains("8 runs added"),
         "{merge_log}"
     );
-    let status = ok(&["slurm", "status", "--store", path_str(&db), "--require-complete"]);
+    let status = ok(&[
+        "slurm",
+        "status",
+        "--store",
+        path_str(&db),
+        "--require-complete",
+    ]);
     let status = text(&status.stdout);
-    assert_eq!(status_row(&status, "all"), ["all", "8", "8", "8", "0", "0"], "{status}");
+    assert_eq!(
+        status_row(&status, "all"),
+        ["all", "8", "8", "8", "0", "0"],
+        "{status}"
+    );
     assert_eq!(
         status_row(&status, "3/4"),
-        ["3/4", "2", "2", "2", "0", "0", format!("{array}_3").as_str(), "COMPLETED"],
+        [
+            "3/4",
+            "2",
+            "2",
+            "2",
+            "0",
+            "0",
+            format!("{array}_3").as_str(),
+            "COMPLETED"
+        ],
         "{status}"
     );
 }
@@ -258,12 +286,26 @@ fn a_cancelled_task_is_run_by_the_resubmission_and_nothing_else() {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while !manifest.is_file() {
-        assert!(start.elapsed() < Duration::from_secs(60), "no {}", manifest.display());
+    let submitted = loop {
+        if manifest.is_file() {
+            let m = crate::common::json(&manifest);
+            if m["submissions"][0]["merge_job"].is_string() {
+                break m;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no merge job in {}",
+            manifest.display()
+        );
         std::thread::sleep(Duration::from_millis(100));
-    }
-    let submitted = crate::common::json(&manifest);
-    let job = |key: &str| submitted["submissions"][0][key].as_str().unwrap().to_string();
+    };
+    let job = |key: &str| {
+        submitted["submissions"][0][key]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let (array, merge) = (job("array_job"), job("merge_job"));
     let scancel = Command::new("scancel")
         .arg(format!("{array}_2"))
@@ -275,7 +317,8 @@ fn a_cancelled_task_is_run_by_the_resubmission_and_nothing_else() {
     assert_eq!(early.status.code(), Some(1), "{}", text(&early.stderr));
     let err = text(&early.stderr);
     assert!(
-        err.contains("the previous submission") && err.contains(&format!("scancel {array} {merge}")),
+        err.contains("the previous submission")
+            && err.contains(&format!("scancel {array} {merge}")),
         "{err}"
     );
     scontrol(&["release", &array]);
@@ -291,12 +334,29 @@ fn a_cancelled_task_is_run_by_the_resubmission_and_nothing_else() {
         "{err}"
     );
     assert_eq!(job_ids(&first), (Some(array.clone()), merge.clone()));
-    assert_eq!(wait_for_end(&merge), ("FAILED".to_string(), "1:0".to_string()));
+    assert_eq!(
+        wait_for_end(&merge),
+        ("FAILED".to_string(), "1:0".to_string())
+    );
     let status = ok(&["slurm", "status", "--store", path_str(&db)]);
     let status = text(&status.stdout);
-    assert_eq!(status_row(&status, "2/4")[..6], ["2/4", "2", "0", "0", "0", "2"], "{status}");
-    assert_eq!(status_row(&status, "all"), ["all", "8", "6", "6", "0", "2"], "{status}");
-    let incomplete = shatter(&["slurm", "status", "--store", path_str(&db), "--require-complete"]);
+    assert_eq!(
+        status_row(&status, "2/4")[..6],
+        ["2/4", "2", "0", "0", "0", "2"],
+        "{status}"
+    );
+    assert_eq!(
+        status_row(&status, "all"),
+        ["all", "8", "6", "6", "0", "2"],
+        "{status}"
+    );
+    let incomplete = shatter(&[
+        "slurm",
+        "status",
+        "--store",
+        path_str(&db),
+        "--require-complete",
+    ]);
     assert_eq!(incomplete.status.code(), Some(1));
     assert!(
         text(&incomplete.stderr).contains("2 of 8 points are not in"),
@@ -389,16 +449,36 @@ fn bad_input_is_refused_with_a_reason() {
     let spaced = dir.path().join("my runs/r.db");
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (vec!["--tasks", "0"], 2, "--tasks must be at least 1"),
-        (vec!["--tasks", "9"], 2, "--tasks 9 is more than the 8 points"),
-        (vec!["--tasks", "2", "--time", "1h"], 2, "--time: \"1h\" is not a Slurm time limit"),
-        (vec!["--tasks", "2", "--mem", "4GB"], 2, "--mem: \"4GB\" is not a memory size"),
-        (vec!["--tasks", "2", "--cpus-per-task", "0"], 2, "--cpus-per-task: must be at least 1"),
+        (
+            vec!["--tasks", "9"],
+            2,
+            "--tasks 9 is more than the 8 points",
+        ),
+        (
+            vec!["--tasks", "2", "--time", "1h"],
+            2,
+            "--time: \"1h\" is not a Slurm time limit",
+        ),
+        (
+            vec!["--tasks", "2", "--mem", "4GB"],
+            2,
+            "--mem: \"4GB\" is not a memory size",
+        ),
+        (
+            vec!["--tasks", "2", "--cpus-per-task", "0"],
+            2,
+            "--cpus-per-task: must be at least 1",
+        ),
         (
             vec!["--tasks", "2", "--sbatch-arg=--array=1-9"],
             2,
             "--array is set by shatter slurm (--tasks)",
         ),
-        (vec!["--tasks", "2", "--partition", "a b"], 2, "is not a partition name"),
+        (
+            vec!["--tasks", "2", "--partition", "a b"],
+            2,
+            "is not a partition name",
+        ),
     ];
     for (extra, code, words) in cases {
         let mut args = vec!["slurm", "script", spec, "--store", db];
@@ -408,9 +488,21 @@ fn bad_input_is_refused_with_a_reason() {
         assert_eq!(out.status.code(), Some(code), "{extra:?}: {err}");
         assert!(err.contains(words), "{extra:?}: {err}");
     }
-    let out = shatter(&["slurm", "script", spec, "--store", path_str(&spaced), "--tasks", "2"]);
+    let out = shatter(&[
+        "slurm",
+        "script",
+        spec,
+        "--store",
+        path_str(&spaced),
+        "--tasks",
+        "2",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("holds a space"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("holds a space"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = shatter(&["slurm", "status", "--store", db]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -426,6 +518,9 @@ fn bad_input_is_refused_with_a_reason() {
         .unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("sbatch not found") && err.contains("shatter slurm script"), "{err}");
+    assert!(
+        err.contains("sbatch not found") && err.contains("shatter slurm script"),
+        "{err}"
+    );
     assert!(!dir.path().join("r.slurm/slurm.json").exists());
 }

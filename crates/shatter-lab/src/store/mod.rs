@@ -1146,7 +1146,9 @@ mod tests {
         let writer = Store::open_writer(&db).unwrap();
         assert!(Store::open_reader_idle(&db).unwrap().is_none());
         drop(writer);
-        let reader = Store::open_reader_idle(&db).unwrap().expect("no writer holds it");
+        let reader = Store::open_reader_idle(&db)
+            .unwrap()
+            .expect("no writer holds it");
         assert!(reader.run_ids().unwrap().is_empty());
         // A second idle reader shares the lock; a writer is refused while they read.
         let second = Store::open_reader_idle(&db).unwrap();

@@ -55,8 +55,8 @@ pub struct Submission {
     pub array_job: Option<String>,
     /// The shards it ran.
     pub shards: Vec<usize>,
-    /// The merge job's id.
-    pub merge_job: String,
+    /// The merge job's id (`None` when `sbatch` refused it after taking the array).
+    pub merge_job: Option<String>,
     /// Unix seconds.
     pub submitted_at: f64,
 }
@@ -121,8 +121,8 @@ pub struct ShardStatus {
 
 /// Finished and failed run ids of a store, read only when no writer holds it (`None`).
 fn read_ids(path: &Path) -> anyhow::Result<Option<(HashSet<String>, HashSet<String>)>> {
-    let Some(store) = Store::open_reader_idle(path)
-        .with_context(|| format!("opening {}", path.display()))?
+    let Some(store) =
+        Store::open_reader_idle(path).with_context(|| format!("opening {}", path.display()))?
     else {
         return Ok(None);
     };
@@ -175,10 +175,13 @@ fn ask_queue(manifest: Option<&Manifest>) -> anyhow::Result<Option<Queue>> {
         }
     }
     let ours = std::env::var("SLURM_JOB_ID").ok();
-    let merge_live = queue::squeue(&last.merge_job)?
-        .into_iter()
-        .find(|j| queue::is_live(&j.state) && ours.as_deref() != Some(j.id.as_str()))
-        .map(|j| format!("{} {}", j.id, j.state));
+    let merge_live = match &last.merge_job {
+        Some(merge) => queue::squeue(merge)?
+            .into_iter()
+            .find(|j| queue::is_live(&j.state) && ours.as_deref() != Some(j.id.as_str()))
+            .map(|j| format!("{} {}", j.id, j.state)),
+        None => None,
+    };
     Ok(Some(Queue { tasks, merge_live }))
 }
 
@@ -320,14 +323,16 @@ fn plan(args: &SlurmJobArgs, ask_slurm: bool) -> anyhow::Result<(Plan, Option<Ma
         mem: args.mem.clone(),
         extra: args.sbatch_arg.clone(),
     };
-    script::check_resources(&resources)
-        .map_err(|e| usage(format!("{}: {}", e.flag, e.message)))?;
+    script::check_resources(&resources).map_err(|e| usage(format!("{}: {}", e.flag, e.message)))?;
     if args.tasks == 0 {
         return Err(usage("--tasks must be at least 1"));
     }
     let (spec, points) = load_spec(&args.spec)?;
     if points.is_empty() {
-        return Err(usage(format!("{}: the sweep has no points", args.spec.display())));
+        return Err(usage(format!(
+            "{}: the sweep has no points",
+            args.spec.display()
+        )));
     }
     if args.tasks > points.len() {
         return Err(usage_hint(
@@ -341,6 +346,12 @@ fn plan(args: &SlurmJobArgs, ask_slurm: bool) -> anyhow::Result<(Plan, Option<Ma
     }
     let layout = Layout::new(&args.store).context("--store")?;
     script::check_store_path(&layout).map_err(|e| usage(format!("{}: {}", e.flag, e.message)))?;
+    if layout.dir == layout.store {
+        return Err(usage(format!(
+            "--store {} ends in .slurm, the name of the folder beside a store; choose another name (results.db)",
+            layout.store.display()
+        )));
+    }
     if layout.store.is_dir() {
         return Err(usage(format!(
             "--store {} is a folder; give the store's file (results.db)",
@@ -371,8 +382,7 @@ fn plan(args: &SlurmJobArgs, ask_slurm: bool) -> anyhow::Result<(Plan, Option<Ma
     } else {
         None
     };
-    if let (Some(q), Some(last)) = (&queue, manifest.as_ref().and_then(|m| m.submissions.last()))
-    {
+    if let (Some(q), Some(last)) = (&queue, manifest.as_ref().and_then(|m| m.submissions.last())) {
         let live: Vec<String> = q
             .tasks
             .values()
@@ -388,10 +398,14 @@ fn plan(args: &SlurmJobArgs, ask_slurm: bool) -> anyhow::Result<(Plan, Option<Ma
                     live.join(", ")
                 ),
                 format!(
-                    "wait for it (`shatter slurm status --store {}`), or cancel it with `scancel {}{}`",
+                    "wait for it (`shatter slurm status --store {}`), or cancel it with `scancel {}`",
                     args.store.display(),
-                    last.array_job.as_deref().map(|a| format!("{a} ")).unwrap_or_default(),
-                    last.merge_job
+                    last.array_job
+                        .iter()
+                        .chain(last.merge_job.iter())
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ),
             ));
         }
@@ -479,6 +493,20 @@ fn submit(args: SlurmSubmitArgs, global: &Global) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // Recorded as soon as the array is in the queue, so that a later submission sees it.
+    let mut manifest = manifest.unwrap_or(Manifest {
+        spec: plan.spec.clone(),
+        tasks: plan.tasks,
+        submissions: Vec::new(),
+    });
+    manifest.spec = plan.spec.clone();
+    manifest.submissions.push(Submission {
+        array_job: array_job.clone(),
+        shards: plan.shards.clone(),
+        merge_job: None,
+        submitted_at: shatter_lab::store::unix_now(),
+    });
+    write_manifest(layout, &manifest)?;
     let merge_path = write("merge.sh", &merge)?;
     let dependency: Vec<String> = array_job
         .iter()
@@ -494,18 +522,9 @@ fn submit(args: SlurmSubmitArgs, global: &Global) -> anyhow::Result<()> {
             format!("{cancel}submit {} yourself", merge_path.display()),
         )
     })?;
-    let mut manifest = manifest.unwrap_or(Manifest {
-        spec: plan.spec.clone(),
-        tasks: plan.tasks,
-        submissions: Vec::new(),
-    });
-    manifest.spec = plan.spec.clone();
-    manifest.submissions.push(Submission {
-        array_job: array_job.clone(),
-        shards: plan.shards.clone(),
-        merge_job: merge_job.clone(),
-        submitted_at: shatter_lab::store::unix_now(),
-    });
+    if let Some(last) = manifest.submissions.last_mut() {
+        last.merge_job = Some(merge_job.clone());
+    }
     write_manifest(layout, &manifest)?;
     if !global.quiet {
         match &array_job {
@@ -540,7 +559,10 @@ fn submit(args: SlurmSubmitArgs, global: &Global) -> anyhow::Result<()> {
     let log = layout.logs().join(format!("merge.job{merge_job}.out"));
     if end.state == "COMPLETED" && end.exit_code == 0 {
         if !global.quiet {
-            eprintln!("merge job {merge_job} completed: every point is in {}", layout.store.display());
+            eprintln!(
+                "merge job {merge_job} completed: every point is in {}",
+                layout.store.display()
+            );
         }
         return Ok(());
     }

@@ -111,7 +111,10 @@ pub fn parse_squeue(stdout: &str) -> Vec<QueuedJob> {
 /// The jobs Slurm still knows of `job` (an array's tasks one per line). Empty when Slurm has
 /// forgotten it (it keeps ended jobs for `MinJobAge`, 300 s by default).
 pub fn squeue(job: &str) -> anyhow::Result<Vec<QueuedJob>> {
-    let out = slurm_command("squeue", &["-h", "-r", "-t", "all", "-j", job, "-o", "%i|%T"])?;
+    let out = slurm_command(
+        "squeue",
+        &["-h", "-r", "-t", "all", "-j", job, "-o", "%i|%T"],
+    )?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         if stderr.contains("Invalid job id") {
@@ -218,6 +221,9 @@ mod tests {
                 signal: 0
             })
         );
-        assert_eq!(parse_scontrol_job("slurm_load_jobs error: Invalid job id specified"), None);
+        assert_eq!(
+            parse_scontrol_job("slurm_load_jobs error: Invalid job id specified"),
+            None
+        );
     }
 }

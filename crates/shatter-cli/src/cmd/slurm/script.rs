@@ -93,7 +93,11 @@ pub struct BadValue {
 /// repeat: the flag that owns each is named in the refusal.
 const MANAGED: &[(&str, Option<&str>, &str)] = &[
     ("--array", Some("-a"), "--tasks"),
-    ("--dependency", Some("-d"), "the merge job's dependency on the array"),
+    (
+        "--dependency",
+        Some("-d"),
+        "the merge job's dependency on the array",
+    ),
     ("--output", Some("-o"), "the logs folder beside the store"),
     ("--error", Some("-e"), "the logs folder beside the store"),
     ("--job-name", Some("-J"), "the sweep's name"),
@@ -109,11 +113,13 @@ const MANAGED: &[(&str, Option<&str>, &str)] = &[
 /// Checks a Slurm time limit: `minutes`, `minutes:seconds`, `hours:minutes:seconds`,
 /// `days-hours`, `days-hours:minutes`, `days-hours:minutes:seconds`, or `UNLIMITED`.
 pub fn check_time(text: &str) -> Result<(), BadValue> {
-    let bad = || BadValue {
+    let bad = || {
+        BadValue {
         flag: "--time",
         message: format!(
             "{text:?} is not a Slurm time limit (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)"
         ),
+    }
     };
     if text.eq_ignore_ascii_case("unlimited") || text.eq_ignore_ascii_case("infinite") {
         return Ok(());
@@ -129,7 +135,12 @@ pub fn check_time(text: &str) -> Result<(), BadValue> {
         Some(d) => digits(d) && parts_ok && (1..=3).contains(&parts.len()),
         None => parts_ok && (1..=3).contains(&parts.len()),
     };
-    if ok && parts.iter().chain(days.iter()).any(|p| p.parse::<u64>().is_ok_and(|v| v > 0)) {
+    if ok
+        && parts
+            .iter()
+            .chain(days.iter())
+            .any(|p| p.parse::<u64>().is_ok_and(|v| v > 0))
+    {
         Ok(())
     } else {
         Err(bad())
@@ -138,7 +149,9 @@ pub fn check_time(text: &str) -> Result<(), BadValue> {
 
 /// Checks a memory size: a whole number with an optional unit `K`, `M`, `G` or `T`.
 pub fn check_mem(text: &str) -> Result<(), BadValue> {
-    let number = text.strip_suffix(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']).unwrap_or(text);
+    let number = text
+        .strip_suffix(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't'])
+        .unwrap_or(text);
     if !number.is_empty() && number.len() <= 12 && number.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
@@ -234,14 +247,20 @@ pub fn shell_quote(text: &str) -> String {
 pub fn path_text<'a>(what: &str, path: &'a Path) -> Result<&'a str, BadValue> {
     path.to_str().ok_or_else(|| BadValue {
         flag: "--store",
-        message: format!("{what} {} is not UTF-8, which a batch script cannot name", path.display()),
+        message: format!(
+            "{what} {} is not UTF-8, which a batch script cannot name",
+            path.display()
+        ),
     })
 }
 
 /// The store's folder goes into `#SBATCH --output=` lines, which split at spaces and quotes.
 pub fn check_store_path(layout: &Layout) -> Result<(), BadValue> {
     let dir = path_text("the store's folder", &layout.dir)?;
-    if dir.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'') {
+    if dir
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'')
+    {
         return Err(BadValue {
             flag: "--store",
             message: format!(
@@ -336,7 +355,9 @@ pub fn array_script(plan: &Plan) -> Result<String, BadValue> {
     s.push_str(&format!("#SBATCH --array={}\n", array_ranges(&plan.shards)));
     s.push_str("#SBATCH --ntasks=1\n");
     s.push_str(&format!("#SBATCH --cpus-per-task={}\n", r.cpus_per_task));
-    s.push_str(&format!("#SBATCH --output={logs}/shard-%a-of-{n}.job%A.out\n"));
+    s.push_str(&format!(
+        "#SBATCH --output={logs}/shard-%a-of-{n}.job%A.out\n"
+    ));
     s.push_str(&shared_options(r));
     s.push_str("set -euo pipefail\n");
     s.push_str("# Every thread the sweep starts is one of the CPUs Slurm gave this task.\n");
@@ -370,7 +391,9 @@ pub fn merge_script(plan: &Plan) -> Result<String, BadValue> {
         "# {} (runs already there are skipped), then the status fails when points are missing.\n",
         plan.layout.store.display()
     ));
-    s.push_str("# Written by `shatter slurm`; submitted with --dependency=afterany:<array job id>.\n");
+    s.push_str(
+        "# Written by `shatter slurm`; submitted with --dependency=afterany:<array job id>.\n",
+    );
     s.push_str(&format!(
         "#SBATCH --job-name={}-merge\n",
         job_name(&plan.sweep)
@@ -412,13 +435,36 @@ mod tests {
 
     #[test]
     fn time_limits() {
-        for good in ["30", "0:30", "10:00", "1:00:00", "2-0", "2-12:00", "1-00:00:00", "UNLIMITED"] {
+        for good in [
+            "30",
+            "0:30",
+            "10:00",
+            "1:00:00",
+            "2-0",
+            "2-12:00",
+            "1-00:00:00",
+            "UNLIMITED",
+        ] {
             assert_eq!(check_time(good), Ok(()), "{good}");
         }
-        for bad in ["", "0", "0:00", "1h", "1:2:3:4", "-1", "1-", "1- 2", "a:b", "1\n#SBATCH"] {
+        for bad in [
+            "",
+            "0",
+            "0:00",
+            "1h",
+            "1:2:3:4",
+            "-1",
+            "1-",
+            "1- 2",
+            "a:b",
+            "1\n#SBATCH",
+        ] {
             let err = check_time(bad).unwrap_err();
             assert_eq!(err.flag, "--time", "{bad}");
-            assert!(err.message.contains("not a Slurm time limit"), "{bad}: {err:?}");
+            assert!(
+                err.message.contains("not a Slurm time limit"),
+                "{bad}: {err:?}"
+            );
         }
     }
 
@@ -438,7 +484,14 @@ mod tests {
 
     #[test]
     fn sbatch_args_are_options_the_scripts_do_not_set() {
-        for good in ["--account=lab", "--qos=short", "-Alab", "--hold", "--constraint=a&b", "--mail-type=END"] {
+        for good in [
+            "--account=lab",
+            "--qos=short",
+            "-Alab",
+            "--hold",
+            "--constraint=a&b",
+            "--mail-type=END",
+        ] {
             assert_eq!(check_sbatch_arg(good), Ok(()), "{good}");
         }
         let refused = |arg: &str, words: &str| {
