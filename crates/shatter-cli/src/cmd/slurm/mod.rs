@@ -140,8 +140,9 @@ fn read_ids(path: &Path) -> anyhow::Result<Option<(HashSet<String>, HashSet<Stri
     Ok(Some((done, failed)))
 }
 
-/// What Slurm says about the last submission: its array tasks by shard, and whether its merge
-/// job is queued or running (not counting the job this process runs in). `None` without Slurm
+/// What Slurm says: each shard's task in the latest submission that ran it, and whether the
+/// last submission's merge job is queued or running (not counting the job this process runs
+/// in, the merge job calling `status`). Built by [`ask_queue`], `None` there without Slurm's
 /// commands.
 struct Queue {
     tasks: BTreeMap<usize, queue::QueuedJob>,
