@@ -20,7 +20,8 @@ pub struct Cli {
 /// The exit codes of every subcommand (`shatter --help` ends with them).
 pub const EXIT_CODES: &str =
     "Exit codes (every command): 0 success, 1 failure (a file, the store, the device), \
-2 usage error (a flag, a setting, a spec), 130 interrupted by Ctrl-C (what was finished is kept).";
+2 usage error (a flag, a setting, a spec), 130 interrupted by Ctrl-C (what was finished is kept); \
+`slurm submit --wait` exits with the merge job's exit code.";
 
 /// The most worker threads `--threads` accepts.
 pub const MAX_THREADS: usize = 1024;
@@ -97,6 +98,9 @@ pub enum Command {
     /// step sizes; report recovery error, balance, nuclear norm and sharpness against 2/lr.
     #[command(allow_negative_numbers = true)]
     Sensing(SensingArgs),
+    /// Run a sweep on a Slurm cluster as a job array of shards and a merge job; resubmitting
+    /// runs only what is missing.
+    Slurm(SlurmArgs),
 }
 
 #[derive(Args, Debug)]
@@ -361,4 +365,77 @@ pub struct SensingArgs {
     /// Output directory for sensing.json and trajectory.csv.
     #[arg(long, default_value = "sensing")]
     pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SlurmArgs {
+    #[command(subcommand)]
+    pub command: SlurmCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SlurmCommand {
+    /// Submit a sweep as a job array of --tasks shards, each into its own store beside
+    /// --store, and a merge job (after the array, whatever its end) that merges them into
+    /// --store; prints the job ids. Submitted again, it runs only the shards with points
+    /// missing.
+    Submit(SlurmSubmitArgs),
+    /// Print the two batch scripts `submit` would submit, without submitting them.
+    Script(SlurmJobArgs),
+    /// Per shard: points, merged into the store, stored (merged or in the shard's store),
+    /// failed, pending, and the task's state while Slurm still lists it.
+    Status(SlurmStatusArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SlurmJobArgs {
+    /// The experiment spec (as for `shatter sweep`).
+    pub spec: PathBuf,
+    /// The store the shards are merged into. The shard stores, scripts, logs and slurm.json go
+    /// in a folder beside it (results.db: results.slurm/). On a file system every node sees.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Array tasks, one shard each (`--shard i/N` of `shatter sweep`); at most the number of
+    /// points. Keep it when resubmitting.
+    #[arg(long)]
+    pub tasks: usize,
+    /// Partition (sbatch --partition) of every job.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Time limit of every job (sbatch --time: minutes, HH:MM:SS, D-HH:MM, ...).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// CPUs of each array task; its sweep runs that many threads (SLURM_CPUS_PER_TASK).
+    #[arg(long, default_value_t = 1)]
+    pub cpus_per_task: usize,
+    /// Memory per node of every job (sbatch --mem: 4G, 500M, ...).
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// A further sbatch option for every job, as one word (--sbatch-arg=--account=lab);
+    /// repeatable.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_arg: Vec<String>,
+    /// The shatter binary the jobs run, by a path valid on the nodes. Default: this program.
+    #[arg(long, value_name = "PATH")]
+    pub shatter: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SlurmSubmitArgs {
+    #[command(flatten)]
+    pub job: SlurmJobArgs,
+    /// Wait for the merge job to end and exit with its exit code (1 when it was cancelled or
+    /// timed out; it fails when points are missing).
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SlurmStatusArgs {
+    /// The store given to `shatter slurm submit`.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Fail (exit code 1) unless every point of the sweep is in the store.
+    #[arg(long)]
+    pub require_complete: bool,
 }

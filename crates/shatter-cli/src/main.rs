@@ -1,5 +1,6 @@
 //! The `shatter` binary: parses arguments, dispatches to `cmd/*`, maps errors to exit codes
-//! (0 success, 1 failure, 2 usage error, 130 interrupted by Ctrl-C; `args::EXIT_CODES`) and
+//! (0 success, 1 failure, 2 usage error, 130 interrupted by Ctrl-C, a waited-for Slurm job's
+//! own exit code; `args::EXIT_CODES`) and
 //! prints them as one `error: ...` line, every cause once, with a `hint:` when there is a fix.
 
 #![allow(clippy::print_stderr, clippy::print_stdout)]
@@ -24,6 +25,7 @@ fn main() {
         args::Command::Reproduce(a) => cmd::reproduce::run(a, &cli.global),
         args::Command::Report(a) => cmd::report::run(a, &cli.global),
         args::Command::Sensing(a) => cmd::sensing::run(a, &cli.global),
+        args::Command::Slurm(a) => cmd::slurm::run(a.command, &cli.global),
     };
     if let Err(err) = result {
         let usage = err.downcast_ref::<cmd::UsageError>().is_some();
@@ -41,10 +43,15 @@ fn main() {
         if let Some(i) = interrupted {
             eprintln!("hint: {}", i.hint);
         }
-        std::process::exit(match (usage, interrupted.is_some()) {
-            (true, _) => 2,
-            (false, true) => 130,
-            (false, false) => 1,
+        let job = err.downcast_ref::<cmd::JobExit>();
+        if let Some(j) = job {
+            eprintln!("hint: {}", j.hint);
+        }
+        std::process::exit(match (usage, interrupted.is_some(), job) {
+            (true, _, _) => 2,
+            (false, true, _) => 130,
+            (false, false, Some(j)) => j.code,
+            (false, false, None) => 1,
         });
     }
 }

@@ -8,6 +8,7 @@ pub mod report;
 pub mod reproduce;
 pub mod runs;
 pub mod sensing;
+pub mod slurm;
 pub mod sweep;
 pub mod theory;
 pub mod train;
@@ -70,6 +71,23 @@ pub fn failure_hint(message: impl Into<String>, hint: impl Into<String>) -> anyh
     }
     .into()
 }
+
+/// A Slurm job waited for (`shatter slurm submit --wait`) that did not succeed: the command
+/// exits with the job's exit code (`code`, at least 1), with a hint on where to look.
+#[derive(Debug)]
+pub struct JobExit {
+    pub message: String,
+    pub hint: String,
+    pub code: i32,
+}
+
+impl fmt::Display for JobExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for JobExit {}
 
 /// A command stopped by Ctrl-C (exit code 130) after keeping what it had finished, with a hint
 /// on how to go on.

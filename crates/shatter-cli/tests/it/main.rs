@@ -1,6 +1,6 @@
 //! Integration tests of the `shatter` binary: each runs the real program on real computation
 //! (training, inspection, bad input; sweeps killed with SIGKILL and resumed, two sweeps on one
-//! store; reproductions and reports).
+//! store; reproductions and reports; sweeps as Slurm job arrays).
 
 #![allow(clippy::print_stderr)]
 
@@ -13,6 +13,7 @@ mod report;
 mod reproduce;
 mod sensing;
 mod settings;
+mod slurm;
 mod store;
 mod sweep;
 mod train;

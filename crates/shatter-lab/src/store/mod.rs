@@ -613,6 +613,39 @@ impl Store {
         })
     }
 
+    /// Opens an existing store for reading only when no writer holds it, and keeps writers
+    /// out while the returned store lives: a shared advisory lock on its lock file, the one a
+    /// writer takes exclusively. `Ok(None)` when a writer holds the store. For readers on
+    /// another machine than a possible writer (a cluster's shared file system): SQLite's WAL
+    /// index is shared memory, coherent only between processes of one machine, so such a
+    /// reader must never overlap a writer. Relies on the file system making `flock` locks
+    /// visible to every machine (NFS on Linux does, emulating them with byte-range locks); a
+    /// writer that starts while this store is open is refused as [`StoreError::Locked`].
+    /// A store without a lock file (never written here, or copied) is opened like
+    /// [`Store::open_reader`].
+    pub fn open_reader_idle(path: &Path) -> Result<Option<Store>, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let real = real_db_path(path).map_err(file_err(path))?;
+        let lock_path = lock_path_for(&real);
+        let lock = match File::open(&lock_path) {
+            Ok(file) => {
+                if !FileExt::try_lock_shared(&file).map_err(file_err(&lock_path))? {
+                    return Ok(None);
+                }
+                Some(file)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(file_err(&lock_path)(e)),
+        };
+        let mut store = Store::open_reader(path)?;
+        store._lock = lock;
+        Ok(Some(store))
+    }
+
     /// Writes model files for this store from any thread (see [`ModelFile::Saved`]).
     pub fn model_saver(&self) -> ModelSaver {
         ModelSaver {
@@ -1104,5 +1137,34 @@ mod tests {
         let db = Path::new("/tmp/x/results.db");
         assert_eq!(models_dir_for(db), Path::new("/tmp/x/results.models"));
         assert_eq!(lock_path_for(db), Path::new("/tmp/x/results.db.lock"));
+    }
+
+    #[test]
+    fn an_idle_reader_waits_for_no_writer_and_keeps_writers_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.db");
+        let writer = Store::open_writer(&db).unwrap();
+        assert!(Store::open_reader_idle(&db).unwrap().is_none());
+        drop(writer);
+        let reader = Store::open_reader_idle(&db)
+            .unwrap()
+            .expect("no writer holds it");
+        assert!(reader.run_ids().unwrap().is_empty());
+        // A second idle reader shares the lock; a writer is refused while they read.
+        let second = Store::open_reader_idle(&db).unwrap();
+        assert!(second.is_some());
+        assert!(matches!(
+            Store::open_writer(&db),
+            Err(StoreError::Locked { .. })
+        ));
+        drop((reader, second));
+        drop(Store::open_writer(&db).unwrap());
+        // Without a lock file the store is read as by `open_reader`.
+        std::fs::remove_file(lock_path_for(&db)).unwrap();
+        assert!(Store::open_reader_idle(&db).unwrap().is_some());
+        assert!(matches!(
+            Store::open_reader_idle(&dir.path().join("missing.db")),
+            Err(StoreError::Missing { .. })
+        ));
     }
 }
