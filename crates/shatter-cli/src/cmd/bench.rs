@@ -265,15 +265,14 @@ fn run_python(
         .env("OPENBLAS_NUM_THREADS", &t)
         .env("OMP_NUM_THREADS", &t)
         .env("MKL_NUM_THREADS", &t)
-        .env("JAX_PLATFORMS", "cpu")
-        .env(
+        .env("JAX_PLATFORMS", "cpu");
+    // One thread: XLA's own pool off; more: XLA uses the cores `taskset` leaves it.
+    if threads == 1 {
+        cmd.env(
             "XLA_FLAGS",
-            if threads == 1 {
-                "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".to_string()
-            } else {
-                format!("intra_op_parallelism_threads={threads}")
-            },
+            "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
         );
+    }
     let out = cmd.output().map_err(|e| {
         anyhow::anyhow!(
             "--peers: cannot run {} for the {name} peer: {e}",
