@@ -323,7 +323,8 @@ macro_rules! with_const_d {
 /// `n K` stored values back from L2 or memory) with the weight-gradient accumulators of a
 /// 16-neuron tile in registers. Every sum runs in the order of the storing kernels, so the
 /// result is identical bit for bit (a test checks it). Input dimensions above
-/// [`FUSED_MAX_D`] take [`loss_and_gradient`].
+/// [`FUSED_MAX_D`], and problems of fewer than 65536 (sample, neuron) pairs, take
+/// [`loss_and_gradient`].
 ///
 /// Afterwards `ws` holds the outputs but no pre-activations: [`hvp`] and [`backward`] need a
 /// new [`forward`] first (they panic otherwise).
@@ -335,9 +336,28 @@ pub fn loss_and_gradient_fused<F: Float>(
     grad: &mut [F],
 ) -> f64 {
     let s = net.shape;
-    if s.d > FUSED_MAX_D || s.d == 0 {
+    // Small problems keep their pre-activations in L1 or L2 anyway, and storing them is
+    // faster there (BENCHMARKS.md); both paths give the same bits.
+    if s.d > FUSED_MAX_D || s.d == 0 || data.n * s.width < STREAMING_MIN_PAIRS {
         return loss_and_gradient(net, data, loss, ws, grad);
     }
+    streaming_loss_and_gradient(net, data, loss, ws, grad)
+}
+
+/// Below this many (sample, neuron) pairs `loss_and_gradient_fused` stores the pre-activations
+/// (`n K` values, 256 KiB in f32 at the threshold).
+const STREAMING_MIN_PAIRS: usize = 1 << 16;
+
+/// The streaming passes of [`loss_and_gradient_fused`], whatever the size (`1 <= d <=
+/// FUSED_MAX_D`).
+fn streaming_loss_and_gradient<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    loss: Loss,
+    ws: &mut Workspace<F>,
+    grad: &mut [F],
+) -> f64 {
+    let s = net.shape;
     assert!(
         data.n <= ws.capacity && data.d == s.d && ws.shape == s && grad.len() == s.len(),
         "workspace does not fit"
@@ -1234,7 +1254,7 @@ mod tests {
                 let mut h = vec![0.0f32; shape.len()];
                 hvp(&net, &data, &mut ws, &dir, &mut h);
                 let mut streamed = vec![0.0f32; shape.len()];
-                loss_and_gradient_fused(&net, &data, Loss::Square, &mut ws, &mut streamed);
+                streaming_loss_and_gradient(&net, &data, Loss::Square, &mut ws, &mut streamed);
                 (
                     l.to_bits(),
                     g.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
@@ -1268,8 +1288,13 @@ mod tests {
         other.params.iter_mut().for_each(|p| *p = *p * F::of(0.5));
         let mut ws2 = Workspace::new(shape, data.n);
         let mut got = vec![F::zero(); shape.len()];
-        loss_and_gradient_fused(&other, &data, case.loss, &mut ws2, &mut got);
-        let l_got = loss_and_gradient_fused(&net, &data, case.loss, &mut ws2, &mut got);
+        let streamed = if shape.d <= FUSED_MAX_D {
+            streaming_loss_and_gradient
+        } else {
+            loss_and_gradient_fused
+        };
+        streamed(&other, &data, case.loss, &mut ws2, &mut got);
+        let l_got = streamed(&net, &data, case.loss, &mut ws2, &mut got);
         assert_eq!(l_got.to_bits(), l_want.to_bits(), "{}: loss", case.label);
         assert!(
             ws2.outputs()
@@ -1324,7 +1349,7 @@ mod tests {
         let case = &Case::grid(1, 3, 20, 10)[0];
         let mut ws = Workspace::new(case.net.shape, case.data.n);
         let mut g = vec![0.0; case.net.shape.len()];
-        loss_and_gradient_fused(&case.net, &case.data, case.loss, &mut ws, &mut g);
+        streaming_loss_and_gradient(&case.net, &case.data, case.loss, &mut ws, &mut g);
         backward(&case.net, &case.data, &mut ws, &mut g);
     }
 

@@ -132,6 +132,12 @@ pub struct RatePlot {
     pub y_label: Option<String>,
     /// The series.
     pub series: Vec<RateSeries>,
+    /// Horizontal reference lines, each `(palette colour, value)`: what a trivial predictor
+    /// scores (the constant predictor's test MSE per dimension, say), drawn dash-dotted in
+    /// the colour of the series they belong to and named in the legend by `baseline_label`.
+    pub baselines: Vec<(usize, f64)>,
+    /// The legend entry of the baselines (empty: "baseline").
+    pub baseline_label: String,
 }
 
 impl RateSeries {
@@ -203,12 +209,23 @@ impl sealed::Render for RatePlot {
             })
             .collect();
         let all_n = || points.iter().flatten().map(|p| p.0);
-        let y_values = points.iter().flatten().map(|p| p.1).chain(
-            self.series
-                .iter()
-                .flat_map(RateSeries::error_bars)
-                .flat_map(|b| [b.1, b.2]),
-        );
+        let baselines: Vec<(usize, f64)> = self
+            .baselines
+            .iter()
+            .copied()
+            .filter(|(_, v)| v.is_finite() && *v > 0.0)
+            .collect();
+        let y_values = points
+            .iter()
+            .flatten()
+            .map(|p| p.1)
+            .chain(
+                self.series
+                    .iter()
+                    .flat_map(RateSeries::error_bars)
+                    .flat_map(|b| [b.1, b.2]),
+            )
+            .chain(baselines.iter().map(|b| b.1));
         let (Some(x_range), Some(y_range)) =
             (style::log_range(all_n()), style::log_range(y_values))
         else {
@@ -267,6 +284,17 @@ impl sealed::Render for RatePlot {
                 symbols: vec![Symbol::Dotted],
             });
         }
+        if !baselines.is_empty() {
+            entries.push(LegendEntry {
+                label: if self.baseline_label.is_empty() {
+                    "baseline (series colour)".into()
+                } else {
+                    format!("{} (series colour)", self.baseline_label)
+                },
+                color: style::REFERENCE,
+                symbols: vec![Symbol::Dashed],
+            });
+        }
 
         let area = titled(root, title, NAME)?;
         let (width, _) = area.dim_in_pixel();
@@ -275,7 +303,7 @@ impl sealed::Render for RatePlot {
             .max(200)
             .min(width / 2);
         let (plot_area, legend_area) = area.split_horizontally(width - legend_width);
-        let x_coord = x_range.log_scale();
+        let x_coord = x_range.clone().log_scale();
         let y_coord = y_range
             .clone()
             .log_scale()
@@ -293,15 +321,41 @@ impl sealed::Render for RatePlot {
                 .drawn(NAME)?;
             style::mesh(&mut chart, x_desc, &y_desc, NAME)?;
             self.draw_series(&mut chart, &points, &fits)?;
+            draw_baselines(&mut chart, &baselines, x_range.clone())?;
         } else {
             let mut chart = chart_builder
                 .build_cartesian_2d(x_coord, y_coord)
                 .drawn(NAME)?;
             style::mesh(&mut chart, x_desc, &y_desc, NAME)?;
             self.draw_series(&mut chart, &points, &fits)?;
+            draw_baselines(&mut chart, &baselines, x_range)?;
         }
         style::side_legend(&legend_area, heading, &entries, NAME)
     }
+}
+
+/// The baselines as horizontal dash-dotted lines across the x range.
+fn draw_baselines<DB, X, Y>(
+    chart: &mut plotters::chart::ChartContext<'_, DB, plotters::prelude::Cartesian2d<X, Y>>,
+    baselines: &[(usize, f64)],
+    x_range: std::ops::Range<f64>,
+) -> Result<(), FigureError>
+where
+    DB: DrawingBackend,
+    X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+{
+    for &(colour, v) in baselines {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(x_range.start, v), (x_range.end, v)],
+                14,
+                4,
+                series_color(colour).stroke_width(1),
+            ))
+            .drawn(NAME)?;
+    }
+    Ok(())
 }
 
 impl RatePlot {

@@ -160,6 +160,8 @@ fn rate_fixture() -> RatePlot {
         title: Some("Curse of dimensionality: test MSE against n".into()),
         y_label: None,
         series,
+        baselines: (0..5).map(|c| (c, 0.5 + 0.1 * c as f64)).collect(),
+        baseline_label: "constant predictor, per d".into(),
     }
 }
 
@@ -407,6 +409,7 @@ fn rate_plot_gives_slopes_and_theory() {
             "d = 5, GD: slope",
             ", theory -0.07",
             "512",
+            "constant predictor, per d (series colour)",
         ],
     );
 }
@@ -627,6 +630,8 @@ fn degenerate_rate_plots() {
             colour: 0,
             arm: 1,
         }],
+        baselines: Vec::new(),
+        baseline_label: String::new(),
     };
     assert!(!draws(&series(vec![], vec![])));
     assert!(!draws(&series(vec![32.0], vec![0.0])));

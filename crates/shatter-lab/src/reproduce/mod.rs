@@ -560,6 +560,7 @@ fn seeds_shown(runs: &[&RunView]) -> String {
 /// One log-log figure per loss convention of the fitted rates `fits` of `what` against n.
 fn rate_figures(
     fits: &[analysis::RateFit],
+    baselines: &[analysis::Baseline],
     name: &str,
     what: &str,
     y_label: &str,
@@ -593,12 +594,17 @@ fn rate_figures(
             )),
             y_label: Some(y_label.into()),
             series,
+            baselines: baselines
+                .iter()
+                .map(|b| (b.d.saturating_sub(1), b.constant))
+                .collect(),
+            baseline_label: "constant predictor, per d".into(),
         };
         figs.push(figure(
             &plot,
             "rate plot",
             &dir.join(format!("{name}_{loss}")),
-            format!("{what} against n on log-log axes under the {} loss; lines are least-squares fits with 95% intervals; dotted lines show the stable-minima rate 1/(2d+4) of SCIENCE.md section 6.", fmt::loss_label(&loss)),
+            format!("{what} against n on log-log axes under the {} loss; lines are least-squares fits with 95% intervals; dotted lines show the stable-minima rate 1/(2d+4) of SCIENCE.md section 6{}.", fmt::loss_label(&loss), if baselines.is_empty() { "" } else { "; long dashes mark the constant predictor's test MSE per d (what a fit must beat)" }),
         )?);
     }
     Ok(figs)
@@ -650,19 +656,21 @@ fn draw_figures(
         let kinds = [
             (
                 &analysis.rates,
+                &analysis.baselines[..],
                 "rates",
                 "Test MSE",
                 "test MSE against the noiseless target",
             ),
             (
                 &analysis.gap_rates,
+                &[][..],
                 "gap",
                 "Generalisation gap",
                 "population risk - train MSE",
             ),
         ];
-        for (fits, name, what, y_label) in kinds {
-            figs.extend(rate_figures(fits, name, what, y_label, dir)?);
+        for (fits, baselines, name, what, y_label) in kinds {
+            figs.extend(rate_figures(fits, baselines, name, what, y_label, dir)?);
         }
         let pw = PopulationWeight {
             title: None,
