@@ -199,6 +199,19 @@ pub fn forward<F: Float>(
     loss: Loss,
     ws: &mut Workspace<F>,
 ) -> f64 {
+    forward_pass(net, data, loss, ws, true)
+}
+
+/// The forward pass over every chunk, storing the pre-activations (`forward_chunk`, and `ws`
+/// is then ready for [`backward`] and [`hvp`]) or streaming them (`streaming_forward_chunk`,
+/// same outputs bit for bit); then the per-sample reduction.
+fn forward_pass<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    loss: Loss,
+    ws: &mut Workspace<F>,
+    store: bool,
+) -> f64 {
     let s = net.shape;
     assert!(
         data.n <= ws.capacity && data.d == s.d && ws.shape == s,
@@ -209,15 +222,22 @@ pub fn forward<F: Float>(
     ws.loss = loss;
     let par = parallel(&s, n);
     let (x, wt, b, v) = (&data.x[..], net.wt(), net.b(), net.v());
-    match s.activation {
-        Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
-            forward_chunk::<F, Relu>(x, n, s.d, wt, s.width, b, v, ch)
+    let (d, width) = (s.d, s.width);
+    match (s.activation, store) {
+        (Activation::Relu, true) => for_each_chunk(&mut ws.chunks, par, |ch| {
+            forward_chunk::<F, Relu>(x, n, d, wt, width, b, v, ch)
         }),
-        Activation::Gelu => for_each_chunk(&mut ws.chunks, par, |ch| {
-            forward_chunk::<F, Gelu>(x, n, s.d, wt, s.width, b, v, ch)
+        (Activation::Gelu, true) => for_each_chunk(&mut ws.chunks, par, |ch| {
+            forward_chunk::<F, Gelu>(x, n, d, wt, width, b, v, ch)
+        }),
+        (Activation::Relu, false) => for_each_chunk(&mut ws.chunks, par, |ch| {
+            streaming_forward_chunk::<F, Relu>(x, n, d, wt, width, b, v, ch)
+        }),
+        (Activation::Gelu, false) => for_each_chunk(&mut ws.chunks, par, |ch| {
+            streaming_forward_chunk::<F, Gelu>(x, n, d, wt, width, b, v, ch)
         }),
     }
-    ws.ready = true;
+    ws.ready = store;
     reduce_outputs(net, data, loss, ws)
 }
 
@@ -358,25 +378,11 @@ fn streaming_loss_and_gradient<F: Float>(
     grad: &mut [F],
 ) -> f64 {
     let s = net.shape;
-    assert!(
-        data.n <= ws.capacity && data.d == s.d && ws.shape == s && grad.len() == s.len(),
-        "workspace does not fit"
-    );
+    assert!(grad.len() == s.len(), "gradient buffer does not fit");
+    let total = forward_pass(net, data, loss, ws, false);
     let n = data.n;
-    ws.n = n;
-    ws.loss = loss;
-    ws.ready = false;
     let par = parallel(&s, n);
     let (x, wt, b, v) = (&data.x[..], net.wt(), net.b(), net.v());
-    match s.activation {
-        Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
-            streaming_forward_chunk::<F, Relu>(x, n, s.d, wt, s.width, b, v, ch)
-        }),
-        Activation::Gelu => for_each_chunk(&mut ws.chunks, par, |ch| {
-            streaming_forward_chunk::<F, Gelu>(x, n, s.d, wt, s.width, b, v, ch)
-        }),
-    }
-    let total = reduce_outputs(net, data, loss, ws);
     let e1 = &ws.e1[..n];
     match s.activation {
         Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
