@@ -27,6 +27,8 @@ pub enum Stream {
     Geometry = 8,
     /// Mixup weights and partners.
     Mixup = 9,
+    /// Test inputs outside the training support (a shell around the unit ball).
+    OutOfSupport = 10,
 }
 
 /// A ChaCha8 generator for `seed` and `stream`: portable, reproducible on every platform.

@@ -68,6 +68,14 @@ pub enum DataError {
         /// Second shape parameter.
         beta: f64,
     },
+    /// Shell radii of an out-of-support test set that are not finite with `0 <= r_lo < r_hi`.
+    #[error("shell test set: radii must be finite with 0 <= r_lo < r_hi, got r_lo = {r_lo}, r_hi = {r_hi}")]
+    BadShell {
+        /// Inner radius.
+        r_lo: f64,
+        /// Outer radius.
+        r_hi: f64,
+    },
     /// `teacher` with `width = 0`.
     #[error("target `teacher`: width must be >= 1")]
     NoTeacherWidth,
@@ -870,6 +878,34 @@ impl Problem {
             y,
         }
     }
+
+    /// `n_test` inputs uniform in the shell `r_lo <= ||x|| <= r_hi` of `R^d` (a uniform direction
+    /// times a radius of density proportional to `r^(d-1)` on `[r_lo, r_hi]`), from the
+    /// `OutOfSupport` stream of the problem's seed, labelled with the noiseless target. With
+    /// `r_lo >= 1` they lie outside the support of every input distribution bounded by the unit
+    /// ball (ball, sphere, subspaces, radial-Beta, interval `[-1, 1]`). Errors naming the
+    /// argument when `0 <= r_lo < r_hi` fails or a bound is not finite.
+    pub fn shell_test_set(
+        &self,
+        n_test: usize,
+        r_lo: f64,
+        r_hi: f64,
+    ) -> Result<Dataset<f64>, DataError> {
+        if !(r_lo.is_finite() && r_hi.is_finite() && 0.0 <= r_lo && r_lo < r_hi) {
+            return Err(DataError::BadShell { r_lo, r_hi });
+        }
+        let d = self.spec.d;
+        let mut rng = stream(self.seed, Stream::OutOfSupport);
+        let (lo_d, hi_d) = (r_lo.powi(d as i32), r_hi.powi(d as i32));
+        let mut x = Vec::with_capacity(n_test * d);
+        for _ in 0..n_test {
+            let dir = unit_vector(&mut rng, d);
+            let r = (lo_d + rng.random::<f64>() * (hi_d - lo_d)).powf(1.0 / d as f64);
+            x.extend(dir.into_iter().map(|v| v * r));
+        }
+        let y = self.target.eval_batch(&x);
+        Ok(Dataset { n: n_test, d, x, y })
+    }
 }
 
 #[cfg(test)]
@@ -906,6 +942,32 @@ mod tests {
                 (mean - 0.5).abs() < 5.0 * se,
                 "seed 11, d = {d}: mean ||x||^d = {mean}, expected 0.5"
             );
+        }
+    }
+
+    #[test]
+    fn shell_test_sets_lie_in_the_shell_with_uniform_volume_and_noiseless_labels() {
+        let p = generate(&spec(50, 3, InputDist::Ball), 21).unwrap();
+        let shell = p.shell_test_set(4000, 1.0, 1.5).unwrap();
+        let radii: Vec<f64> = shell
+            .x
+            .chunks_exact(3)
+            .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+            .collect();
+        assert!(radii.iter().all(|r| (1.0..=1.5).contains(r)), "seed 21");
+        // Uniform in volume: P(||x|| <= r) = (r^3 - 1) / (1.5^3 - 1); at the median radius
+        // r = ((1 + 1.5^3) / 2)^(1/3) = 1.2856 half of the points lie inside.
+        let median_r = ((1.0 + 1.5f64.powi(3)) / 2.0).cbrt();
+        let inside = radii.iter().filter(|&&r| r <= median_r).count() as f64 / 4000.0;
+        assert!((inside - 0.5).abs() < 0.03, "seed 21: {inside}");
+        for (row, y) in shell.x.chunks_exact(3).zip(&shell.y) {
+            assert_eq!(*y, p.target.eval(row), "seed 21: labels are f*(x)");
+        }
+        assert_eq!(shell, p.shell_test_set(4000, 1.0, 1.5).unwrap(), "seed 21");
+        assert_ne!(shell.x[..3], p.test_set(3).x[..], "seed 21: its own stream");
+        for (lo, hi) in [(1.5, 1.0), (-0.1, 1.0), (1.0, f64::NAN)] {
+            let err = p.shell_test_set(10, lo, hi).unwrap_err().to_string();
+            assert!(err.contains("shell"), "{err}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! Measurements of trained networks (SCIENCE.md sections 4 to 6): the weight function `g` and
 //! its population version `g_P` (`weight`), the weighted variation norm and the flatness bound
 //! (`variation`), neural shattering statistics (`shattering`), univariate shape measures
-//! (`univariate`) and generalisation gaps and empirical rates (`generalisation`).
+//! (`univariate`), generalisation gaps and empirical rates (`generalisation`), and what the
+//! support's geometry allows: isolating caps and per-class output outside it (`support`).
 //!
 //! Everything here is a pure function of a network, a data set and a few numbers the caller
 //! measured elsewhere (the top Hessian eigenvalue comes from `hessian`, the loss from the
@@ -16,6 +17,7 @@
 
 pub mod generalisation;
 pub mod shattering;
+pub mod support;
 pub mod univariate;
 pub mod variation;
 pub mod weight;
@@ -26,6 +28,9 @@ pub use generalisation::{
 pub use shattering::{
     firing_threshold, neuron_stats, shattering_summary, NeuronClass, NeuronStats,
     ShatteringSummary, GELU_OFF_Z, LOW_RATE, NEGLIGIBLE_AMPLITUDE,
+};
+pub use support::{
+    class_outputs, isolating_network, isolation, ClassOutput, ClassOutputs, Isolation, OutputClass,
 };
 pub use univariate::{
     univariate_summary, Knot, UnivariateSummary, DEFAULT_KNOT_TOL, PIECE_MERGE_TOL, PIECE_SLOPE_TOL,

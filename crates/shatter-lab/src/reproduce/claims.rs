@@ -164,6 +164,24 @@ impl Claim {
         }
     }
 
+    /// The numbers of a context row: an estimate with its interval (and the paper's or the
+    /// theory's value, when there is one to show beside it), no agreement interval, no verdict.
+    pub fn context(
+        estimate: f64,
+        ci: Option<(f64, f64)>,
+        method: Method,
+        paper: Option<f64>,
+    ) -> Claim {
+        Claim {
+            estimate,
+            ci,
+            method: if ci.is_some() { method } else { Method::Point },
+            paper,
+            agree: None,
+            loss: String::new(),
+        }
+    }
+
     /// The same claim, for runs under loss convention `loss`.
     pub fn with_loss(mut self, loss: &str) -> Claim {
         self.loss = loss.into();

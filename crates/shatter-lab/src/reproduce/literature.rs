@@ -5,7 +5,9 @@
 //! `analysis.rs` and `mod.rs` only dispatch here, and the generic figures (training curves,
 //! shattering scatter, rate plots) are still drawn by `mod.rs`.
 
-use super::analysis::{trend_claim, Analysis, Claim, Method, RateFit, Row, RunView, Verdict};
+use super::analysis::{
+    loss_of, trend_claim, Analysis, Claim, Method, RateFit, Row, RunView, Verdict,
+};
 use super::error::ReproduceError;
 use super::figs::{figure, training_series, ReportFigure};
 use super::scale::Scale;
@@ -628,7 +630,7 @@ pub fn mixup(runs: &[RunView]) -> Analysis {
 // geometry
 // ---------------------------------------------------------------------------------------------
 
-fn input_of(r: &RunView) -> String {
+pub(crate) fn input_of(r: &RunView) -> String {
     r.spec.input.clone().unwrap_or_else(|| "ball".into())
 }
 
@@ -639,14 +641,14 @@ pub fn intrinsic_dim(input: &str) -> Option<usize> {
     inner.split(',').nth(1)?.trim().parse().ok()
 }
 
-/// Rates of test MSE against `n` per (input, ambient dimension) group, the median over seeds
+/// Rates of test MSE against `n` per (loss, input, ambient dimension) group, the median over seeds
 /// at each `n`; the arm is the input spelling, `d` the ambient dimension.
 pub fn fit_geometry_rates(runs: &[RunView]) -> Vec<RateFit> {
-    let mut groups: BTreeMap<(String, usize), BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String, usize), BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
     for r in runs {
         if let Some(mse) = r.summary.test_mse {
             groups
-                .entry((input_of(r), r.spec.d.unwrap_or(0)))
+                .entry((loss_of(r), input_of(r), r.spec.d.unwrap_or(0)))
                 .or_default()
                 .entry(r.spec.n.unwrap_or(0))
                 .or_default()
@@ -654,7 +656,7 @@ pub fn fit_geometry_rates(runs: &[RunView]) -> Vec<RateFit> {
         }
     }
     let mut out = Vec::new();
-    for ((input, d), by_n) in groups {
+    for ((loss, input, d), by_n) in groups {
         let ns: Vec<f64> = by_n.keys().map(|&n| n as f64).collect();
         let medians: Vec<f64> = by_n
             .values()
@@ -670,7 +672,7 @@ pub fn fit_geometry_rates(runs: &[RunView]) -> Vec<RateFit> {
             .collect();
         if let Ok(fit) = fit_loglog(&ns, &medians) {
             out.push(RateFit {
-                loss: "square".into(),
+                loss,
                 arm: input,
                 d,
                 ns,
@@ -682,6 +684,18 @@ pub fn fit_geometry_rates(runs: &[RunView]) -> Vec<RateFit> {
         }
     }
     out
+}
+
+/// The numbers of a fitted rate's context row: the rate with its slope t-interval, beside the
+/// theory's rate when given.
+pub(crate) fn rate_context(f: &RateFit, theory: Option<f64>) -> Claim {
+    Claim::context(
+        f.rate,
+        Some((f.rate - f.ci95, f.rate + f.ci95)),
+        Method::SlopeT(f.ns.len()),
+        theory,
+    )
+    .with_loss(&f.loss)
 }
 
 /// Rates for the same intrinsic dimension at two ambient dimensions count as close within
@@ -697,6 +711,7 @@ pub fn geometry(runs: &[RunView]) -> Analysis {
     };
     for f in &a.rates {
         let m = intrinsic_dim(&f.arm);
+        let theory = shatter_core::theory::stable_minima_upper(m.unwrap_or(f.d));
         a.rows.push(Row {
             quantity: "rate of test MSE ~ n^(-rate)".into(),
             setting: format!(
@@ -709,13 +724,11 @@ pub fn geometry(runs: &[RunView]) -> Analysis {
             paper: format!(
                 "stable-minima rate of dimension {}: {}",
                 m.unwrap_or(f.d),
-                num(Some(shatter_core::theory::stable_minima_upper(
-                    m.unwrap_or(f.d)
-                )))
+                num(Some(theory))
             ),
             verdict: Verdict::Context,
             criterion: String::new(),
-            claim: None,
+            claim: Some(rate_context(f, Some(theory))),
         });
     }
     let full = a
@@ -935,15 +948,30 @@ fn logit(m: &ModelArrays, x: f64) -> f64 {
 
 /// The stored model of a run and its regenerated training problem, when both are available.
 fn model_and_problem(store: &Store, r: &RunView) -> Option<(ModelArrays, Problem)> {
+    stored_model_and_problem(store, r)
+        .filter(|(model, problem)| model.d == 1 && problem.train.d == 1)
+}
+
+/// The stored model of a run and its regenerated training problem; `None` when the run has no
+/// usable model (listed in the report's warning, `Store::unusable_models`) or reads its data
+/// from files.
+pub(crate) fn stored_model_and_problem(
+    store: &Store,
+    r: &RunView,
+) -> Option<(ModelArrays, Problem)> {
     let stored = store.load(&r.run_id).ok()??;
-    // A missing or damaged model is listed in the report's warning (`Store::unusable_models`).
     let model = store.load_model(&stored)?.ok()?;
+    Some((model, problem_of(r)?))
+}
+
+/// The training problem a run generated (regenerated from its settings and seed); `None` for
+/// data read from files.
+pub(crate) fn problem_of(r: &RunView) -> Option<Problem> {
     let config = r.spec.check(None).ok()?;
     let DataSource::Generated(data) = config.data else {
         return None;
     };
-    let problem = generate(&data, config.seed).ok()?;
-    (model.d == 1 && problem.train.d == 1).then_some((model, problem))
+    generate(&data, config.seed).ok()
 }
 
 /// Knots strictly inside the data range of neurons whose amplitude `|v_k w_k|` exceeds

@@ -16,7 +16,9 @@ mod logistic;
 mod lr;
 mod mixup;
 mod no_bias;
+mod ood;
 mod shattering;
+mod sphere;
 mod sweep;
 mod underparam;
 mod univariate;
@@ -87,6 +89,8 @@ pub const EXPERIMENTS: &[&dyn Experiment] = &[
     &geometry::Geometry,
     &logistic::Logistic,
     &mixup::Mixup,
+    &sphere::Sphere,
+    &ood::Ood,
 ];
 
 /// The generic experiment of a user's store (`shatter report` without `--experiment`).
