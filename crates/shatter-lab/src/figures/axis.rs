@@ -2,17 +2,17 @@
 //! settings, each point the median over seeds with a min–max bar, optional horizontal
 //! reference line (1 for sharpness / (2/eta)). Either axis is logarithmic when asked.
 
-use plotters::chart::{ChartBuilder, ChartContext, SeriesLabelPosition};
+use plotters::chart::{ChartBuilder, ChartContext};
 use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::{
-    Circle, Color, DrawingArea, DrawingBackend, LineSeries, PathElement, BLACK,
+    Circle, Color, DrawingArea, DrawingBackend, LineSeries, PathElement, RGBColor, BLACK,
 };
 use std::ops::Range;
 
-use super::style::{self, series_color};
+use super::style::{self, series_color, LegendEntry, Symbol};
 use super::{sealed, titled, Drawn, Figure, FigureError};
 
 const NAME: &str = "metric against setting";
@@ -141,7 +141,20 @@ impl sealed::Render for AxisPlot {
                 what: "axis range".into(),
             });
         };
-        let area = titled(root, &self.title, NAME)?;
+        let titled_area = titled(root, &self.title, NAME)?;
+        // The legend (when there is one) in a strip right of the chart, never over the data.
+        let entries = self.legend_entries();
+        let area = if entries.is_empty() {
+            titled_area
+        } else {
+            let (width, _) = titled_area.dim_in_pixel();
+            let legend_width = style::side_legend_width(&titled_area, "", &entries, NAME)?
+                .max(160)
+                .min(width / 2);
+            let (plot, legend) = titled_area.split_horizontally(width - legend_width);
+            style::side_legend(&legend, "", &entries, NAME)?;
+            plot
+        };
         let log = |r: &Range<f64>| r.clone().log_scale().with_key_points(style::log_ticks(r));
         match (self.log_x, self.log_y) {
             (false, false) => self.draw(
@@ -177,6 +190,28 @@ impl sealed::Render for AxisPlot {
 }
 
 impl AxisPlot {
+    /// The legend: the reference line, then one entry per labelled series with points.
+    fn legend_entries(&self) -> Vec<LegendEntry> {
+        let mut entries = Vec::new();
+        if let Some(r) = self.reference.filter(|r| self.ok(*r, self.log_y)) {
+            entries.push(LegendEntry {
+                label: format!("reference {}", style::format_sig(r, 3)),
+                color: RGBColor(0x66, 0x66, 0x66),
+                symbols: vec![Symbol::Line],
+            });
+        }
+        if self.series.iter().any(|s| !s.label.is_empty()) {
+            for (i, s) in self.series.iter().enumerate() {
+                entries.push(LegendEntry {
+                    label: s.label.clone(),
+                    color: series_color(i),
+                    symbols: vec![Symbol::Line, Symbol::Dot],
+                });
+            }
+        }
+        entries
+    }
+
     fn draw<'a, DB, X, Y>(
         &self,
         mut chart: ChartContext<'a, DB, Cartesian2d<X, Y>>,
@@ -205,27 +240,19 @@ impl AxisPlot {
                     [(xr.start, r), (xr.end, r)],
                     BLACK.mix(0.6).stroke_width(2),
                 ))
-                .drawn(NAME)?
-                .label(format!("reference {}", style::format_sig(r, 3)))
-                .legend(move |(x, y)| style::line_symbol(x, y, BLACK.mix(0.6).stroke_width(3)));
+                .drawn(NAME)?;
         }
-        let labelled = self.series.iter().any(|s| !s.label.is_empty());
-        for (i, (s, p)) in self.series.iter().zip(points).enumerate() {
+        for (i, p) in points.iter().enumerate() {
             if p.is_empty() {
                 continue;
             }
             let colour = series_color(i);
-            let drawn = chart
+            chart
                 .draw_series(LineSeries::new(
                     p.iter().map(|q| (q.0, q.1)),
                     colour.stroke_width(2),
                 ))
                 .drawn(NAME)?;
-            if labelled {
-                drawn
-                    .label(s.label.clone())
-                    .legend(move |(x, y)| style::line_symbol(x, y, colour.stroke_width(3)));
-            }
             chart
                 .draw_series(
                     p.iter()
@@ -237,9 +264,6 @@ impl AxisPlot {
                     PathElement::new(vec![(q.0, q.2), (q.0, q.3)], colour.stroke_width(2))
                 }))
                 .drawn(NAME)?;
-        }
-        if labelled || self.reference.is_some() {
-            style::legend(&mut chart, SeriesLabelPosition::UpperRight, NAME)?;
         }
         Ok(())
     }

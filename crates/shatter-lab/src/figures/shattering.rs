@@ -3,7 +3,7 @@
 //! histogram of activation rates in 5% bins. Both mark the 10% threshold the papers summarise
 //! shattering by.
 
-use plotters::chart::{ChartBuilder, SeriesLabelPosition};
+use plotters::chart::ChartBuilder;
 use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::coord::Shift;
 use plotters::prelude::{
@@ -12,7 +12,7 @@ use plotters::prelude::{
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use shatter_core::measure::shattering::NeuronStats;
 
-use super::style::{self, font, series_color};
+use super::style::{self, font, series_color, LegendEntry, Symbol};
 use super::{sealed, titled, Drawn, Figure, FigureError};
 
 const SCATTER: &str = "shattering scatter";
@@ -351,12 +351,42 @@ impl sealed::Render for ActivationHistogram {
             .as_deref()
             .unwrap_or("Histogram of activation rates");
         let area = titled(root, title, HISTOGRAM)?;
-        let mut chart = ChartBuilder::on(&area)
+        // The legend in a strip right of the chart, never over the bars (a weight-decay run
+        // has its tallest bar at the right end).
+        let mut entries: Vec<LegendEntry> = self
+            .runs
+            .iter()
+            .zip(&hists)
+            .enumerate()
+            .map(|(i, (run, (hist, total)))| LegendEntry {
+                label: if *total > 0 {
+                    let low: f64 = hist[..2].iter().sum();
+                    format!("{} ({:.0}% with ρ ≤ 10%)", run.label, low)
+                } else {
+                    format!("{} (no valid rate)", run.label)
+                },
+                color: series_color(i),
+                symbols: vec![Symbol::Block],
+            })
+            .collect();
+        entries.push(LegendEntry {
+            label: "ρ = 10%".into(),
+            color: style::REFERENCE,
+            symbols: vec![Symbol::Dashed],
+        });
+        let (width, _) = area.dim_in_pixel();
+        let legend_width = style::side_legend_width(&area, "", &entries, HISTOGRAM)?
+            .max(160)
+            .min(width / 2);
+        let (plot_area, legend_area) = area.split_horizontally(width - legend_width);
+        style::side_legend(&legend_area, "", &entries, HISTOGRAM)?;
+        let y_top = (top * 1.12).max(1.0);
+        let mut chart = ChartBuilder::on(&plot_area)
             .margin(16)
             .margin_right(30)
             .x_label_area_size(64)
             .y_label_area_size(90)
-            .build_cartesian_2d(0.0f64..100.0f64, 0.0f64..(top * 1.12).max(1.0))
+            .build_cartesian_2d(0.0f64..100.0f64, 0.0f64..y_top)
             .drawn(HISTOGRAM)?;
         style::mesh(
             &mut chart,
@@ -368,14 +398,8 @@ impl sealed::Render for ActivationHistogram {
         let bin_width = 100.0 / BINS as f64;
         let gap = 0.08 * bin_width;
         let bar_width = (bin_width - 2.0 * gap) / runs;
-        for (i, (run, (hist, total))) in self.runs.iter().zip(&hists).enumerate() {
+        for (i, (hist, _)) in hists.iter().enumerate() {
             let colour = series_color(i);
-            let low: f64 = hist[..2].iter().sum();
-            let label = if *total > 0 {
-                format!("{} ({:.0}% with ρ ≤ 10%)", run.label, low)
-            } else {
-                format!("{} (no valid rate)", run.label)
-            };
             chart
                 .draw_series(
                     hist.iter()
@@ -386,24 +410,18 @@ impl sealed::Render for ActivationHistogram {
                             Rectangle::new([(x0, 0.0), (x0 + bar_width, h)], colour.filled())
                         }),
                 )
-                .drawn(HISTOGRAM)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x + 4, y - 8), (x + 22, y + 8)], colour.filled())
-                });
+                .drawn(HISTOGRAM)?;
         }
         let threshold = 100.0 * LOW_RATE;
         chart
             .draw_series(DashedLineSeries::new(
-                [(threshold, 0.0), (threshold, (top * 1.12).max(1.0))],
+                [(threshold, 0.0), (threshold, y_top)],
                 10,
                 7,
                 style::REFERENCE.stroke_width(2),
             ))
-            .drawn(HISTOGRAM)?
-            .label("ρ = 10%")
-            .legend(|(x, y)| style::dashed_symbol(x, y, style::REFERENCE.stroke_width(2)));
-        style::legend(&mut chart, SeriesLabelPosition::UpperRight, HISTOGRAM)
+            .drawn(HISTOGRAM)?;
+        Ok(())
     }
 }
 

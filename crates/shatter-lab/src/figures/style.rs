@@ -338,15 +338,6 @@ pub(crate) fn line_symbol(x: i32, y: i32, style: ShapeStyle) -> PathElement<(i32
     PathElement::new(vec![(x, y), (x + 28, y)], style)
 }
 
-/// A legend symbol: a short dashed line (three dashes) in `style`.
-pub(crate) fn dashed_symbol(
-    x: i32,
-    y: i32,
-    style: ShapeStyle,
-) -> plotters::element::DashedPathElement<std::array::IntoIter<(i32, i32), 2>, u32> {
-    plotters::element::DashedPathElement::new([(x, y), (x + 29, y)], 7, 4, style)
-}
-
 /// How one entry of a stand-alone legend is drawn.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Symbol {
@@ -362,6 +353,8 @@ pub(crate) enum Symbol {
     Triangle,
     /// A hollow square.
     Square,
+    /// A filled square (a bar of a bar chart).
+    Block,
     /// No symbol: a text line (for notes).
     None,
 }
@@ -446,6 +439,14 @@ pub(crate) fn side_legend<DB: DrawingBackend>(
                     .drawn(figure)?;
                     x += 18;
                 }
+                Symbol::Block => {
+                    area.draw(&Rectangle::new(
+                        [(x, y - 8), (x + 16, y + 8)],
+                        entry.color.filled(),
+                    ))
+                    .drawn(figure)?;
+                    x += 22;
+                }
                 Symbol::None => {}
             }
         }
@@ -477,6 +478,7 @@ pub(crate) fn side_legend_width<DB: DrawingBackend>(
             .map(|s| match s {
                 Symbol::Line | Symbol::Dashed | Symbol::Dotted => 36,
                 Symbol::Dot | Symbol::Triangle | Symbol::Square => 18,
+                Symbol::Block => 22,
                 Symbol::None => 0,
             })
             .sum();
