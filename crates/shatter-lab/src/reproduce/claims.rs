@@ -155,12 +155,8 @@ impl Claim {
         agree: (f64, f64),
     ) -> Claim {
         Claim {
-            estimate,
-            ci,
-            method: if ci.is_some() { method } else { Method::Point },
-            paper,
             agree: Some(agree),
-            loss: String::new(),
+            ..Claim::context(estimate, ci, method, paper)
         }
     }
 
