@@ -219,6 +219,11 @@ pub struct ClassOutputs {
     pub mse_inside: f64,
     /// The same on the outside set.
     pub mse_outside: f64,
+    /// Root mean square of the labels (the noiseless target) on the inside set: how large the
+    /// function to fit is there.
+    pub rms_target_inside: f64,
+    /// The same on the outside set.
+    pub rms_target_outside: f64,
     /// One entry per class of [`OutputClass::ALL`].
     pub classes: Vec<ClassOutput>,
 }
@@ -250,6 +255,8 @@ pub fn class_outputs<F: Float>(
     let mut out = ClassOutputs {
         mse_inside: mse_without(&inside_split, inside, None),
         mse_outside: mse_without(&outside_split, outside, None),
+        rms_target_inside: rms(&inside.y),
+        rms_target_outside: rms(&outside.y),
         classes: Vec::new(),
     };
     for (c, class) in OutputClass::ALL.into_iter().enumerate() {
@@ -450,6 +457,9 @@ mod tests {
             (out.mse_outside - mse(&net, &outside)).abs() < 1e-10,
             "seed 12"
         );
+        let rms_y = |s: &Dataset<f64>| (s.y.iter().map(|y| y * y).sum::<f64>() / s.n as f64).sqrt();
+        assert_eq!(out.rms_target_outside, rms_y(&outside), "seed 12");
+        assert_eq!(out.rms_target_inside, rms_y(&inside), "seed 12");
         for c in &out.classes {
             // Zeroing the class's output weights gives the network without it.
             let mut pruned = net.clone();

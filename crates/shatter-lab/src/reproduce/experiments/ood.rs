@@ -250,28 +250,24 @@ fn rows_from_models(groups: &[(Arm, Vec<ClassOutputs>)], mut a: Analysis) -> Ana
             ));
         }
         let class = |c: OutputClass| OutputClass::ALL.iter().position(|&k| k == c).unwrap_or(0);
-        let (shattered, broad, dead) = (
-            class(OutputClass::Shattered),
-            class(OutputClass::Broad),
-            class(OutputClass::Dead),
-        );
+        let (shattered, dead) = (class(OutputClass::Shattered), class(OutputClass::Dead));
         if arm.shatters() {
-            // How much more a shattered neuron's output grows outside than a broad one's.
+            // How much faster the shattered neurons' output grows from inside to outside than
+            // the target does (a large-step network may have no broad neuron to compare with).
             let growth: Vec<f64> = outs
                 .iter()
                 .map(|o| {
                     let s = &o.classes[shattered];
-                    let b = &o.classes[broad];
-                    (s.rms_outside / s.rms_inside) / (b.rms_outside / b.rms_inside)
+                    (s.rms_outside / s.rms_inside) / (o.rms_target_outside / o.rms_target_inside)
                 })
                 .collect();
             let growth_claim =
                 Claim::over_seeds(&growth, None, (1.0, f64::INFINITY)).with_loss(&arm.loss);
             a.rows.push(Row::claim(
-                "growth of the output outside (RMS out / in), shattered against broad neurons",
+                "growth of the shattered neurons' output outside (RMS out / in) over the target's",
                 setting.clone(),
                 sig(growth_claim.estimate),
-                "above 1: shattered neurons fire at the boundary and grow beyond it",
+                "above 1: shattered neurons fire at the boundary and grow beyond it faster than the function they fit",
                 "ratio of the two growths above 1",
                 growth_claim,
             ));
@@ -351,6 +347,8 @@ mod tests {
         ClassOutputs {
             mse_inside: mse_in,
             mse_outside: mse_out,
+            rms_target_inside: 0.5,
+            rms_target_outside: 0.75,
             classes: vec![
                 class(OutputClass::Dead, 0.0, 0.2, mse_out),
                 class(OutputClass::Negligible, 1e-4, 2e-4, mse_out),
@@ -388,7 +386,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("no claim {q}: {:?}", a.rows))
         };
         assert_eq!(verdict("test MSE outside the support"), "agrees");
-        assert_eq!(verdict("growth of the output outside"), "agrees");
+        assert_eq!(verdict("growth of the shattered"), "agrees");
         assert_eq!(verdict("relative fall"), "agrees");
         // The decay arm has a context row for the ratio and no claim.
         let decay_rows: Vec<_> = a
