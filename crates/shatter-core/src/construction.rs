@@ -584,7 +584,10 @@ mod tests {
             assert!(k >= 2, "d = {d}, t = {t}: {k} caps");
             for i in 0..k {
                 let norm = dot(p.direction(i), p.direction(i));
-                assert!((norm - 1.0).abs() < 1e-12, "direction {i} has norm^2 {norm}");
+                assert!(
+                    (norm - 1.0).abs() < 1e-12,
+                    "direction {i} has norm^2 {norm}"
+                );
                 for j in 0..i {
                     let c = dot(p.direction(i), p.direction(j));
                     let angle = c.clamp(-1.0, 1.0).acos();
@@ -601,7 +604,10 @@ mod tests {
             let mut covered = 0;
             for q in x.chunks_exact(d) {
                 let inside = (0..k).filter(|&j| dot(p.direction(j), q) > t).count();
-                assert!(inside <= 1, "d = {d}, t = {t}: a point lies in {inside} caps");
+                assert!(
+                    inside <= 1,
+                    "d = {d}, t = {t}: a point lies in {inside} caps"
+                );
                 covered += inside;
             }
             // The caps cover k sigma(theta) of the sphere; the points see that share.
@@ -701,14 +707,20 @@ mod tests {
                 .collect();
             let (m, se) = mean_and_se(&sq);
             let want = atom_l2_squared(t, d).unwrap();
-            assert!((m - want).abs() < 5.0 * se, "d = {d}: {m} +- {se} vs {want}");
+            assert!(
+                (m - want).abs() < 5.0 * se,
+                "d = {d}: {m} +- {se} vs {want}"
+            );
             let ind: Vec<f64> = x
                 .chunks_exact(d)
                 .map(|p| if p[0] > t { 1.0 } else { 0.0 })
                 .collect();
             let (m, se) = mean_and_se(&ind);
             let want = cap_probability(t, d).unwrap();
-            assert!((m - want).abs() < 5.0 * se, "d = {d}: {m} +- {se} vs {want}");
+            assert!(
+                (m - want).abs() < 5.0 * se,
+                "d = {d}: {m} +- {se} vs {want}"
+            );
         }
     }
 
@@ -724,10 +736,15 @@ mod tests {
             u[d - 1] = 1.0;
             let g_emp = weight(&data, &u, t).unwrap();
             let want = atom_population_vg(a, t, d).unwrap();
-            assert!(rel(a * g_emp, want) < 0.03, "d = {d}: {} vs {want}", a * g_emp);
+            assert!(
+                rel(a * g_emp, want) < 0.03,
+                "d = {d}: {} vs {want}",
+                a * g_emp
+            );
         }
         let d = 4;
-        let r = atom_population_vg(1.0, 0.999, d).unwrap() / atom_population_vg(1.0, 0.99, d).unwrap();
+        let r =
+            atom_population_vg(1.0, 0.999, d).unwrap() / atom_population_vg(1.0, 0.99, d).unwrap();
         assert!(rel(r.log10(), -(d as f64 + 2.0)) < 0.02, "decade ratio {r}");
     }
 
@@ -757,7 +774,11 @@ mod tests {
         .unwrap();
         let atoms = c.packing.count();
         let check = c.check_on_sample(atoms, 60, 5).unwrap();
-        assert!(check.loss < 1e-28, "labels are the network's outputs: {}", check.loss);
+        assert!(
+            check.loss < 1e-28,
+            "labels are the network's outputs: {}",
+            check.loss
+        );
         assert!(check.atoms_hit > 0, "some cap holds a point: {check:?}");
         assert!(check.bound_holds, "{check:?}");
         // Dense Hessian on the same sample.
@@ -787,7 +808,10 @@ mod tests {
         let vg = crate::measure::vg_norm(&net, &data).unwrap();
         assert!(rel(vg, check.vg_empirical) < 1e-12);
         assert!(vg <= 0.5 * top - 0.5 + 1e-9, "|f|_Vg {vg} vs lambda {top}");
-        assert!(top >= 1.0 - 1e-9, "the output bias alone gives curvature 1: {top}");
+        assert!(
+            top >= 1.0 - 1e-9,
+            "the output bias alone gives curvature 1: {top}"
+        );
     }
 
     #[test]
@@ -813,11 +837,41 @@ mod tests {
         for t in [0.0, 1.0, 1.5, -0.2, f64::NAN] {
             assert_eq!(field(spec(3, t)), "offset", "t = {t}");
         }
-        assert_eq!(field(CapSpec { amplitude: 0.0, ..spec(3, 0.9) }), "amplitude");
-        assert_eq!(field(CapSpec { amplitude: f64::INFINITY, ..spec(3, 0.9) }), "amplitude");
-        assert_eq!(field(CapSpec { budget: -1.0, ..spec(3, 0.9) }), "budget");
-        assert_eq!(field(CapSpec { patience: 0, ..spec(3, 0.9) }), "patience");
-        assert_eq!(field(CapSpec { max_caps: 0, ..spec(3, 0.9) }), "max_caps");
+        assert_eq!(
+            field(CapSpec {
+                amplitude: 0.0,
+                ..spec(3, 0.9)
+            }),
+            "amplitude"
+        );
+        assert_eq!(
+            field(CapSpec {
+                amplitude: f64::INFINITY,
+                ..spec(3, 0.9)
+            }),
+            "amplitude"
+        );
+        assert_eq!(
+            field(CapSpec {
+                budget: -1.0,
+                ..spec(3, 0.9)
+            }),
+            "budget"
+        );
+        assert_eq!(
+            field(CapSpec {
+                patience: 0,
+                ..spec(3, 0.9)
+            }),
+            "patience"
+        );
+        assert_eq!(
+            field(CapSpec {
+                max_caps: 0,
+                ..spec(3, 0.9)
+            }),
+            "max_caps"
+        );
         let msg = pack_caps(&spec(3, 1.2)).unwrap_err().to_string();
         assert!(msg.contains("offset = 1.2"), "{msg}");
         assert!(atom_l2_squared(0.5, 0).is_err());

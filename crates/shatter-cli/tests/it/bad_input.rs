@@ -38,8 +38,16 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     let out = path_str(&d.join("out")).to_string();
     let cases = vec![
         case(&["train", "--lr", "-1"], 2, &["lr = -1", "out of range"]),
-        case(&["construct", "--offset", "1.2"], 2, &["--offset", "(0, 1)"]),
-        case(&["construct", "--offset", "0"], 2, &["--offset", "offset = 0"]),
+        case(
+            &["construct", "--offset", "1.2"],
+            2,
+            &["--offset", "(0, 1)"],
+        ),
+        case(
+            &["construct", "--offset", "0"],
+            2,
+            &["--offset", "offset = 0"],
+        ),
         case(&["construct", "--d", "0"], 2, &["--d", "d = 0"]),
         case(&["construct", "--amplitude", "-1"], 2, &["--amplitude"]),
         case(&["construct", "--budget", "0"], 2, &["--budget"]),

@@ -420,8 +420,7 @@ impl sealed::Render for CurvePlot {
         };
         match (self.log_x, self.log_y) {
             (false, false) => self.draw(
-                b.build_cartesian_2d(xr.clone(), yr.clone())
-                    .drawn(CURVES)?,
+                b.build_cartesian_2d(xr.clone(), yr.clone()).drawn(CURVES)?,
                 &points,
             )?,
             (true, false) => self.draw(
