@@ -105,6 +105,7 @@ pub enum Command {
     /// disjoint caps of the unit ball, per d: caps packed, each atom's |f|_Vg and L2 norm,
     /// atoms under a |f|_Vg budget, and the flatness bound on the atom network on a sample.
     /// Trains nothing.
+    #[command(allow_negative_numbers = true)]
     Construct(ConstructArgs),
 }
 

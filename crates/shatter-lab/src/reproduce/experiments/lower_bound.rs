@@ -238,7 +238,7 @@ pub fn compute(p: &LowerBoundParams, dir: &Path) -> Result<Computed, ReproduceEr
     for (what, fit) in [
         (
             "growth with d of the number of atoms under the |f|_Vg budget",
-            under_fit.clone(),
+            under_fit,
         ),
         (
             "growth with d of the number of disjoint caps",
