@@ -101,6 +101,12 @@ pub enum Command {
     /// Run a sweep on a Slurm cluster as a job array of shards and a merge job; resubmitting
     /// runs only what is missing.
     Slurm(SlurmArgs),
+    /// The lower-bound construction: boundary-localised ReLU atoms a relu(u_j . x - t) on
+    /// disjoint caps of the unit ball, per d: caps packed, each atom's |f|_Vg and L2 norm,
+    /// atoms under a |f|_Vg budget, and the flatness bound on the atom network on a sample.
+    /// Trains nothing.
+    #[command(allow_negative_numbers = true)]
+    Construct(ConstructArgs),
 }
 
 #[derive(Args, Debug)]
@@ -364,6 +370,48 @@ pub struct SensingArgs {
     pub seed: u64,
     /// Output directory for sensing.json and trajectory.csv.
     #[arg(long, default_value = "sensing")]
+    pub out: PathBuf,
+}
+
+/// For each input dimension d: a seeded greedy packing of cap directions u_j (pairwise angle
+/// at least the cap's angular diameter 2 arccos t, so the caps {u_j . x > t} of the unit ball
+/// are disjoint), the closed forms for x ~ Uniform(B^d) (one atom's |f|_Vg = a g_P(t) and
+/// L2(P) norm, the pairwise separation, the spherical-cap bounds on the packing), the atoms
+/// that fit under the --budget on |f|_Vg, and on --n sample points the atom network's
+/// empirical |f|_Vg, its sharpness (Lanczos) and the flatness bound of Theorem 3.2. Writes
+/// construction.csv and construction.json (one row per d) and atoms_d<d>.csv (one row per
+/// atom: sign, direction u_1..u_d, |f|_Vg under the population and the empirical weight);
+/// prints a table. At the defaults, seconds.
+#[derive(Args, Debug)]
+pub struct ConstructArgs {
+    /// Input dimensions, comma-separated; each at least 1.
+    #[arg(long, value_delimiter = ',', default_values_t = [2usize, 3, 4, 5, 6])]
+    pub d: Vec<usize>,
+    /// Offset t of every atom, in the open interval (0, 1); the cap height is 1 - t.
+    #[arg(long, default_value_t = 0.9)]
+    pub offset: f64,
+    /// Amplitude a of every atom (output weight; ||w|| = 1). Finite, > 0.
+    #[arg(long, default_value_t = 1.0)]
+    pub amplitude: f64,
+    /// Budget on the network's |f|_Vg under the population weight. Finite, > 0.
+    #[arg(long, default_value_t = 1.0)]
+    pub budget: f64,
+    /// The greedy packing stops after this many consecutive rejected candidates; at least 1.
+    /// Larger packs closer to a maximal packing (the free area left is about 1/patience).
+    #[arg(long, default_value_t = 2000)]
+    pub patience: usize,
+    /// The greedy packing stops at this many caps; at least 1.
+    #[arg(long, default_value_t = 200_000)]
+    pub max_caps: usize,
+    /// Sample points (uniform in the ball) for the empirical weight and the flatness check of
+    /// the network of the atoms under the budget; at least 1.
+    #[arg(long, default_value_t = 512)]
+    pub n: usize,
+    /// Seed of the packing, the atoms' signs and the sample.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory for construction.csv, construction.json and atoms_d<d>.csv.
+    #[arg(long, default_value = "construct")]
     pub out: PathBuf,
 }
 

@@ -26,6 +26,7 @@ fn main() {
         args::Command::Report(a) => cmd::report::run(a, &cli.global),
         args::Command::Sensing(a) => cmd::sensing::run(a, &cli.global),
         args::Command::Slurm(a) => cmd::slurm::run(a.command, &cli.global),
+        args::Command::Construct(a) => cmd::construct::run(a, &cli.global),
     };
     if let Err(err) = result {
         let usage = err.downcast_ref::<cmd::UsageError>().is_some();

@@ -13,6 +13,7 @@ pub use float::{Float, Precision};
 pub use model::{Activation, Network, Shape};
 pub mod baseline;
 pub mod batch;
+pub mod construction;
 pub mod grad;
 pub mod hessian;
 pub mod loss;

@@ -1,6 +1,7 @@
 //! One module per subcommand: each resolves its settings, calls the libraries and prints.
 
 pub mod bench;
+pub mod construct;
 pub mod export;
 pub mod inspect;
 pub mod merge;

@@ -39,6 +39,22 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     let cases = vec![
         case(&["train", "--lr", "-1"], 2, &["lr = -1", "out of range"]),
         case(
+            &["construct", "--offset", "1.2"],
+            2,
+            &["--offset", "(0, 1)"],
+        ),
+        case(
+            &["construct", "--offset", "0"],
+            2,
+            &["--offset", "offset = 0"],
+        ),
+        case(&["construct", "--d", "0"], 2, &["--d", "d = 0"]),
+        case(&["construct", "--amplitude", "-1"], 2, &["--amplitude"]),
+        case(&["construct", "--budget", "0"], 2, &["--budget"]),
+        case(&["construct", "--patience", "0"], 2, &["--patience"]),
+        case(&["construct", "--max-caps", "0"], 2, &["--max-caps"]),
+        case(&["construct", "--n", "0"], 2, &["--n 0"]),
+        case(
             &["train", "--activation", "tanh"],
             2,
             &["activation", "relu or gelu"],

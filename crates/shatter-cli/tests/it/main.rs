@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod common;
+mod construct;
 mod device;
 mod inspect;
 mod krr;

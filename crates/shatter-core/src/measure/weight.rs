@@ -215,6 +215,12 @@ pub fn ball_marginal_density(s: f64, d: usize) -> f64 {
 const PANELS: usize = 8;
 const NODES: usize = 24;
 
+/// The composite Gauss-Legendre rule on `[0, 1]` of [`population_weight`] (8 panels of 24
+/// nodes): `(node, weight)` pairs, computed once. Shared with `construction`.
+pub(crate) fn quadrature_rule() -> &'static [(f64, f64)] {
+    rule()
+}
+
 /// Nodes and weights of the composite rule on `[0, 1]`, computed once.
 fn rule() -> &'static [(f64, f64)] {
     static RULE: OnceLock<Vec<(f64, f64)>> = OnceLock::new();

@@ -1,7 +1,8 @@
 //! Figures of the papers' experiments, as SVG and PNG: training curves with the `2/eta` line,
 //! the shattering scatter and histogram (SCIENCE.md section 5), log-log rate plots with fitted
 //! slopes and the theory rates (section 6), the univariate fit with its knots, the population
-//! weight `g_P` (section 4), the Hessian spectral density, and a measured-against-paper bar chart.
+//! weight `g_P` (section 4), the Hessian spectral density, a measured-against-paper bar chart,
+//! and the lower-bound construction's atom map and curves (`construction`).
 //!
 //! Every figure is a plain data struct implementing [`Figure`]; [`write_figure`] writes
 //! `<stem>.svg` and `<stem>.png`, [`svg_string`] returns the SVG for inlining in an HTML report
@@ -19,6 +20,7 @@
 
 mod axis;
 mod comparison;
+mod construction;
 mod population;
 mod raster;
 mod rates;
@@ -36,6 +38,7 @@ use plotters::prelude::{IntoDrawingArea, SVGBackend, WHITE};
 
 pub use axis::{AxisPlot, AxisSeries};
 pub use comparison::{Comparison, ComparisonRow};
+pub use construction::{AtomMap, Curve, CurvePlot, CurveStyle};
 pub use population::PopulationWeight;
 pub use rates::{fit_loglog, Fit, RatePlot, RateSeries};
 pub use shattering::{
@@ -147,8 +150,9 @@ mod sealed {
 /// A figure: a plain data struct that knows its canvas size and how to draw itself.
 ///
 /// Implemented by [`TrainingCurves`], [`ShatteringScatter`], [`ActivationHistogram`],
-/// [`RatePlot`], [`UnivariateFit`], [`PopulationWeight`], [`SpectralDensityPlot`] and
-/// [`Comparison`]; the drawing itself is private to this module.
+/// [`RatePlot`], [`UnivariateFit`], [`PopulationWeight`], [`SpectralDensityPlot`],
+/// [`Comparison`], [`AtomMap`] and [`CurvePlot`]; the drawing itself is private to this
+/// module.
 pub trait Figure: sealed::Render {
     /// A short name for error messages (`"training curves"`).
     fn name(&self) -> &'static str;

@@ -65,6 +65,9 @@ pub enum Method {
     BootstrapPoints(usize),
     /// t-interval of a regression slope over this many sample sizes ([`stats::rate_interval`]).
     SlopeT(usize),
+    /// t-interval of a regression slope over this many points of the named abscissa
+    /// (`"dimensions"`, `"cap heights"`): `slope ± t_{0.975, m-2} SE`.
+    SlopeTOver(usize, &'static str),
     /// Too few points (this many) for a bootstrap interval of a rank correlation: the interval
     /// is the whole range `[-1, 1]`, so the claim is inconclusive.
     TooFewPoints(usize),
@@ -87,6 +90,7 @@ impl Method {
                 format!("{m} points are too few for an interval: [-1, 1], inconclusive")
             }
             Method::SlopeT(m) => format!("t-interval of the slope over {m} sample sizes"),
+            Method::SlopeTOver(m, what) => format!("t-interval of the slope over {m} {what}"),
             Method::NonOverlap => {
                 "difference of the two t-intervals (excludes 0 only when they do not overlap)"
                     .into()

@@ -25,6 +25,14 @@ pub enum ReproduceError {
     /// The sweep failed.
     #[error("running the sweep: {0}")]
     Sweep(String),
+    /// An experiment that trains nothing could not compute its numbers (bad parameters).
+    #[error("computing {what}: {message}")]
+    Compute {
+        /// What was being computed.
+        what: String,
+        /// The cause, naming the parameter.
+        message: String,
+    },
     /// A figure could not be drawn.
     #[error("drawing {what}: {source}")]
     Figure {

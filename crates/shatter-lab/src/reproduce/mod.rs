@@ -2,7 +2,8 @@
 //!
 //! `run_experiment` writes the built-in spec of an experiment, runs it as a sweep into its own
 //! store (resuming whatever is already there), and writes `index.html` with the comparison
-//! table, the figures (also as SVG and PNG files) and provenance. `write_report` does the last
+//! table, the figures (also as SVG and PNG files) and provenance. An experiment that trains
+//! nothing (`lower-bound`) computes its numbers instead and gets the same report folder. `write_report` does the last
 //! step for any store, so `shatter report` works on user sweeps too.
 
 // Shared layers, lowest first: statistics and claims, the view of a run and the analyses'
@@ -133,6 +134,9 @@ pub fn run_experiment(
     let spec_path = dir.join("spec.toml");
     crate::run::write_atomic(&spec_path, text.as_bytes())
         .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    if !exp.trains() {
+        return run_computed(exp, scale, &dir, &text);
+    }
     let spec = SweepSpec::from_toml(&text, &spec_path.display().to_string())?;
     let points = spec.points()?;
     let start = Instant::now();
@@ -166,6 +170,79 @@ pub fn run_experiment(
     let wall = start.elapsed().as_secs_f64();
     let outcome = write_report(Some(exp), Some(scale), &store, &text, &dir, wall)?;
     Ok((outcome, sweep))
+}
+
+/// An experiment that trains nothing (`Experiment::trains` is false): computes it into
+/// `dir` and writes the same report folder a sweep gets (`index.html`, `figures/`,
+/// `claims.csv`, `provenance.json`), whose provenance says 0 runs and lists the parameters.
+/// No store is opened; the sweep report is empty.
+fn run_computed(
+    exp: &dyn Experiment,
+    scale: Scale,
+    dir: &Path,
+    text: &str,
+) -> Result<(ReportOutcome, SweepReport), ReproduceError> {
+    let start = Instant::now();
+    let fig_dir = dir.join("figures");
+    mkdir(&fig_dir)?;
+    let computed = exp.compute(scale, &fig_dir)?;
+    let mut analysis = computed.analysis;
+    analysis::settle_verdicts(&mut analysis);
+    let provenance = Provenance {
+        scale: scale.to_string(),
+        losses: Vec::new(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: env!("SHATTER_GIT_COMMIT").into(),
+        machine: machine(),
+        seeds: computed.seeds,
+        runs: 0,
+        run_seconds: 0.0,
+        devices: Vec::new(),
+        wall_seconds: start.elapsed().as_secs_f64(),
+        store: String::new(),
+        date: now_utc(),
+        settings: computed.settings,
+    };
+    let html = render_report(exp, scale, &analysis, &computed.figures, text, &provenance);
+    let path = dir.join("index.html");
+    crate::run::write_atomic(&path, html.as_bytes())
+        .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
+    let claims: Vec<ClaimLine> = analysis
+        .rows
+        .iter()
+        .map(|r| ClaimLine {
+            experiment: exp.id().to_string(),
+            claim: r.quantity.clone(),
+            setting: r.setting.clone(),
+            loss: String::new(),
+            numbers: r.claim.clone(),
+            verdict: r.verdict,
+        })
+        .collect();
+    write_claims_and_provenance(dir, &claims, &provenance)?;
+    let (agree, differ, inconclusive) = verdict_counts(&analysis);
+    let sweep = SweepReport {
+        progress: Progress::default(),
+        interrupted: false,
+        failures: Vec::new(),
+        on_cpu: Vec::new(),
+        device_steps: 0,
+        device_train_seconds: 0.0,
+    };
+    Ok((
+        ReportOutcome {
+            path,
+            agree,
+            differ,
+            inconclusive,
+            claims,
+            provenance,
+            runs: 0,
+            words: analysis.words,
+            unusable_models: Vec::new(),
+        },
+        sweep,
+    ))
 }
 
 /// The analysis of experiment `exp` from its runs: its claims from the completed runs (per

@@ -181,7 +181,14 @@ pub fn render_report(
             ));
         }
     }
-    h.push_str("<h2>Spec</h2>\n<p>Run it again with <code>shatter sweep SPEC.toml --store results.db</code>.</p>\n");
+    if experiment.trains() {
+        h.push_str("<h2>Spec</h2>\n<p>Run it again with <code>shatter sweep SPEC.toml --store results.db</code>.</p>\n");
+    } else {
+        h.push_str(&format!(
+            "<h2>Parameters</h2>\n<p>Nothing is trained: every number above follows from these parameters. Run it again with <code>shatter reproduce {} --scale {scale}</code>.</p>\n",
+            escape(experiment.id())
+        ));
+    }
     h.push_str(&format!("<pre>{}</pre>\n", escape(spec_text)));
     h.push_str(&provenance_section(provenance));
     h.push_str("</body></html>\n");

@@ -5,7 +5,9 @@
 //! threshold beside the paper value it comes from), an optional analysis that reads the stored
 //! models, and its figures. `EXPERIMENTS` is the registry; `shatter reproduce ID --print-spec`
 //! prints a spec so users can copy one as a starting point. `SWEEP` is the generic experiment
-//! of `shatter report` on a user's store: no spec, no paper, no claims.
+//! of `shatter report` on a user's store: no spec, no paper, no claims. An experiment that
+//! trains nothing (`lower-bound`: the construction behind the minimax lower bound) has
+//! parameters instead of a sweep spec and computes its report itself (`Experiment::compute`).
 
 mod cod;
 mod cod_variants;
@@ -13,6 +15,7 @@ mod dims;
 mod gelu;
 mod geometry;
 mod logistic;
+mod lower_bound;
 mod lr;
 mod mixup;
 mod no_bias;
@@ -30,6 +33,20 @@ use crate::store::Store;
 use std::path::Path;
 
 pub use super::scale::Scale;
+pub use lower_bound::LowerBoundParams;
+
+/// What an experiment that trains nothing produced ([`Experiment::compute`]).
+#[derive(Clone, Debug)]
+pub struct Computed {
+    /// The comparison rows and sentences.
+    pub analysis: Analysis,
+    /// The figures, already written under the folder `compute` was given.
+    pub figures: Vec<ReportFigure>,
+    /// The parameters in words, for the provenance (`settings`).
+    pub settings: String,
+    /// The seeds the computation drew from.
+    pub seeds: Vec<u64>,
+}
 
 /// One experiment: what it is, how it runs, how its runs are judged and drawn.
 pub trait Experiment: Sync {
@@ -45,6 +62,21 @@ pub trait Experiment: Sync {
     fn spec(&self, scale: Scale) -> Option<String>;
     /// The comparison rows, sentences and rates from the completed runs.
     fn claims(&self, runs: &[RunView]) -> Analysis;
+    /// Whether the experiment trains networks (runs a sweep). One that does not has `spec`
+    /// return its parameters (TOML, not a sweep spec) and does all its work in `compute`;
+    /// its report has 0 runs.
+    fn trains(&self) -> bool {
+        true
+    }
+    /// The work of an experiment that trains nothing, at `scale`: its analysis, its figures
+    /// (written under `dir`) and its parameters in words. Experiments that train do not
+    /// override it.
+    fn compute(&self, _scale: Scale, _dir: &Path) -> Result<Computed, ReproduceError> {
+        Err(ReproduceError::Compute {
+            what: self.id().into(),
+            message: "this experiment trains networks: it runs as a sweep".into(),
+        })
+    }
     /// Whether `claims` (and `figures`) tell loss conventions apart themselves, tagging each
     /// row with its loss. When not, and the runs hold several conventions, the report calls
     /// them once per convention (see `reproduce::analyse`).
@@ -91,6 +123,7 @@ pub const EXPERIMENTS: &[&dyn Experiment] = &[
     &mixup::Mixup,
     &sphere::Sphere,
     &ood::Ood,
+    &lower_bound::LowerBound,
 ];
 
 /// The generic experiment of a user's store (`shatter report` without `--experiment`).
@@ -122,7 +155,7 @@ mod tests {
 
     #[test]
     fn every_built_in_spec_parses_and_expands_at_both_scales() {
-        for e in EXPERIMENTS {
+        for e in EXPERIMENTS.iter().filter(|e| e.trains()) {
             let e_id = e.id();
             for scale in [Scale::Quick, Scale::Paper] {
                 let text = spec_text(e_id, scale).expect("a spec for every experiment");
@@ -172,6 +205,22 @@ mod tests {
         );
         let quick = count("shattering", Scale::Quick);
         assert_eq!(quick.len(), 4, "two arms under both loss conventions");
+    }
+
+    #[test]
+    fn experiments_without_training_print_their_parameters() {
+        let e = experiment("lower-bound").expect("registered");
+        assert!(!e.trains());
+        for scale in [Scale::Quick, Scale::Paper] {
+            let text = spec_text("lower-bound", scale).unwrap();
+            let v: toml::Value = toml::from_str(&text).unwrap();
+            assert_eq!(v["offset"].as_float(), Some(0.9), "{scale}");
+        }
+        let paper = LowerBoundParams::at(Scale::Paper);
+        assert_eq!(paper.n, 512, "the papers' n");
+        assert_eq!(paper.dims, (2..=12).collect::<Vec<_>>());
+        assert!(LowerBoundParams::at(Scale::Quick).dims.len() < paper.dims.len());
+        assert!(experiment("cod").unwrap().trains());
     }
 
     #[test]
