@@ -68,6 +68,9 @@ pub enum Method {
     /// Too few points (this many) for a bootstrap interval of a rank correlation: the interval
     /// is the whole range `[-1, 1]`, so the claim is inconclusive.
     TooFewPoints(usize),
+    /// Wilson score interval of a proportion over this many trials
+    /// ([`stats::wilson_interval`]).
+    Wilson(usize),
     /// Difference of two intervals, excluding 0 exactly when they do not overlap
     /// ([`stats::difference_interval`]).
     NonOverlap,
@@ -87,6 +90,7 @@ impl Method {
                 format!("{m} points are too few for an interval: [-1, 1], inconclusive")
             }
             Method::SlopeT(m) => format!("t-interval of the slope over {m} sample sizes"),
+            Method::Wilson(m) => format!("Wilson score 95% interval of a proportion of {m} runs"),
             Method::NonOverlap => {
                 "difference of the two t-intervals (excludes 0 only when they do not overlap)"
                     .into()
