@@ -136,10 +136,6 @@ pub const SUMMARY_COLUMNS: &[Column] = &[
     col("wall_seconds", Kind::Real),
 ];
 
-/// The [`Summary`](crate::run::Summary) fields without a column of their own: read from
-/// `summary_json` only.
-pub const SUMMARY_JSON_ONLY: &[&str] = &["status", "diverged_rule", "interior_test_mse"];
-
 /// Columns of `runs` before the config columns.
 pub const RUN_HEAD_COLUMNS: &[Column] = &[
     col("run_id", Kind::Text),
@@ -327,6 +323,9 @@ mod tests {
             );
         }
     }
+
+    /// The [`Summary`] fields without a column of their own: read from `summary_json` only.
+    const SUMMARY_JSON_ONLY: &[&str] = &["status", "diverged_rule", "interior_test_mse"];
 
     #[test]
     fn summary_columns_are_exactly_the_summary_fields() {
