@@ -24,12 +24,12 @@ use serde::Serialize;
 use shatter_core::baseline::{default_lambdas, fit_krr_cv, BaselineError};
 use shatter_core::batch::{BatchError, BatchObserver, BatchRun, BatchTrainer};
 use shatter_core::data::generate::generate;
+use shatter_core::data::InputDist;
 use shatter_core::grad::{forward, mean_squared_error, Workspace};
 use shatter_core::hessian::hvp::HessianOperator;
 use shatter_core::hessian::trace::{spectral_density, SlqOptions};
 use shatter_core::measure::shattering::{neuron_stats, shattering_summary, NeuronStats};
 use shatter_core::measure::variation::{bound_holds_certified, variation_summary};
-use shatter_core::data::InputDist;
 use shatter_core::measure::{
     interior_of, points_within, univariate_summary, DEFAULT_KNOT_TOL, INTERIOR_MARGIN,
 };

@@ -437,7 +437,9 @@ mod tests {
     #[test]
     fn interior_mse_of_a_ramp_matches_the_closed_form() {
         let m = 20_000;
-        let x: Vec<f64> = (0..m).map(|i| -1.0 + (i as f64 + 0.5) * 2.0 / m as f64).collect();
+        let x: Vec<f64> = (0..m)
+            .map(|i| -1.0 + (i as f64 + 0.5) * 2.0 / m as f64)
+            .collect();
         let data = Dataset::new(1, x, vec![0.0; m]).unwrap();
         let shape = Shape {
             d: 1,
@@ -453,10 +455,18 @@ mod tests {
             let mut ws = crate::grad::Workspace::new(shape, d.n);
             crate::grad::mean_squared_error(&net, d, &mut ws)
         };
-        assert!((mse(&inside) - 0.729 / 3.0 / 1.8).abs() < 1e-7, "{}", mse(&inside));
+        assert!(
+            (mse(&inside) - 0.729 / 3.0 / 1.8).abs() < 1e-7,
+            "{}",
+            mse(&inside)
+        );
         assert!((mse(&data) - 1.0 / 6.0).abs() < 1e-7, "{}", mse(&data));
         // 90% of the grid lies inside, give or take the two cells cut by the ends.
-        assert!((inside.n as f64 - 0.9 * m as f64).abs() <= 2.0, "{}", inside.n);
+        assert!(
+            (inside.n as f64 - 0.9 * m as f64).abs() <= 2.0,
+            "{}",
+            inside.n
+        );
     }
 
     /// Against a brute-force loop: random inputs (seed 7), a random network, the restricted
@@ -485,7 +495,10 @@ mod tests {
         assert!(count > 0);
         let mut ws = crate::grad::Workspace::new(net.shape, inside.n);
         let mse = crate::grad::mean_squared_error(&net, &inside, &mut ws);
-        assert!((mse - sum / count as f64).abs() <= 1e-12 * (1.0 + mse), "seed 7");
+        assert!(
+            (mse - sum / count as f64).abs() <= 1e-12 * (1.0 + mse),
+            "seed 7"
+        );
     }
 
     #[test]

@@ -224,9 +224,11 @@ impl AxisPlot {
                 ))
                 .drawn(NAME)?;
         }
-        if let Some((v, _)) = self.vertical.as_ref().filter(|(v, _)| {
-            self.ok(*v, self.log_x) && xr.start <= *v && *v <= xr.end
-        }) {
+        if let Some((v, _)) = self
+            .vertical
+            .as_ref()
+            .filter(|(v, _)| self.ok(*v, self.log_x) && xr.start <= *v && *v <= xr.end)
+        {
             let y = chart.y_range();
             let (lo, hi) = (y.start, y.end);
             chart
@@ -274,7 +276,11 @@ impl AxisPlot {
                 symbols: vec![Symbol::Line],
             });
         }
-        if let Some((v, label)) = self.vertical.as_ref().filter(|(v, _)| self.ok(*v, self.log_x)) {
+        if let Some((v, label)) = self
+            .vertical
+            .as_ref()
+            .filter(|(v, _)| self.ok(*v, self.log_x))
+        {
             entries.push(LegendEntry {
                 label: format!("{label} = {}", style::format_sig(*v, 3)),
                 color: style::REFERENCE,

@@ -887,10 +887,18 @@ fn axis_plot_draws_a_vertical_threshold_and_a_side_legend() {
         ],
     };
     let svg = svg_string(&plot).unwrap();
-    for text in ["1/(n^2 sigma) = 0.0037", "K = 100", "2/eta", "eta (log scale)"] {
+    for text in [
+        "1/(n^2 sigma) = 0.0037",
+        "K = 100",
+        "2/eta",
+        "eta (log scale)",
+    ] {
         assert!(svg.contains(text), "{text} missing");
     }
-    assert!(!svg.contains(">empty<"), "a series without points has no legend entry");
+    assert!(
+        !svg.contains(">empty<"),
+        "a series without points has no legend entry"
+    );
     let dashed = svg.matches("<polyline").count();
     plot.vertical = Some((5.0, "far".into()));
     let outside = svg_string(&plot).unwrap();

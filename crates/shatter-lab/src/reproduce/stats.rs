@@ -151,10 +151,19 @@ pub fn wilson_interval(successes: usize, trials: usize) -> Option<(f64, f64)> {
     let centre = p + z * z / (2.0 * m);
     let half = z * (p * (1.0 - p) / m + z * z / (4.0 * m * m)).sqrt();
     let scale = 1.0 + z * z / m;
-    Some((
-        ((centre - half) / scale).max(0.0),
-        ((centre + half) / scale).min(1.0),
-    ))
+    // At 0 (or all) successes the bound is exactly 0 (or 1); the formula leaves a rounding
+    // residue there.
+    let lo = if successes == 0 {
+        0.0
+    } else {
+        ((centre - half) / scale).max(0.0)
+    };
+    let hi = if successes == trials {
+        1.0
+    } else {
+        ((centre + half) / scale).min(1.0)
+    };
+    Some((lo, hi))
 }
 
 /// The interval of `a - b` that excludes 0 exactly when the intervals `a` and `b` do not
@@ -253,11 +262,20 @@ mod tests {
     fn wilson_interval_closed_forms_and_coverage() {
         let z2 = 1.959_963_984_540_054f64.powi(2);
         let (lo, hi) = wilson_interval(0, 12).unwrap();
-        assert!(lo == 0.0 && (hi - z2 / (12.0 + z2)).abs() < 1e-12, "[{lo}, {hi}]");
+        assert!(
+            lo == 0.0 && (hi - z2 / (12.0 + z2)).abs() < 1e-12,
+            "[{lo}, {hi}]"
+        );
         let (lo, hi) = wilson_interval(4, 4).unwrap();
-        assert!((lo - 4.0 / (4.0 + z2)).abs() < 1e-12 && hi == 1.0, "[{lo}, {hi}]");
+        assert!(
+            (lo - 4.0 / (4.0 + z2)).abs() < 1e-12 && hi == 1.0,
+            "[{lo}, {hi}]"
+        );
         let (lo, hi) = wilson_interval(5, 10).unwrap();
-        assert!((0.5 - lo - (hi - 0.5)).abs() < 1e-12, "symmetric at one half");
+        assert!(
+            (0.5 - lo - (hi - 0.5)).abs() < 1e-12,
+            "symmetric at one half"
+        );
         assert_eq!(wilson_interval(3, 0), None);
         assert_eq!(wilson_interval(3, 2), None);
         let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -268,7 +286,10 @@ mod tests {
                 lo <= 0.3 && 0.3 <= hi
             })
             .count();
-        assert!((360..=395).contains(&covered), "covered {covered} of 400 (seed 0)");
+        assert!(
+            (360..=395).contains(&covered),
+            "covered {covered} of 400 (seed 0)"
+        );
     }
 
     #[test]

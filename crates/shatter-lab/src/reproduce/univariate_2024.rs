@@ -140,7 +140,12 @@ pub const RATE_LR: f64 = 0.2;
 pub(crate) fn rate_spec(scale: Scale) -> String {
     let (ns, seeds, width, epochs): (&[usize], &[u64], usize, usize) = match scale {
         Scale::Quick => (&[32, 64, 128, 256, 512], &[0, 1, 2], 200, 5000),
-        Scale::Paper => (&[32, 64, 128, 256, 512, 1024], &[0, 1, 2, 3, 4], 1000, 20000),
+        Scale::Paper => (
+            &[32, 64, 128, 256, 512, 1024],
+            &[0, 1, 2, 3, 4],
+            1000,
+            20000,
+        ),
     };
     format!(
         r#"name = "univariate-rate-{scale}"
@@ -276,9 +281,16 @@ pub fn interpolation(runs: &[RunView]) -> Analysis {
             .push(r);
     }
     for ((k, bits), rs) in &cells {
-        let fitted = rs.iter().filter(|r| fits(r, FIT_TOLERANCE) == Some(true)).count();
+        let fitted = rs
+            .iter()
+            .filter(|r| fits(r, FIT_TOLERANCE) == Some(true))
+            .count();
         let med = |f: &dyn Fn(&RunView) -> Option<f64>| {
-            stats::median(&rs.iter().map(|r| f(r).unwrap_or(f64::NAN)).collect::<Vec<_>>())
+            stats::median(
+                &rs.iter()
+                    .map(|r| f(r).unwrap_or(f64::NAN))
+                    .collect::<Vec<_>>(),
+            )
         };
         a.rows.push(Row::context(
             "seeds fitting the noise / median train MSE over the noise variance / test MSE / sharpness (2/eta)",
@@ -348,7 +360,10 @@ pub fn interpolation(runs: &[RunView]) -> Analysis {
     a.rows.push(Row::claim(
         "train MSE over the empirical noise variance against eta, every K and seed",
         "all eta",
-        format!("Spearman rank correlation with eta: {}", num(Some(trend.estimate))),
+        format!(
+            "Spearman rank correlation with eta: {}",
+            num(Some(trend.estimate))
+        ),
         "larger steps fit less of the noise",
         "correlation >= 0.5",
         trend,
@@ -373,7 +388,11 @@ pub fn interpolation(runs: &[RunView]) -> Analysis {
         .collect();
     a.rows.push(Row::claim(
         "largest eta fitting the noise over 1/(n^2 sigma), per K and seed",
-        format!("n = {n}, sigma = {sig}, {} of {} (K, seed) fit at some eta", ratios.len(), groups.len()),
+        format!(
+            "n = {n}, sigma = {sig}, {} of {} (K, seed) fit at some eta",
+            ratios.len(),
+            groups.len()
+        ),
         format!("median {}", num(stats::median(&ratios))),
         format!("~ 1 (1/(n^2 sigma) = {})", num(Some(thr))),
         "within a factor 10 of the threshold",
@@ -531,7 +550,9 @@ pub(crate) fn draw_interpolation(
         fits(r, FIT_TOLERANCE).map(|b| if b { 1.0 } else { 0.0 })
     });
     let plot = AxisPlot {
-        title: format!("Runs fitting the noise (train MSE <= {FIT_TOLERANCE} x noise variance) against eta"),
+        title: format!(
+            "Runs fitting the noise (train MSE <= {FIT_TOLERANCE} x noise variance) against eta"
+        ),
         x_label: "step size eta".into(),
         y_label: "fraction of seeds".into(),
         log_x: true,
@@ -756,9 +777,7 @@ pub fn rate(runs: &[RunView]) -> Analysis {
             setting(&format!("GD eta = {RATE_LR}")),
             describe(g),
             "upper bound O~(n^(-4/5)) inside the support",
-            &format!(
-                "rate at least 4/5 - {GD_RATE_SLACK} (a log n factor at these n)"
-            ),
+            &format!("rate at least 4/5 - {GD_RATE_SLACK} (a log n factor at these n)"),
             Claim::interval(
                 g.rate,
                 Some(g.ci),
@@ -785,10 +804,7 @@ pub fn rate(runs: &[RunView]) -> Analysis {
             ),
         ));
     }
-    if let (Some(g), Some(best)) = (
-        gd,
-        kernels.iter().max_by(|x, y| x.rate.total_cmp(&y.rate)),
-    ) {
+    if let (Some(g), Some(best)) = (gd, kernels.iter().max_by(|x, y| x.rate.total_cmp(&y.rate))) {
         let diff = stats::difference_interval(g.ci, best.ci);
         a.rows.push(Row::claim(
             "GD interior rate minus the best kernel's",
@@ -911,7 +927,11 @@ mod tests {
         assert_eq!(fits_noise(Some(0.001), v, STRICT_TOLERANCE), Some(false));
         assert_eq!(fits_noise(None, v, FIT_TOLERANCE), None);
         assert_eq!(fits_noise(Some(f64::NAN), v, FIT_TOLERANCE), None);
-        assert_eq!(fits_noise(Some(0.0), Some(0.0), FIT_TOLERANCE), None, "no noise to fit");
+        assert_eq!(
+            fits_noise(Some(0.0), Some(0.0), FIT_TOLERANCE),
+            None,
+            "no noise to fit"
+        );
         assert_eq!(fits_noise(Some(0.0), None, FIT_TOLERANCE), None);
     }
 
@@ -943,7 +963,10 @@ mod tests {
             .map(|(x, y)| (y - (std::f64::consts::PI * x).sin()).powi(2))
             .sum::<f64>()
             / 30.0;
-        assert!((noisy - by_hand).abs() < 1e-15, "{noisy} against {by_hand} (seed 4)");
+        assert!(
+            (noisy - by_hand).abs() < 1e-15,
+            "{noisy} against {by_hand} (seed 4)"
+        );
         assert!(noisy > 0.02 && noisy < 0.2, "{noisy}: about sigma^2 = 0.09");
         assert_eq!(empirical_noise(&spec(0.0).resolved()), Some(0.0));
     }
@@ -997,8 +1020,14 @@ mod tests {
                 .unwrap_or_else(|| panic!("no row {q}"))
         };
         use crate::reproduce::analysis::Verdict;
-        assert_eq!(verdict("rate of the interior test MSE ~ n^(-rate), GD"), Verdict::Agrees);
-        assert_eq!(verdict("rate of the interior test MSE ~ n^(-rate), kernel"), Verdict::Agrees);
+        assert_eq!(
+            verdict("rate of the interior test MSE ~ n^(-rate), GD"),
+            Verdict::Agrees
+        );
+        assert_eq!(
+            verdict("rate of the interior test MSE ~ n^(-rate), kernel"),
+            Verdict::Agrees
+        );
         assert_eq!(verdict("GD interior rate minus"), Verdict::Agrees);
     }
 
@@ -1049,22 +1078,36 @@ mod tests {
         assert_eq!(small.measured, "4 of 4");
         // 4 of 4: the Wilson interval [0.51, 1] lies inside [0.5, 1].
         assert_eq!(small.verdict, Verdict::Agrees);
-        let large = row("fraction of runs fitting the noise (train MSE <= 0.25 x noise variance) at eta >=");
+        let large = row(
+            "fraction of runs fitting the noise (train MSE <= 0.25 x noise variance) at eta >=",
+        );
         assert_eq!(large.measured, "0 of 12");
         // 0 of 12 leaves the upper Wilson bound at 0.24: not yet below 10%.
         assert_eq!(large.verdict, Verdict::Inconclusive);
         // 0.002 / (1/(900 * 0.3)) = 0.54: within a factor 10.
         let c = row("largest eta fitting").claim.as_ref().unwrap();
         assert!((c.estimate - 0.54).abs() < 1e-9, "{}", c.estimate);
-        assert_eq!(row("test MSE of the runs fitting the noise over the best").verdict, Verdict::Agrees);
+        assert_eq!(
+            row("test MSE of the runs fitting the noise over the best").verdict,
+            Verdict::Agrees
+        );
         // Sharpness 100 against 2/0.05 = 40: ratio 2.5.
         let s = row("smallest sharpness").claim.as_ref().unwrap();
         assert!((s.estimate - 2.5).abs() < 1e-9, "{}", s.estimate);
         assert_eq!(row("smallest sharpness").verdict, Verdict::Agrees);
-        assert_eq!(row("sharpness over 2/eta of the runs fitting").verdict, Verdict::Agrees);
-        assert_eq!(row("sharpness over 2/eta of the large-step").verdict, Verdict::Agrees);
+        assert_eq!(
+            row("sharpness over 2/eta of the runs fitting").verdict,
+            Verdict::Agrees
+        );
+        assert_eq!(
+            row("sharpness over 2/eta of the large-step").verdict,
+            Verdict::Agrees
+        );
         // 16 runs, residual 0.01 / ~0.07 at the small step, rising from 0.0625 / ~0.07 above.
-        assert_eq!(row("train MSE over the empirical noise").verdict, Verdict::Agrees);
+        assert_eq!(
+            row("train MSE over the empirical noise").verdict,
+            Verdict::Agrees
+        );
     }
 
     #[test]
@@ -1074,15 +1117,19 @@ mod tests {
         assert_eq!(quick.len(), 2 * 2 * 4, "2 widths x 2 seeds x 4 steps");
         assert!(quick.iter().all(|p| p.config.train.epochs <= 500_000));
         let paper = points(interpolation_spec(Scale::Paper));
-        assert_eq!(paper.len(), 2 * 3 * 3 * 9, "2 losses x 3 widths x 3 seeds x 9 steps");
+        assert_eq!(
+            paper.len(),
+            2 * 3 * 3 * 9,
+            "2 losses x 3 widths x 3 seeds x 9 steps"
+        );
         let widths: std::collections::BTreeSet<usize> =
             paper.iter().map(|p| p.config.shape.width).collect();
         assert_eq!(widths.into_iter().collect::<Vec<_>>(), vec![100, 300, 1000]);
         assert!(paper.iter().all(|p| p.config.data_n() == 30));
-        assert!(paper
-            .iter()
-            .all(|p| p.config.train.lr * p.config.train.epochs as f64 >= 3999.0
-                || p.config.train.epochs == 3_000_000));
+        assert!(paper.iter().all(
+            |p| p.config.train.lr * p.config.train.epochs as f64 >= 3999.0
+                || p.config.train.epochs == 3_000_000
+        ));
         let quick = points(rate_spec(Scale::Quick));
         assert_eq!(quick.len(), 5 * 3 * 3, "5 n x 3 seeds x (GD + 2 kernels)");
         let paper = points(rate_spec(Scale::Paper));

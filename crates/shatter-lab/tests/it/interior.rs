@@ -59,9 +59,14 @@ fn interior_mse_is_the_mean_over_the_test_points_inside() {
                 })
             }
             ModelKind::Krr { kernel, folds } => {
-                let (model, _) =
-                    fit_krr_cv(&problem.train, *kernel, &default_lambdas(), *folds, p.config.seed)
-                        .unwrap();
+                let (model, _) = fit_krr_cv(
+                    &problem.train,
+                    *kernel,
+                    &default_lambdas(),
+                    *folds,
+                    p.config.seed,
+                )
+                .unwrap();
                 Box::new(move |x| model.predict(&[x]).unwrap())
             }
         };
@@ -81,7 +86,11 @@ fn interior_mse_is_the_mean_over_the_test_points_inside() {
             "{}: interior {got} against brute force {want} (seed 3)",
             p.label
         );
-        assert!(inside.1 > 400 && inside.1 < 500, "{} test points inside", inside.1);
+        assert!(
+            inside.1 > 400 && inside.1 < 500,
+            "{} test points inside",
+            inside.1
+        );
         let whole = out.summary.test_mse.unwrap();
         assert!(
             (whole - all / test.n as f64).abs() <= 1e-4 * whole,
@@ -96,7 +105,10 @@ fn runs_outside_an_interval_have_no_interior_mse() {
     let text = PAIR
         .replace("input = \"interval\"\n", "")
         .replace("target = \"piecewise\"", "target = \"linear\"");
-    let points = SweepSpec::from_toml(&text, "ball.toml").unwrap().points().unwrap();
+    let points = SweepSpec::from_toml(&text, "ball.toml")
+        .unwrap()
+        .points()
+        .unwrap();
     let out = execute(&points[0].config, &RunOptions::default(), &mut |_| {
         Control::Continue
     })
