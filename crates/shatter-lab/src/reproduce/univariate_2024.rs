@@ -809,7 +809,7 @@ pub fn rate(runs: &[RunView]) -> Analysis {
         a.rows.push(Row::claim(
             "GD interior rate minus the best kernel's",
             setting(&format!("GD against {}", best.arm)),
-            format!("{}", num(Some(g.rate - best.rate))),
+            num(Some(g.rate - best.rate)),
             "GD (4/5) beats every kernel (3/4)",
             "difference above 0",
             Claim::interval(
