@@ -281,8 +281,8 @@ pub struct MergeArgs {
 #[derive(Args, Debug)]
 pub struct ReproduceArgs {
     /// Experiment id: shattering, cod, dims, lr, underparam, gelu, cod-variants, univariate,
-    /// no-bias, geometry, logistic, mixup; `all` runs every one, `headline` runs shattering and
-    /// cod.
+    /// univariate-interpolation, univariate-rate, no-bias, geometry, logistic, mixup; `all` runs
+    /// every one, `headline` runs shattering and cod.
     pub id: String,
     /// quick (the same phenomenon at reduced size, minutes on a laptop) or paper (the papers'
     /// sizes, epochs and seeds).

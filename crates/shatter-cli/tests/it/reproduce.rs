@@ -556,6 +556,8 @@ fn printed_specs_run_as_sweeps() {
         "gelu",
         "cod-variants",
         "univariate",
+        "univariate-interpolation",
+        "univariate-rate",
         "no-bias",
         "geometry",
         "logistic",

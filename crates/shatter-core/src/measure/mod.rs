@@ -33,7 +33,8 @@ pub use support::{
     class_outputs, isolating_network, isolation, ClassOutput, ClassOutputs, Isolation, OutputClass,
 };
 pub use univariate::{
-    univariate_summary, Knot, UnivariateSummary, DEFAULT_KNOT_TOL, PIECE_MERGE_TOL, PIECE_SLOPE_TOL,
+    interior_of, points_within, univariate_summary, Knot, UnivariateSummary, DEFAULT_KNOT_TOL,
+    INTERIOR_MARGIN, PIECE_MERGE_TOL, PIECE_SLOPE_TOL,
 };
 pub use variation::{
     bound_holds_certified, flatness_bound, neuron_groups, path_norm, variation_summary, vg_norm,

@@ -1,6 +1,8 @@
 //! One metric against one swept setting of a sweep: a line per value of the other varying
 //! settings, each point the median over seeds with a min–max bar, optional horizontal
-//! reference line (1 for sharpness / (2/eta)). Either axis is logarithmic when asked.
+//! reference line (1 for sharpness / (2/eta)) and optional vertical one (a threshold of the
+//! swept setting). Either axis is logarithmic when asked; the legend sits in a strip right of
+//! the chart, never over the data.
 
 use plotters::chart::{ChartBuilder, ChartContext};
 use plotters::coord::cartesian::Cartesian2d;
@@ -8,7 +10,7 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::{
-    Circle, Color, DrawingArea, DrawingBackend, LineSeries, PathElement, RGBColor, BLACK,
+    Circle, Color, DashedLineSeries, DrawingArea, DrawingBackend, LineSeries, PathElement, BLACK,
 };
 use std::ops::Range;
 
@@ -49,6 +51,9 @@ pub struct AxisPlot {
     pub log_y: bool,
     /// A horizontal reference line, when there is one.
     pub reference: Option<f64>,
+    /// A vertical reference line at this value of the swept setting, with its legend label
+    /// (drawn dashed; left out when outside the x range).
+    pub vertical: Option<(f64, String)>,
     /// The lines.
     pub series: Vec<AxisSeries>,
 }
@@ -142,18 +147,17 @@ impl sealed::Render for AxisPlot {
             });
         };
         let titled_area = titled(root, &self.title, NAME)?;
-        // The legend (when there is one) in a strip right of the chart, never over the data.
-        let entries = self.legend_entries();
+        let entries = self.legend_entries(&points);
         let area = if entries.is_empty() {
-            titled_area
+            titled_area.clone()
         } else {
-            let (width, _) = titled_area.dim_in_pixel();
+            let (w, _) = titled_area.dim_in_pixel();
             let legend_width = style::side_legend_width(&titled_area, "", &entries, NAME)?
                 .max(160)
-                .min(width / 2);
-            let (plot, legend) = titled_area.split_horizontally(width - legend_width);
-            style::side_legend(&legend, "", &entries, NAME)?;
-            plot
+                .min(w / 2);
+            let (plot_area, legend_area) = titled_area.split_horizontally(w - legend_width);
+            style::side_legend(&legend_area, "", &entries, NAME)?;
+            plot_area
         };
         let log = |r: &Range<f64>| r.clone().log_scale().with_key_points(style::log_ticks(r));
         match (self.log_x, self.log_y) {
@@ -190,28 +194,6 @@ impl sealed::Render for AxisPlot {
 }
 
 impl AxisPlot {
-    /// The legend: the reference line, then one entry per labelled series with points.
-    fn legend_entries(&self) -> Vec<LegendEntry> {
-        let mut entries = Vec::new();
-        if let Some(r) = self.reference.filter(|r| self.ok(*r, self.log_y)) {
-            entries.push(LegendEntry {
-                label: format!("reference {}", style::format_sig(r, 3)),
-                color: RGBColor(0x66, 0x66, 0x66),
-                symbols: vec![Symbol::Line],
-            });
-        }
-        if self.series.iter().any(|s| !s.label.is_empty()) {
-            for (i, s) in self.series.iter().enumerate() {
-                entries.push(LegendEntry {
-                    label: s.label.clone(),
-                    color: series_color(i),
-                    symbols: vec![Symbol::Line, Symbol::Dot],
-                });
-            }
-        }
-        entries
-    }
-
     fn draw<'a, DB, X, Y>(
         &self,
         mut chart: ChartContext<'a, DB, Cartesian2d<X, Y>>,
@@ -242,6 +224,22 @@ impl AxisPlot {
                 ))
                 .drawn(NAME)?;
         }
+        if let Some((v, _)) = self
+            .vertical
+            .as_ref()
+            .filter(|(v, _)| self.ok(*v, self.log_x) && xr.start <= *v && *v <= xr.end)
+        {
+            let y = chart.y_range();
+            let (lo, hi) = (y.start, y.end);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(*v, lo), (*v, hi)],
+                    10,
+                    6,
+                    style::REFERENCE.stroke_width(2),
+                ))
+                .drawn(NAME)?;
+        }
         for (i, p) in points.iter().enumerate() {
             if p.is_empty() {
                 continue;
@@ -266,5 +264,38 @@ impl AxisPlot {
                 .drawn(NAME)?;
         }
         Ok(())
+    }
+
+    /// The side legend: the reference lines, then every labelled series with points.
+    fn legend_entries(&self, points: &[Vec<(f64, f64, f64, f64)>]) -> Vec<LegendEntry> {
+        let mut entries = Vec::new();
+        if let Some(r) = self.reference.filter(|r| self.ok(*r, self.log_y)) {
+            entries.push(LegendEntry {
+                label: format!("reference {}", style::format_sig(r, 3)),
+                color: style::REFERENCE,
+                symbols: vec![Symbol::Line],
+            });
+        }
+        if let Some((v, label)) = self
+            .vertical
+            .as_ref()
+            .filter(|(v, _)| self.ok(*v, self.log_x))
+        {
+            entries.push(LegendEntry {
+                label: format!("{label} = {}", style::format_sig(*v, 3)),
+                color: style::REFERENCE,
+                symbols: vec![Symbol::Dashed],
+            });
+        }
+        for (i, (s, p)) in self.series.iter().zip(points).enumerate() {
+            if !s.label.is_empty() && !p.is_empty() {
+                entries.push(LegendEntry {
+                    label: s.label.clone(),
+                    color: series_color(i),
+                    symbols: vec![Symbol::Line, Symbol::Dot],
+                });
+            }
+        }
+        entries
     }
 }

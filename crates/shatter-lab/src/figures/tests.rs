@@ -857,3 +857,54 @@ fn a_run_recorded_once_is_still_drawn() {
     assert!(svg.matches("<circle").count() >= 5, "markers drawn");
     assert!(svg.contains("dashed: test MSE") && svg.contains("mse (1/n) eta=0.5"));
 }
+
+/// A metric against eta on log axes with a vertical threshold: the legend (in its strip, right
+/// of the chart) names the threshold with its value and every series; a threshold outside the
+/// x range is left out of the chart but still named; a series without points is not listed.
+#[test]
+fn axis_plot_draws_a_vertical_threshold_and_a_side_legend() {
+    let series = |label: &str, scale: f64| AxisSeries {
+        label: label.into(),
+        xs: vec![0.001, 0.01, 0.1],
+        medians: vec![scale * 2000.0, scale * 200.0, scale * 20.0],
+        bands: vec![(scale * 1500.0, scale * 2500.0); 3],
+    };
+    let mut plot = AxisPlot {
+        title: "Sharpness against eta".into(),
+        x_label: "eta".into(),
+        y_label: "sharpness".into(),
+        log_x: true,
+        log_y: true,
+        reference: None,
+        vertical: Some((0.0037, "1/(n^2 sigma)".into())),
+        series: vec![
+            series("K = 100", 0.1),
+            series("2/eta", 1.0),
+            AxisSeries {
+                label: "empty".into(),
+                ..AxisSeries::default()
+            },
+        ],
+    };
+    let svg = svg_string(&plot).unwrap();
+    for text in [
+        "1/(n^2 sigma) = 0.0037",
+        "K = 100",
+        "2/eta",
+        "eta (log scale)",
+    ] {
+        assert!(svg.contains(text), "{text} missing");
+    }
+    assert!(
+        !svg.contains(">empty<"),
+        "a series without points has no legend entry"
+    );
+    let dashed = svg.matches("<polyline").count();
+    plot.vertical = Some((5.0, "far".into()));
+    let outside = svg_string(&plot).unwrap();
+    assert!(outside.contains("far = "), "named in the legend");
+    assert!(
+        outside.matches("<polyline").count() < dashed,
+        "a vertical line outside the x range is not drawn"
+    );
+}

@@ -71,6 +71,9 @@ pub enum Method {
     /// Too few points (this many) for a bootstrap interval of a rank correlation: the interval
     /// is the whole range `[-1, 1]`, so the claim is inconclusive.
     TooFewPoints(usize),
+    /// Wilson score interval of a proportion over this many trials
+    /// ([`stats::wilson_interval`]).
+    Wilson(usize),
     /// Difference of two intervals, excluding 0 exactly when they do not overlap
     /// ([`stats::difference_interval`]).
     NonOverlap,
@@ -91,6 +94,7 @@ impl Method {
             }
             Method::SlopeT(m) => format!("t-interval of the slope over {m} sample sizes"),
             Method::SlopeTOver(m, what) => format!("t-interval of the slope over {m} {what}"),
+            Method::Wilson(m) => format!("Wilson score 95% interval of a proportion of {m} runs"),
             Method::NonOverlap => {
                 "difference of the two t-intervals (excludes 0 only when they do not overlap)"
                     .into()

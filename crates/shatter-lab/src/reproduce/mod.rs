@@ -19,6 +19,7 @@ pub mod report;
 pub mod scale;
 pub mod stats;
 pub mod sweep_axes;
+pub mod univariate_2024;
 
 use crate::figures::style as fmt;
 use crate::figures::{

@@ -137,6 +137,35 @@ pub fn rate_interval(fit: &Fit) -> (f64, f64) {
     (rate - fit.ci95, rate + fit.ci95)
 }
 
+/// The Wilson score 95% interval of a proportion with `successes` out of `trials`:
+/// `(p + z^2/(2m) -+ z sqrt(p (1 - p)/m + z^2/(4 m^2))) / (1 + z^2/m)`, `z = 1.96`, `p =
+/// successes / m`. Unlike the normal interval it stays inside `[0, 1]` and is not empty at 0 or
+/// m successes (0 of 12 gives `[0, 0.24]`). `None` without trials or with more successes than
+/// trials.
+pub fn wilson_interval(successes: usize, trials: usize) -> Option<(f64, f64)> {
+    if trials == 0 || successes > trials {
+        return None;
+    }
+    let (m, z) = (trials as f64, 1.959_963_984_540_054);
+    let p = successes as f64 / m;
+    let centre = p + z * z / (2.0 * m);
+    let half = z * (p * (1.0 - p) / m + z * z / (4.0 * m * m)).sqrt();
+    let scale = 1.0 + z * z / m;
+    // At 0 (or all) successes the bound is exactly 0 (or 1); the formula leaves a rounding
+    // residue there.
+    let lo = if successes == 0 {
+        0.0
+    } else {
+        ((centre - half) / scale).max(0.0)
+    };
+    let hi = if successes == trials {
+        1.0
+    } else {
+        ((centre + half) / scale).min(1.0)
+    };
+    Some((lo, hi))
+}
+
 /// The interval of `a - b` that excludes 0 exactly when the intervals `a` and `b` do not
 /// overlap: `[a.lo - b.hi, a.hi - b.lo]`. Conservative (wider than the interval of a
 /// difference of independent estimates), as a check of non-overlap should be.
@@ -225,6 +254,42 @@ mod tests {
         let (lo, hi) =
             bootstrap_spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]).expect("interval");
         assert!(lo < 0.5 && hi <= 1.0, "[{lo}, {hi}]");
+    }
+
+    /// Wilson intervals against closed forms at the ends (`[0, z^2/(m + z^2)]` for 0 of m)
+    /// and against the coverage of binomial draws (p = 0.3, m = 40, sample seeds 0..400).
+    #[test]
+    fn wilson_interval_closed_forms_and_coverage() {
+        let z2 = 1.959_963_984_540_054f64.powi(2);
+        let (lo, hi) = wilson_interval(0, 12).unwrap();
+        assert!(
+            lo == 0.0 && (hi - z2 / (12.0 + z2)).abs() < 1e-12,
+            "[{lo}, {hi}]"
+        );
+        let (lo, hi) = wilson_interval(4, 4).unwrap();
+        assert!(
+            (lo - 4.0 / (4.0 + z2)).abs() < 1e-12 && hi == 1.0,
+            "[{lo}, {hi}]"
+        );
+        let (lo, hi) = wilson_interval(5, 10).unwrap();
+        assert!(
+            (0.5 - lo - (hi - 0.5)).abs() < 1e-12,
+            "symmetric at one half"
+        );
+        assert_eq!(wilson_interval(3, 0), None);
+        assert_eq!(wilson_interval(3, 2), None);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let covered = (0..400)
+            .filter(|_| {
+                let hits = (0..40).filter(|_| rng.random::<f64>() < 0.3).count();
+                let (lo, hi) = wilson_interval(hits, 40).unwrap();
+                lo <= 0.3 && 0.3 <= hi
+            })
+            .count();
+        assert!(
+            (360..=395).contains(&covered),
+            "covered {covered} of 400 (seed 0)"
+        );
     }
 
     #[test]

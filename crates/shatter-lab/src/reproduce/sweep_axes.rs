@@ -234,6 +234,7 @@ pub fn axis_figures(done: &[RunView], dir: &Path) -> Result<Vec<ReportFigure>, R
                 log_x,
                 log_y,
                 reference: metric.reference,
+                vertical: None,
                 series,
             };
             let runs: Vec<&RunView> = done.iter().collect();

@@ -2,6 +2,7 @@
 
 mod batched;
 mod export;
+mod interior;
 mod krr;
 mod run_dir;
 mod store;

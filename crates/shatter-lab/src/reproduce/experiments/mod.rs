@@ -25,6 +25,8 @@ mod sphere;
 mod sweep;
 mod underparam;
 mod univariate;
+mod univariate_interpolation;
+mod univariate_rate;
 
 use super::analysis::{Analysis, RunView};
 use super::error::ReproduceError;
@@ -117,6 +119,8 @@ pub const EXPERIMENTS: &[&dyn Experiment] = &[
     &gelu::Gelu,
     &cod_variants::CodVariants,
     &univariate::Univariate,
+    &univariate_interpolation::UnivariateInterpolation,
+    &univariate_rate::UnivariateRate,
     &no_bias::NoBias,
     &geometry::Geometry,
     &logistic::Logistic,
