@@ -118,8 +118,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub spectrum: bool,
     /// Where to train: cpu, cuda (CUDA device 0) or cuda:N. The GPU trains full-batch gradient
-    /// descent; a mini-batch (batch_size), mixup or krr run is refused there (train it on the
-    /// CPU). Fails with an error when CUDA is not available. The device is recorded in run.json
+    /// descent; a mini-batch (batch_size), mixup, krr or curvature (outlier_threshold,
+    /// trace_products) run is refused there (train it on the CPU). Fails with an error when CUDA is not available. The device is recorded in run.json
     /// but is not part of the run id.
     #[arg(long, default_value = "cpu", value_name = "cpu|cuda|cuda:N")]
     pub device: Device,
@@ -217,8 +217,9 @@ pub struct SweepArgs {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Where to train: cpu, cuda (CUDA device 0) or cuda:N. On a GPU the runs train together,
-    /// packed into batches (see --batch-runs); mini-batch (batch_size), mixup and krr runs stay
-    /// on the CPU (the sweep says how many). Fails with an error when CUDA is not available.
+    /// packed into batches (see --batch-runs); mini-batch (batch_size), mixup, krr and
+    /// curvature (outlier_threshold, trace_products) runs stay on the CPU (the sweep says how
+    /// many). Fails with an error when CUDA is not available.
     /// Results go to the same store with the device recorded; it is not part of the run ids.
     #[arg(long, default_value = "cpu", value_name = "cpu|cuda|cuda:N")]
     pub device: Device,
@@ -275,8 +276,8 @@ pub struct MergeArgs {
 #[derive(Args, Debug)]
 pub struct ReproduceArgs {
     /// Experiment id: shattering, cod, dims, lr, underparam, gelu, cod-variants, univariate,
-    /// no-bias, geometry, logistic, mixup; `all` runs every one, `headline` runs shattering and
-    /// cod.
+    /// no-bias, geometry, logistic, mixup, curvature; `all` runs every one, `headline` runs
+    /// shattering and cod.
     pub id: String,
     /// quick (the same phenomenon at reduced size, minutes on a laptop) or paper (the papers'
     /// sizes, epochs and seeds).
@@ -294,8 +295,9 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Where to train: cpu, cuda (CUDA device 0) or cuda:N. On a GPU the runs train together,
-    /// packed into batches (see --batch-runs); mini-batch (batch_size), mixup and krr runs stay
-    /// on the CPU (the sweep says how many). Fails with an error when CUDA is not available.
+    /// packed into batches (see --batch-runs); mini-batch (batch_size), mixup, krr and
+    /// curvature (outlier_threshold, trace_products) runs stay on the CPU (the sweep says how
+    /// many). Fails with an error when CUDA is not available.
     /// Results go to the same store with the device recorded; it is not part of the run ids.
     #[arg(long, default_value = "cpu", value_name = "cpu|cuda|cuda:N")]
     pub device: Device,

@@ -164,7 +164,7 @@ pub fn hutch_plus_plus<O: SymmetricOperator + ?Sized>(
     let k = products / 3;
     let g = products - 2 * k;
     let mut rng = stream(seed, Stream::Probes);
-    let mut apply = |op: &mut O, x: &[f64], y: &mut [f64], probe: usize| {
+    let apply = |op: &mut O, x: &[f64], y: &mut [f64], probe: usize| {
         op.apply(x, y);
         match y.iter().position(|v| !v.is_finite()) {
             Some(index) => Err(TraceError::NonFiniteProduct { probe, index }),

@@ -49,6 +49,12 @@ pub struct AxisPlot {
     pub log_y: bool,
     /// A horizontal reference line, when there is one.
     pub reference: Option<f64>,
+    /// Further horizontal reference lines with their legend labels (for example `2/eta` and
+    /// `1.5/eta`), drawn in shades of grey.
+    pub references: Vec<(String, f64)>,
+    /// Whether the legend goes in a strip beside the chart (never over data; canvas 1300 wide)
+    /// instead of inside its upper right corner.
+    pub legend_beside: bool,
     /// The lines.
     pub series: Vec<AxisSeries>,
 }
@@ -59,7 +65,11 @@ impl Figure for AxisPlot {
     }
 
     fn size(&self) -> (u32, u32) {
-        (1000, 620)
+        if self.legend_beside {
+            (1300, 620)
+        } else {
+            (1000, 620)
+        }
     }
 }
 
@@ -133,7 +143,13 @@ impl sealed::Render for AxisPlot {
         let ys = all
             .iter()
             .flat_map(|p| [p.1, p.2, p.3])
-            .chain(self.reference.filter(|r| self.ok(*r, self.log_y)));
+            .chain(self.reference.filter(|r| self.ok(*r, self.log_y)))
+            .chain(
+                self.references
+                    .iter()
+                    .map(|r| r.1)
+                    .filter(|r| self.ok(*r, self.log_y)),
+            );
         let yr = range(ys, self.log_y);
         let (Some(xr), Some(yr)) = (xr, yr) else {
             return Err(FigureError::NoData {
@@ -142,6 +158,14 @@ impl sealed::Render for AxisPlot {
             });
         };
         let area = titled(root, &self.title, NAME)?;
+        let area = if self.legend_beside {
+            let (w, _) = area.dim_in_pixel();
+            let (chart, strip) = area.split_horizontally(w.saturating_sub(300));
+            style::side_legend(&strip.margin(40, 0, 0, 0), "", &self.legend_entries(), NAME)?;
+            chart
+        } else {
+            area
+        };
         let log = |r: &Range<f64>| r.clone().log_scale().with_key_points(style::log_ticks(r));
         match (self.log_x, self.log_y) {
             (false, false) => self.draw(
@@ -177,6 +201,42 @@ impl sealed::Render for AxisPlot {
 }
 
 impl AxisPlot {
+    /// Grey shades of the extra reference lines.
+    fn reference_colour(i: usize) -> plotters::style::RGBColor {
+        let g = (40 + 60 * (i as u8 % 3)).min(200);
+        plotters::style::RGBColor(g, g, g)
+    }
+
+    /// The entries of a legend beside the chart: each labelled series, then each reference.
+    fn legend_entries(&self) -> Vec<style::LegendEntry> {
+        let mut entries: Vec<style::LegendEntry> = self
+            .series
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.label.is_empty())
+            .map(|(i, s)| style::LegendEntry {
+                label: s.label.clone(),
+                color: series_color(i),
+                symbols: vec![style::Symbol::Line, style::Symbol::Dot],
+            })
+            .collect();
+        if let Some(r) = self.reference {
+            entries.push(style::LegendEntry {
+                label: format!("reference {}", style::format_sig(r, 3)),
+                color: plotters::style::RGBColor(100, 100, 100),
+                symbols: vec![style::Symbol::Line],
+            });
+        }
+        for (i, (label, _)) in self.references.iter().enumerate() {
+            entries.push(style::LegendEntry {
+                label: label.clone(),
+                color: Self::reference_colour(i),
+                symbols: vec![style::Symbol::Dashed],
+            });
+        }
+        entries
+    }
+
     fn draw<'a, DB, X, Y>(
         &self,
         mut chart: ChartContext<'a, DB, Cartesian2d<X, Y>>,
@@ -209,6 +269,32 @@ impl AxisPlot {
                 .label(format!("reference {}", style::format_sig(r, 3)))
                 .legend(move |(x, y)| style::line_symbol(x, y, BLACK.mix(0.6).stroke_width(3)));
         }
+        for (i, (label, r)) in self.references.iter().enumerate() {
+            if !self.ok(*r, self.log_y) {
+                continue;
+            }
+            let colour = Self::reference_colour(i);
+            // Dashes: short segments along the line.
+            let (lo, hi) = (xr.start, xr.end);
+            let segments = 40;
+            let piece = |k: usize| {
+                if self.log_x {
+                    (lo.ln() + (hi.ln() - lo.ln()) * k as f64 / segments as f64).exp()
+                } else {
+                    lo + (hi - lo) * k as f64 / segments as f64
+                }
+            };
+            let drawn = chart
+                .draw_series((0..segments).step_by(2).map(|k| {
+                    PathElement::new(vec![(piece(k), *r), (piece(k + 1), *r)], colour.stroke_width(2))
+                }))
+                .drawn(NAME)?;
+            if !self.legend_beside {
+                drawn
+                    .label(format!("{label} = {}", style::format_sig(*r, 3)))
+                    .legend(move |(x, y)| style::line_symbol(x, y, colour.stroke_width(3)));
+            }
+        }
         let labelled = self.series.iter().any(|s| !s.label.is_empty());
         for (i, (s, p)) in self.series.iter().zip(points).enumerate() {
             if p.is_empty() {
@@ -221,7 +307,7 @@ impl AxisPlot {
                     colour.stroke_width(2),
                 ))
                 .drawn(NAME)?;
-            if labelled {
+            if labelled && !self.legend_beside {
                 drawn
                     .label(s.label.clone())
                     .legend(move |(x, y)| style::line_symbol(x, y, colour.stroke_width(3)));
@@ -238,7 +324,9 @@ impl AxisPlot {
                 }))
                 .drawn(NAME)?;
         }
-        if labelled || self.reference.is_some() {
+        if !self.legend_beside
+            && (labelled || self.reference.is_some() || !self.references.is_empty())
+        {
             style::legend(&mut chart, SeriesLabelPosition::UpperRight, NAME)?;
         }
         Ok(())

@@ -234,6 +234,8 @@ pub fn axis_figures(done: &[RunView], dir: &Path) -> Result<Vec<ReportFigure>, R
                 log_x,
                 log_y,
                 reference: metric.reference,
+                references: Vec::new(),
+                legend_beside: false,
                 series,
             };
             let runs: Vec<&RunView> = done.iter().collect();
