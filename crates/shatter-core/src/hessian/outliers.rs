@@ -437,7 +437,8 @@ fn lanczos_round<O: SymmetricOperator + ?Sized>(
                 // bound says an eigenvalue is near, and only once converged is that eigenvalue
                 // the largest one left (a Ritz value far from convergence plus its residual
                 // bounds nothing).
-                done = b <= certificate_tolerance(theta);
+                done = b <= tolerance(theta)
+                    || (b <= certificate_tolerance(theta) && theta + b < tau);
                 break;
             }
         }

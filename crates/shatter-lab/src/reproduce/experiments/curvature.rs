@@ -347,9 +347,8 @@ fn curvature_figures(
                     "outlier eigenvalues",
                     &dir.join(stem),
                     format!(
-                        "Every Hessian eigenvalue above 1.5/eta = {} against the epoch ({}, loss {loss}, seed {}), ranked, with certified error bars; dashed: 2/eta = {} and 1.5/eta. At most {} lie above at one record; the largest is {}.",
+                        "Every Hessian eigenvalue above 1.5/eta = {} against the epoch (d={d}, {label}, loss {loss}, seed {}), ranked, with certified error bars; dashed: 2/eta = {} and 1.5/eta. At most {} lie above at one record; the largest is {}.",
                         sig(1.5 / eta),
-                        format!("d={d}, {label}"),
                         first_seed.unwrap_or(0),
                         sig(2.0 / eta),
                         most,
