@@ -410,8 +410,9 @@ pub fn train_with_curvature<F: Float>(
     observe: &mut dyn FnMut(&Record) -> Control,
 ) -> TrainOutcome {
     let shape = net.shape;
-    let mut curvature_tracker =
-        curvature.enabled().then(|| CurvatureTracker::new(net, cfg, curvature.clone()));
+    let mut curvature_tracker = curvature
+        .enabled()
+        .then(|| CurvatureTracker::new(net, cfg, curvature.clone()));
     let mut curvature_records = Vec::new();
     let p = shape.len();
     let mut ws = Workspace::new(shape, data.n);

@@ -10,8 +10,8 @@
 
 use crate::io::{write_atomically, IoError};
 use crate::store::{
-    run_columns, Column, Kind, Store, StoreError, CURVATURE_COLUMNS, NEURON_COLUMNS, OUTLIER_COLUMNS,
-    TRAJECTORY_COLUMNS,
+    run_columns, Column, Kind, Store, StoreError, CURVATURE_COLUMNS, NEURON_COLUMNS,
+    OUTLIER_COLUMNS, TRAJECTORY_COLUMNS,
 };
 use parquet::basic::Compression;
 use parquet::column::writer::ColumnWriter;

@@ -557,7 +557,11 @@ fn finish<F: Float>(
                 summary.hvp_count += products;
             }
         }
-        if let Some(c) = out.curvature.last().filter(|c| Some(c.epoch) == last.map(|r| r.epoch)) {
+        if let Some(c) = out
+            .curvature
+            .last()
+            .filter(|c| Some(c.epoch) == last.map(|r| r.epoch))
+        {
             summary.trace = c.trace.map(|t| t.mean);
             summary.trace_err = c.trace.map(|t| t.standard_error);
             summary.outlier_count = c.outliers.as_ref().map(|o| o.count());

@@ -951,7 +951,8 @@ mod tests {
                 "sigma",
                 "mixup_alpha",
                 "init_scale",
-                "lanczos_tol"
+                "lanczos_tol",
+                "outlier_threshold"
             ]
         );
         for key in &floats {
@@ -1010,6 +1011,7 @@ mod tests {
             "mixup_alpha" => &mut spec.mixup_alpha,
             "init_scale" => &mut spec.init_scale,
             "lanczos_tol" => &mut spec.lanczos_tol,
+            "outlier_threshold" => &mut spec.outlier_threshold,
             other => panic!("no float setting {other}"),
         };
         *slot = Some(v);

@@ -378,12 +378,13 @@ pub fn missed_bound<O: SymmetricOperator + ?Sized>(
     }
     let mut deflated = Deflated::new(op, basis);
     let r = lanczos_round(&mut deflated, &start, opts, ws, &mut rng)?;
-    let top = r
-        .top
-        .map_or(f64::NEG_INFINITY, |t| t.value + t.error_bound);
+    let top = r.top.map_or(f64::NEG_INFINITY, |t| t.value + t.error_bound);
     // A Ritz value above the threshold is itself a lower bound on an uncounted eigenvalue.
     let above = r.locked.len();
-    Ok((if above > 0 { f64::INFINITY } else { top }, deflated.products))
+    Ok((
+        if above > 0 { f64::INFINITY } else { top },
+        deflated.products,
+    ))
 }
 
 /// One Lanczos round from `start` until every Ritz value above the threshold has met the
@@ -422,9 +423,8 @@ fn lanczos_round<O: SymmetricOperator + ?Sized>(
         let bound = |i: usize| (last_beta * vectors[(m - 1, i)]).abs() + floor;
         let scale = values.iter().fold(0.0_f64, |a, x| a.max(x.abs()));
         let tolerance = |v: f64| (opts.rel_tol * v.abs().max(1e-8 * scale)).max(2.0 * floor);
-        let certificate_tolerance = |v: f64| {
-            tolerance(v).max(CERTIFICATE_TOL * v.abs().max(1e-8 * scale))
-        };
+        let certificate_tolerance =
+            |v: f64| tolerance(v).max(CERTIFICATE_TOL * v.abs().max(1e-8 * scale));
         let mut done = false;
         for i in (0..m).rev() {
             let (theta, b) = (values[i], bound(i));
@@ -437,8 +437,8 @@ fn lanczos_round<O: SymmetricOperator + ?Sized>(
                 // bound says an eigenvalue is near, and only once converged is that eigenvalue
                 // the largest one left (a Ritz value far from convergence plus its residual
                 // bounds nothing).
-                done = b <= tolerance(theta)
-                    || (b <= certificate_tolerance(theta) && theta + b < tau);
+                done =
+                    b <= tolerance(theta) || (b <= certificate_tolerance(theta) && theta + b < tau);
                 break;
             }
         }
@@ -601,7 +601,11 @@ mod tests {
     fn assert_certified(out: &Outliers, exact_desc: &[f64], case: &str) {
         let above = exact_desc.iter().filter(|&&l| l > out.threshold).count();
         assert!(out.complete, "{case}: not certified complete: {out:?}");
-        assert_eq!(out.count(), above, "{case}: count against dense {exact_desc:?}");
+        assert_eq!(
+            out.count(),
+            above,
+            "{case}: count against dense {exact_desc:?}"
+        );
         for (i, r) in out.values.iter().enumerate() {
             let err = (r.value - exact_desc[i]).abs();
             assert!(
@@ -694,11 +698,17 @@ mod tests {
         let mut ws = LanczosWorkspace::new(n, 50);
         let all = vec![column(0), column(1), column(2)];
         let (ok, _) = missed_bound(&mut operator(&a), &all, &opts, &mut ws).unwrap();
-        assert!(ok < 5.0 && ok >= 3.0 * 46.0 / 47.0 - 1e-9, "complete set: {ok}");
+        assert!(
+            ok < 5.0 && ok >= 3.0 * 46.0 / 47.0 - 1e-9,
+            "complete set: {ok}"
+        );
         // The planted eigenvalue 8 (its vector left out) is caught.
         let missing = vec![column(0), column(2)];
         let (caught, _) = missed_bound(&mut operator(&a), &missing, &opts, &mut ws).unwrap();
-        assert!(caught >= 8.0 - 1e-9, "planted eigenvalue 8 missed: {caught}");
+        assert!(
+            caught >= 8.0 - 1e-9,
+            "planted eigenvalue 8 missed: {caught}"
+        );
         // A cap below the true count is reported as incomplete.
         let capped = OutlierOptions {
             max_count: 2,
@@ -708,7 +718,9 @@ mod tests {
         assert!(!out.complete && out.count() == 2, "{out:?}");
         // Too few steps to separate the bulk from the threshold: honest, not complete.
         let hard = with_spectrum(
-            &(0..80).map(|i| 5.0 + 0.001 * (i as f64 - 40.0)).collect::<Vec<_>>(),
+            &(0..80)
+                .map(|i| 5.0 + 0.001 * (i as f64 - 40.0))
+                .collect::<Vec<_>>(),
             5,
         );
         let short = OutlierOptions {
@@ -747,7 +759,10 @@ mod tests {
                 .unwrap();
             let err = (r.value + 0.254).abs();
             assert!(err <= r.error_bound, "seed {seed}: {r:?}");
-            assert!(r.value >= -0.254 - 1e-9, "a Ritz value of -A is a lower bound");
+            assert!(
+                r.value >= -0.254 - 1e-9,
+                "a Ritz value of -A is a lower bound"
+            );
             assert!(r.error_bound < 1e-3, "converged: {r:?}");
         }
     }
@@ -800,9 +815,13 @@ mod tests {
         // A zero operator has nothing above a positive threshold, certified.
         let zero = DMatrix::zeros(6, 6);
         let mut ws = LanczosWorkspace::new(6, 6);
-        let out =
-            eigenvalues_above(&mut operator(&zero), &OutlierOptions::default(), &[], &mut ws)
-                .unwrap();
+        let out = eigenvalues_above(
+            &mut operator(&zero),
+            &OutlierOptions::default(),
+            &[],
+            &mut ws,
+        )
+        .unwrap();
         assert!(out.complete && out.count() == 0, "{out:?}");
     }
 }

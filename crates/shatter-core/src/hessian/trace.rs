@@ -656,7 +656,10 @@ mod tests {
         for seed in 0..40 {
             let e = hutch_plus_plus(&mut operator(&m), 30, seed).expect("valid call");
             assert_eq!(e.probes, 30);
-            assert!(e.standard_error.is_finite() && e.standard_error > 0.0, "{e:?}");
+            assert!(
+                e.standard_error.is_finite() && e.standard_error > 0.0,
+                "{e:?}"
+            );
             let z = (e.mean - exact) / e.standard_error;
             assert!(z.abs() < 5.0, "seed {seed}: {e:?} against {exact}");
             z_scores.push(z);
@@ -711,5 +714,4 @@ mod tests {
             Err(TraceError::NonFiniteProduct { .. })
         ));
     }
-
 }

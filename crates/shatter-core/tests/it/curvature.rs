@@ -69,16 +69,28 @@ fn dense(net: &Network<f64>, data: &Dataset<f64>) -> (DMatrix<f64>, Vec<f64>) {
         h.column_mut(t).copy_from_slice(&col);
     }
     let h = (&h + h.transpose()) * 0.5;
-    let mut eig: Vec<f64> = SymmetricEigen::new(h.clone()).eigenvalues.iter().copied().collect();
+    let mut eig: Vec<f64> = SymmetricEigen::new(h.clone())
+        .eigenvalues
+        .iter()
+        .copied()
+        .collect();
     eig.sort_by(|a, b| b.total_cmp(a));
     (h, eig)
 }
 
 /// Trains a small network at `lr` (f64) and returns it with its data.
-fn trained(d: usize, width: usize, lr: f64, epochs: usize, seed: u64) -> (Network<f64>, Dataset<f64>) {
+fn trained(
+    d: usize,
+    width: usize,
+    lr: f64,
+    epochs: usize,
+    seed: u64,
+) -> (Network<f64>, Dataset<f64>) {
     let data = toy(24, d, seed);
     let mut net = Network::<f64>::init(shape(d, width), seed, 1.0);
-    train(&mut net, &data, None, &config(epochs, lr), &mut |_| Control::Continue);
+    train(&mut net, &data, None, &config(epochs, lr), &mut |_| {
+        Control::Continue
+    });
     (net, data)
 }
 
@@ -124,8 +136,14 @@ fn every_eigenvalue_above_the_threshold_matches_dense_within_its_bound() {
             outliers_seen += above;
             for (i, r) in out.values.iter().enumerate() {
                 let err = (r.value - exact[i]).abs();
-                assert!(err <= r.error_bound + 1e-12 * exact[0], "{label}: value {i}, error {err}");
-                assert!(err <= out.block_bound + 1e-12 * exact[0], "{label}: block bound");
+                assert!(
+                    err <= r.error_bound + 1e-12 * exact[0],
+                    "{label}: value {i}, error {err}"
+                );
+                assert!(
+                    err <= out.block_bound + 1e-12 * exact[0],
+                    "{label}: block bound"
+                );
             }
             let next = exact.get(above).copied().unwrap_or(f64::NEG_INFINITY);
             assert!(
@@ -135,7 +153,10 @@ fn every_eigenvalue_above_the_threshold_matches_dense_within_its_bound() {
         }
     }
     assert!(at_edge >= 1, "no case reached the edge of stability");
-    assert!(outliers_seen >= 6, "too few outliers to test: {outliers_seen}");
+    assert!(
+        outliers_seen >= 6,
+        "too few outliers to test: {outliers_seen}"
+    );
 }
 
 #[test]
@@ -155,7 +176,9 @@ fn smallest_eigenvalue_matches_dense_within_its_bound() {
             ..LanczosOptions::default()
         };
         let mut lws = LanczosWorkspace::new(dim, dim);
-        let (r, _) = smallest_eigenvalue(&mut op, &opts, &mut lws).unwrap().unwrap();
+        let (r, _) = smallest_eigenvalue(&mut op, &opts, &mut lws)
+            .unwrap()
+            .unwrap();
         let err = (r.value - lambda_min).abs();
         assert!(
             err <= r.error_bound + 1e-12 * exact[0],
@@ -185,7 +208,10 @@ fn hutch_plus_plus_matches_the_dense_trace_over_seeds() {
 }
 
 fn run_with(threads: usize, curvature: &CurvatureOptions) -> TrainOutcome {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         let data = toy(64, 3, 7).cast::<f32>();
         let mut net = Network::<f32>::init(shape(3, 600), 7, 1.0);

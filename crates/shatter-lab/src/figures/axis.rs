@@ -286,7 +286,10 @@ impl AxisPlot {
             };
             let drawn = chart
                 .draw_series((0..segments).step_by(2).map(|k| {
-                    PathElement::new(vec![(piece(k), *r), (piece(k + 1), *r)], colour.stroke_width(2))
+                    PathElement::new(
+                        vec![(piece(k), *r), (piece(k + 1), *r)],
+                        colour.stroke_width(2),
+                    )
                 }))
                 .drawn(NAME)?;
             if !self.legend_beside {

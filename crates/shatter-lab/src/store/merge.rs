@@ -201,7 +201,9 @@ impl Store {
                 .map_err(&e)?;
                 for table in ["curvature", "outliers"] {
                     tx.execute(
-                        &format!("INSERT INTO main.{table} SELECT * FROM src.{table} WHERE run_id = ?1"),
+                        &format!(
+                            "INSERT INTO main.{table} SELECT * FROM src.{table} WHERE run_id = ?1"
+                        ),
                         [id],
                     )
                     .map_err(&e)?;

@@ -1071,8 +1071,7 @@ fn insert_run(
             }
             let mut stmt =
                 tx.prepare_cached("INSERT INTO curvature VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
-            let mut values =
-                tx.prepare_cached("INSERT INTO outliers VALUES (?, ?, ?, ?, ?)")?;
+            let mut values = tx.prepare_cached("INSERT INTO outliers VALUES (?, ?, ?, ?, ?)")?;
             for c in &out.curvature {
                 let o = c.outliers.as_ref();
                 stmt.execute(params![

@@ -512,7 +512,9 @@ mod tests {
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION.to_string());
         let trace: Option<f64> = conn
-            .query_row("SELECT trace FROM runs WHERE run_id = 'old'", [], |r| r.get(0))
+            .query_row("SELECT trace FROM runs WHERE run_id = 'old'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(trace, None);
         let rows: i64 = conn

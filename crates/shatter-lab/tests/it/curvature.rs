@@ -3,10 +3,10 @@
 //! store (`curvature` and `outliers` tables) and the run directory's `curvature.csv`.
 
 use crate::{sweep_into, TINY};
+use shatter_core::train::Control;
 use shatter_lab::run::{execute, write_run_dir, RunOptions};
 use shatter_lab::spec::RunSpec;
 use shatter_lab::sweep::{Parallelism, SweepSpec};
-use shatter_core::train::Control;
 
 fn spec(extra: &str) -> RunSpec {
     RunSpec::from_toml(
@@ -61,20 +61,32 @@ fn a_run_records_outliers_trace_and_a_certified_lambda_min() {
         let o = c.outliers.as_ref().expect("tracked");
         assert!((o.threshold - threshold).abs() < 1e-12);
         assert!(o.values.windows(2).all(|w| w[0].value >= w[1].value));
-        assert!(o.values.iter().all(|v| v.value > threshold && v.error_bound >= 0.0));
+        assert!(o
+            .values
+            .iter()
+            .all(|v| v.value > threshold && v.error_bound >= 0.0));
         assert!(c.trace.expect("measured").standard_error.is_finite());
     }
     let last = out.curvature.last().unwrap();
     let s = &out.summary;
-    assert_eq!(s.outlier_count, Some(last.outliers.as_ref().unwrap().count()));
+    assert_eq!(
+        s.outlier_count,
+        Some(last.outliers.as_ref().unwrap().count())
+    );
     assert_eq!(s.trace, last.trace.map(|t| t.mean));
     assert!(s.outlier_count_median.is_some());
     let (lmin, err) = (s.min_eigenvalue.unwrap(), s.min_eigenvalue_err.unwrap());
-    assert!(lmin <= s.sharpness.unwrap() && err.is_finite() && err >= 0.0, "{s:?}");
+    assert!(
+        lmin <= s.sharpness.unwrap() && err.is_finite() && err >= 0.0,
+        "{s:?}"
+    );
     // The sharpest eigenvalue is one of the outliers (when above the threshold).
     if let Some(top) = last.outliers.as_ref().unwrap().values.first() {
         let gap = (top.value - s.sharpness.unwrap()).abs();
-        assert!(gap <= top.error_bound + s.sharpness_err.unwrap() + 1e-9, "{top:?} {s:?}");
+        assert!(
+            gap <= top.error_bound + s.sharpness_err.unwrap() + 1e-9,
+            "{top:?} {s:?}"
+        );
     }
 
     let tmp = tempfile::tempdir().unwrap();

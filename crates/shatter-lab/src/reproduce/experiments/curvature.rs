@@ -278,7 +278,10 @@ pub(crate) fn curvature(runs: &[RunView]) -> Analysis {
             }
         }
     }
-    if runs.iter().any(|r| r.summary.outlier_count_median.is_none()) {
+    if runs
+        .iter()
+        .any(|r| r.summary.outlier_count_median.is_none())
+    {
         a.warnings.push(
             "some runs carry no outlier counts (outlier_threshold was not set for them)".into(),
         );
@@ -327,7 +330,11 @@ fn curvature_figures(
                 }
                 let values: Vec<f64> = series.iter().flat_map(|s| s.medians.clone()).collect();
                 let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let most = rows.iter().filter_map(|c| c.outlier_count).max().unwrap_or(0);
+                let most = rows
+                    .iter()
+                    .filter_map(|c| c.outlier_count)
+                    .max()
+                    .unwrap_or(0);
                 let plot = AxisPlot {
                     title: format!("Hessian eigenvalues above 1.5/eta, d={d}, {label}"),
                     x_label: "epoch".into(),
@@ -372,7 +379,11 @@ fn curvature_figures(
                 let last: Vec<String> = plot
                     .series
                     .iter()
-                    .filter_map(|s| s.medians.last().map(|v| format!("{} ({})", sig(*v), s.label)))
+                    .filter_map(|s| {
+                        s.medians
+                            .last()
+                            .map(|v| format!("{} ({})", sig(*v), s.label))
+                    })
                     .collect();
                 out.push(figure(
                     &plot,
