@@ -124,8 +124,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub spectrum: bool,
     /// Where to train: cpu, cuda (CUDA device 0) or cuda:N. The GPU trains full-batch gradient
-    /// descent; a mini-batch (batch_size), mixup or krr run is refused there (train it on the
-    /// CPU). Fails with an error when CUDA is not available. The device is recorded in run.json
+    /// descent; a mini-batch (batch_size), mixup, krr or curvature (outlier_threshold,
+    /// trace_products) run is refused there (train it on the CPU). Fails with an error when CUDA is not available. The device is recorded in run.json
     /// but is not part of the run id.
     #[arg(long, default_value = "cpu", value_name = "cpu|cuda|cuda:N")]
     pub device: Device,
@@ -223,8 +223,9 @@ pub struct SweepArgs {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Where to train: cpu, cuda (CUDA device 0) or cuda:N. On a GPU the runs train together,
-    /// packed into batches (see --batch-runs); mini-batch (batch_size), mixup and krr runs stay
-    /// on the CPU (the sweep says how many). Fails with an error when CUDA is not available.
+    /// packed into batches (see --batch-runs); mini-batch (batch_size), mixup, krr and
+    /// curvature (outlier_threshold, trace_products) runs stay on the CPU (the sweep says how
+    /// many). Fails with an error when CUDA is not available.
     /// Results go to the same store with the device recorded; it is not part of the run ids.
     #[arg(long, default_value = "cpu", value_name = "cpu|cuda|cuda:N")]
     pub device: Device,
@@ -281,8 +282,8 @@ pub struct MergeArgs {
 #[derive(Args, Debug)]
 pub struct ReproduceArgs {
     /// Experiment id: shattering, cod, dims, lr, underparam, gelu, cod-variants, univariate,
-    /// univariate-interpolation, univariate-rate, no-bias, geometry, logistic, mixup; `all` runs
-    /// every one, `headline` runs shattering and cod.
+    /// univariate-interpolation, univariate-rate, no-bias, geometry, logistic, mixup, sphere,
+    /// ood, lower-bound, curvature; `all` runs every one, `headline` runs shattering and cod.
     pub id: String,
     /// quick (the same phenomenon at reduced size, minutes on a laptop) or paper (the papers'
     /// sizes, epochs and seeds).
@@ -300,8 +301,9 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Where to train: cpu, cuda (CUDA device 0) or cuda:N. On a GPU the runs train together,
-    /// packed into batches (see --batch-runs); mini-batch (batch_size), mixup and krr runs stay
-    /// on the CPU (the sweep says how many). Fails with an error when CUDA is not available.
+    /// packed into batches (see --batch-runs); mini-batch (batch_size), mixup, krr and
+    /// curvature (outlier_threshold, trace_products) runs stay on the CPU (the sweep says how
+    /// many). Fails with an error when CUDA is not available.
     /// Results go to the same store with the device recorded; it is not part of the run ids.
     #[arg(long, default_value = "cpu", value_name = "cpu|cuda|cuda:N")]
     pub device: Device,

@@ -7,8 +7,10 @@
 use crate::data::Dataset;
 use crate::float::Float;
 use crate::grad::{backward, forward, loss_and_gradient_fused, mean_squared_error, Workspace};
-use crate::hessian::hvp::{SharpnessEstimate, SharpnessTracker};
-use crate::hessian::lanczos::LanczosOptions;
+use crate::hessian::hvp::{HessianOperator, SharpnessEstimate, SharpnessTracker};
+use crate::hessian::lanczos::{LanczosOptions, LanczosWorkspace};
+use crate::hessian::outliers::{eigenvalues_above, OutlierOptions, Outliers};
+use crate::hessian::trace::{hutch_plus_plus, TraceEstimate};
 use crate::loss::Loss;
 use crate::model::Network;
 use crate::rng::{stream, Stream};
@@ -46,6 +48,39 @@ pub struct TrainConfig {
     pub mixup_alpha: Option<f64>,
     /// Seed of the run (mini-batch order, mixup draws).
     pub seed: u64,
+}
+
+/// Curvature measured beyond sharpness at every sharpness record (the last epoch included):
+/// the Hessian eigenvalues above a threshold and the trace. Off by default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CurvatureOptions {
+    /// Track every eigenvalue above `outlier_threshold / lr` (the threshold in units of
+    /// `1/eta`, e.g. 1.5), with bounds and a miss certificate; `None` turns it off.
+    pub outlier_threshold: Option<f64>,
+    /// Hutch++ operator products per trace estimate; 0 turns the trace off, otherwise at least 4.
+    pub trace_products: usize,
+}
+
+/// The most outliers tracked per record (more are reported as an incomplete count).
+pub const MAX_OUTLIERS: usize = 64;
+
+impl CurvatureOptions {
+    /// Whether anything is measured.
+    pub fn enabled(&self) -> bool {
+        self.outlier_threshold.is_some() || self.trace_products > 0
+    }
+}
+
+/// Curvature at one sharpness record (see [`CurvatureOptions`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurvatureRecord {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// The eigenvalues above the threshold, with bounds and the miss certificate (their
+    /// `vectors` are dropped once used as the next record's warm start).
+    pub outliers: Option<Outliers>,
+    /// The Hutch++ trace estimate with its standard error.
+    pub trace: Option<TraceEstimate>,
 }
 
 /// What happens at one epoch of a run (see [`TrainConfig::due`]).
@@ -268,17 +303,86 @@ pub struct TrainOutcome {
     pub final_loss: f64,
     /// Sharpness estimate at the final parameters (absent for a diverged run).
     pub final_sharpness: Option<SharpnessEstimate>,
-    /// Number of Hessian-vector products spent on sharpness.
+    /// Number of Hessian-vector products spent on sharpness (and on curvature, when measured).
     pub hvp_count: usize,
+    /// Curvature at each sharpness record, when [`train_with_curvature`] measured it.
+    pub curvature: Vec<CurvatureRecord>,
 }
 
-/// Trains `net` on `data` in place.
-///
-/// Each epoch of full-batch GD computes `g = grad L`, scales it by
-/// `min(1, c / (||g|| + 1e-6))`, then sets `theta <- theta - eta (g + lambda theta)` (with momentum:
-/// `m <- mu m + g + lambda theta`, `theta <- theta - eta m`). Mini-batch SGD does the same per
-/// batch, in an order drawn from the run's `Batches` stream. The run stops as diverged by the
-/// rules of [`Divergence`]. `observe` sees every record and can stop the run. Allocates its scratch once; the steps allocate nothing.
+/// Measures [`CurvatureOptions`] along a run, warm-starting each outlier search from the
+/// previous record's vectors. Owns its scratch (a Lanczos basis of `max_iter x dim`).
+struct CurvatureTracker<F> {
+    options: CurvatureOptions,
+    lanczos: LanczosWorkspace,
+    input: Vec<F>,
+    output: Vec<F>,
+    warm: Vec<Vec<f64>>,
+}
+
+impl<F: Float> CurvatureTracker<F> {
+    fn new(net: &Network<F>, cfg: &TrainConfig, options: CurvatureOptions) -> Self {
+        let dim = net.shape.trainable();
+        let steps = if options.outlier_threshold.is_some() {
+            cfg.lanczos.max_iter.min(dim)
+        } else {
+            0
+        };
+        CurvatureTracker {
+            options,
+            lanczos: LanczosWorkspace::new(dim, steps),
+            input: vec![F::zero(); net.shape.len()],
+            output: vec![F::zero(); net.shape.len()],
+            warm: Vec::new(),
+        }
+    }
+
+    /// Curvature at `net` (`ws` holds a forward pass there) at `epoch`, and the products used.
+    fn measure(
+        &mut self,
+        net: &Network<F>,
+        data: &Dataset<F>,
+        ws: &mut Workspace<F>,
+        epoch: usize,
+        cfg: &TrainConfig,
+    ) -> (CurvatureRecord, usize) {
+        // One seed per record, so a record's probes do not depend on the others'.
+        let seed = cfg
+            .lanczos
+            .seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(epoch as u64 + 1);
+        let mut op = HessianOperator::new(net, data, ws, &mut self.input, &mut self.output);
+        let outliers = self.options.outlier_threshold.and_then(|units| {
+            let opts = OutlierOptions {
+                threshold: units / cfg.lr,
+                max_count: MAX_OUTLIERS,
+                rel_tol: cfg.lanczos.rel_tol,
+                max_iter: cfg.lanczos.max_iter,
+                seed,
+            };
+            eigenvalues_above(&mut op, &opts, &self.warm, &mut self.lanczos)
+                .ok()
+                .map(|mut o| {
+                    self.warm = std::mem::take(&mut o.vectors);
+                    o
+                })
+        });
+        let trace = (self.options.trace_products > 0)
+            .then(|| hutch_plus_plus(&mut op, self.options.trace_products, seed).ok())
+            .flatten();
+        let products = op.products;
+        (
+            CurvatureRecord {
+                epoch,
+                outliers,
+                trace,
+            },
+            products,
+        )
+    }
+}
+
+/// Trains `net` on `data` in place, as [`train_with_curvature`] without curvature.
 pub fn train<F: Float>(
     net: &mut Network<F>,
     data: &Dataset<F>,
@@ -286,7 +390,30 @@ pub fn train<F: Float>(
     cfg: &TrainConfig,
     observe: &mut dyn FnMut(&Record) -> Control,
 ) -> TrainOutcome {
+    train_with_curvature(net, data, test, cfg, &CurvatureOptions::default(), observe)
+}
+
+/// Trains `net` on `data` in place, measuring `curvature` at every sharpness record (into
+/// [`TrainOutcome::curvature`]; its products count in `hvp_count`).
+///
+/// Each epoch of full-batch GD computes `g = grad L`, scales it by
+/// `min(1, c / (||g|| + 1e-6))`, then sets `theta <- theta - eta (g + lambda theta)` (with momentum:
+/// `m <- mu m + g + lambda theta`, `theta <- theta - eta m`). Mini-batch SGD does the same per
+/// batch, in an order drawn from the run's `Batches` stream. The run stops as diverged by the
+/// rules of [`Divergence`]. `observe` sees every record and can stop the run. Allocates its scratch once; the steps allocate nothing.
+pub fn train_with_curvature<F: Float>(
+    net: &mut Network<F>,
+    data: &Dataset<F>,
+    test: Option<&Dataset<F>>,
+    cfg: &TrainConfig,
+    curvature: &CurvatureOptions,
+    observe: &mut dyn FnMut(&Record) -> Control,
+) -> TrainOutcome {
     let shape = net.shape;
+    let mut curvature_tracker = curvature
+        .enabled()
+        .then(|| CurvatureTracker::new(net, cfg, curvature.clone()));
+    let mut curvature_records = Vec::new();
     let p = shape.len();
     let mut ws = Workspace::new(shape, data.n);
     let mut test_ws = test.map(|t| Workspace::new(shape, t.n));
@@ -384,6 +511,11 @@ pub fn train<F: Float>(
                         final_sharpness = Some(est);
                     }
                 }
+                if let Some(tracker) = curvature_tracker.as_mut() {
+                    let (record, products) = tracker.measure(net, data, &mut ws, epoch, cfg);
+                    hvp_count += products;
+                    curvature_records.push(record);
+                }
             }
             trajectory.push(rec);
             if !last && observe(trajectory.last().expect("just pushed")) == Control::Stop {
@@ -455,6 +587,7 @@ pub fn train<F: Float>(
         final_loss,
         final_sharpness,
         hvp_count,
+        curvature: curvature_records,
     }
 }
 

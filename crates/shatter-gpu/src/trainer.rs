@@ -752,6 +752,7 @@ pub(crate) fn run_batch<T: GpuFloat, E: Engine<T>>(
             epochs_run,
             final_loss: t.trajectory.last().map_or(f64::NAN, |r| r.train_loss),
             trajectory: t.trajectory,
+            curvature: Vec::new(),
             final_sharpness: t.final_sharpness,
             hvp_count: t.hvp_count,
         });

@@ -10,7 +10,8 @@
 
 use crate::io::{write_atomically, IoError};
 use crate::store::{
-    run_columns, Column, Kind, Store, StoreError, NEURON_COLUMNS, TRAJECTORY_COLUMNS,
+    run_columns, Column, Kind, Store, StoreError, CURVATURE_COLUMNS, NEURON_COLUMNS,
+    OUTLIER_COLUMNS, TRAJECTORY_COLUMNS,
 };
 use parquet::basic::Compression;
 use parquet::column::writer::ColumnWriter;
@@ -71,7 +72,8 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// The exported tables with their columns: `runs`, `trajectories`, `neurons`.
+/// The exported tables with their columns: `runs`, `trajectories`, `neurons`, `curvature`,
+/// `outliers`.
 pub fn tables() -> Vec<(&'static str, Vec<Column>)> {
     vec![
         (
@@ -83,13 +85,16 @@ pub fn tables() -> Vec<(&'static str, Vec<Column>)> {
         ),
         ("trajectories", TRAJECTORY_COLUMNS.to_vec()),
         ("neurons", NEURON_COLUMNS.to_vec()),
+        ("curvature", CURVATURE_COLUMNS.to_vec()),
+        ("outliers", OUTLIER_COLUMNS.to_vec()),
     ]
 }
 
 fn order_by(table: &str) -> &'static str {
     match table {
         "runs" => "run_id",
-        "trajectories" => "run_id, epoch",
+        "trajectories" | "curvature" => "run_id, epoch",
+        "outliers" => "run_id, epoch, rank",
         _ => "run_id, neuron",
     }
 }

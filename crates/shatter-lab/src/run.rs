@@ -1,7 +1,7 @@
 //! One run from a checked config to its results: build or read the data, initialise or load the
 //! network, train it in the requested precision, measure the final network, and write the run
 //! directory (`run.json`, `trajectory.csv`, `neurons.csv`, `model.npz`, `data.npz`, optionally
-//! `spectrum.csv`). Sweeps call [`execute`] too and store the same [`RunOutput`] in a database.
+//! `spectrum.csv` and `curvature.csv`). Sweeps call [`execute`] too and store the same [`RunOutput`] in a database.
 //!
 //! [`execute_batch`] does the same for many runs at once on a batched trainer (a GPU, or
 //! `CpuBatch` as its reference): each run is prepared (data, initial network) and measured
@@ -27,13 +27,17 @@ use shatter_core::data::generate::generate;
 use shatter_core::data::InputDist;
 use shatter_core::grad::{forward, mean_squared_error, Workspace};
 use shatter_core::hessian::hvp::HessianOperator;
+use shatter_core::hessian::lanczos::LanczosWorkspace;
+use shatter_core::hessian::outliers::smallest_eigenvalue;
 use shatter_core::hessian::trace::{spectral_density, SlqOptions};
 use shatter_core::measure::shattering::{neuron_stats, shattering_summary, NeuronStats};
 use shatter_core::measure::variation::{bound_holds_certified, variation_summary};
 use shatter_core::measure::{
     interior_of, points_within, univariate_summary, DEFAULT_KNOT_TOL, INTERIOR_MARGIN,
 };
-use shatter_core::train::{train, Control, Record, RunStatus, TrainOutcome};
+use shatter_core::train::{
+    train_with_curvature, Control, CurvatureRecord, Record, RunStatus, TrainOutcome,
+};
 use shatter_core::{Dataset, Float, Network, Precision};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -136,8 +140,22 @@ pub struct Summary {
     pub sharpness: Option<f64>,
     /// Certified error bound of `sharpness`.
     pub sharpness_err: Option<f64>,
-    /// Smallest Hessian eigenvalue.
+    /// Smallest Hessian eigenvalue, from its own Lanczos run on `-H` from a cold start (an
+    /// upper bound on the true one: a Ritz value).
     pub min_eigenvalue: Option<f64>,
+    /// Certified error bound of `min_eigenvalue`: an eigenvalue lies within it.
+    pub min_eigenvalue_err: Option<f64>,
+    /// Hutch++ estimate of the Hessian trace at the end (`trace_products > 0`).
+    pub trace: Option<f64>,
+    /// Standard error of `trace`.
+    pub trace_err: Option<f64>,
+    /// Hessian eigenvalues above `outlier_threshold / eta` at the end (`outlier_threshold > 0`).
+    pub outlier_count: Option<usize>,
+    /// Whether `outlier_count` is certified (none missed, at most 64).
+    pub outliers_complete: Option<bool>,
+    /// Median of the outlier count over the records of the second half of training (the edge
+    /// of stability oscillates, so one record says little).
+    pub outlier_count_median: Option<f64>,
     /// `2 / eta`, the stability threshold.
     pub two_over_eta: f64,
     /// Epochs run.
@@ -225,6 +243,9 @@ pub struct RunOutput {
     pub data: Dataset<f64>,
     /// Top eigenvalues and an SLQ density (`(eigenvalue, density)`), when requested.
     pub spectrum: Option<SpectrumTable>,
+    /// Curvature at each sharpness record (`outlier_threshold`, `trace_products`); empty when
+    /// not measured.
+    pub curvature: Vec<CurvatureRecord>,
     /// Where it trained, as recorded with results: `cpu` for [`execute`], the trainer's
     /// [`DeviceTrainer::device`] for [`execute_batch`].
     pub device: String,
@@ -417,6 +438,7 @@ fn execute_krr(
         neurons: NeuronStats::default(),
         data,
         spectrum: None,
+        curvature: Vec::new(),
         train_seconds: 0.0,
         device: "cpu".to_string(),
     })
@@ -433,11 +455,12 @@ fn execute_in<F: Float>(
     let start = Instant::now();
     let mut run = prepare::<F>(cfg, data64, test64, sigma)?;
     let training = Instant::now();
-    let out = train(
+    let out = train_with_curvature(
         &mut run.net,
         &run.data,
         run.test.as_ref(),
         &cfg.train,
+        &cfg.curvature,
         observe,
     );
     let train_seconds = training.elapsed().as_secs_f64();
@@ -558,7 +581,50 @@ fn finish<F: Float>(
         if let Some(est) = &out.final_sharpness {
             summary.sharpness = Some(est.sharpness);
             summary.sharpness_err = Some(est.error_bound);
-            summary.min_eigenvalue = est.spectrum.smallest.map(|r| r.value);
+        }
+        if out.final_sharpness.is_some() {
+            // lambda_min from its own cold-started Lanczos on -H, with its certified bound.
+            forward(&net, &data, cfg.train.loss, &mut ws);
+            let mut tmp = (
+                vec![F::zero(); net.shape.len()],
+                vec![F::zero(); net.shape.len()],
+            );
+            let mut op = HessianOperator::new(&net, &data, &mut ws, &mut tmp.0, &mut tmp.1);
+            let dim = net.shape.trainable();
+            let mut lanczos = LanczosWorkspace::new(dim, cfg.train.lanczos.max_iter.min(dim));
+            if let Ok(Some((r, products))) =
+                smallest_eigenvalue(&mut op, &cfg.train.lanczos, &mut lanczos)
+            {
+                summary.min_eigenvalue = Some(r.value);
+                summary.min_eigenvalue_err = Some(r.error_bound);
+                summary.hvp_count += products;
+            }
+        }
+        if let Some(c) = out
+            .curvature
+            .last()
+            .filter(|c| Some(c.epoch) == last.map(|r| r.epoch))
+        {
+            summary.trace = c.trace.map(|t| t.mean);
+            summary.trace_err = c.trace.map(|t| t.standard_error);
+            summary.outlier_count = c.outliers.as_ref().map(|o| o.count());
+            summary.outliers_complete = c.outliers.as_ref().map(|o| o.complete);
+        }
+        let late: Vec<f64> = out
+            .curvature
+            .iter()
+            .filter(|c| 2 * c.epoch >= out.epochs_run)
+            .filter_map(|c| c.outliers.as_ref().map(|o| o.count() as f64))
+            .collect();
+        if !late.is_empty() {
+            let mut sorted = late.clone();
+            sorted.sort_by(f64::total_cmp);
+            let m = sorted.len();
+            summary.outlier_count_median = Some(if m % 2 == 1 {
+                sorted[m / 2]
+            } else {
+                0.5 * (sorted[m / 2 - 1] + sorted[m / 2])
+            });
         }
         if !neurons.is_empty() {
             let sh = shattering_summary(&neurons);
@@ -635,6 +701,7 @@ fn finish<F: Float>(
     RunOutput {
         status: out.status,
         summary,
+        curvature: out.curvature,
         trajectory: out.trajectory,
         model: ModelArrays::from_network(&net),
         neurons,
@@ -644,6 +711,11 @@ fn finish<F: Float>(
         train_seconds: 0.0,
     }
 }
+
+/// Why a run measuring curvature beyond sharpness (`outlier_threshold`, `trace_products`) does
+/// not go to a batched device: those measurements run on the CPU along training.
+pub const CURVATURE_ON_CPU: &str =
+    "outlier_threshold and trace_products are measured on the CPU along training";
 
 /// Runs `cfgs` as one batch on `trainer`: prepares every run as [`execute`] does (data,
 /// initial network; in parallel on the current rayon pool), trains them with one
@@ -723,6 +795,9 @@ fn execute_group<F: Float>(
                 return Err(unsupported(
                     "model = \"krr\" (kernel ridge regression) runs on the CPU only".into(),
                 ));
+            }
+            if cfg.curvature.enabled() {
+                return Err(unsupported(CURVATURE_ON_CPU.into()));
             }
             let (data64, test64, sigma) = build_data(cfg)?;
             prepare::<F>(cfg, data64, test64, sigma)
@@ -850,6 +925,40 @@ pub fn trajectory_csv(rows: &[Record]) -> String {
     s
 }
 
+/// `curvature.csv`: one row per sharpness record that measured curvature:
+/// `epoch,outlier_threshold,outlier_count,outliers_complete,missed_bound,block_bound,trace,trace_err,outliers`,
+/// with the threshold absolute (`outlier_threshold / lr`) and `outliers` the values above it,
+/// descending, as `value+-bound` separated by `;`. Empty cells where not measured.
+pub fn curvature_csv(rows: &[CurvatureRecord]) -> String {
+    let mut s = String::from(
+        "epoch,outlier_threshold,outlier_count,outliers_complete,missed_bound,block_bound,trace,trace_err,outliers\n",
+    );
+    for r in rows {
+        let o = r.outliers.as_ref();
+        let values: Vec<String> = o
+            .map(|o| {
+                o.values
+                    .iter()
+                    .map(|v| format!("{}+-{}", fmt_f64(v.value), fmt_f64(v.error_bound)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            r.epoch,
+            fmt_opt(o.map(|o| o.threshold)),
+            o.map(|o| o.count().to_string()).unwrap_or_default(),
+            o.map(|o| o.complete.to_string()).unwrap_or_default(),
+            fmt_opt(o.map(|o| o.missed_bound)),
+            fmt_opt(o.map(|o| o.block_bound)),
+            fmt_opt(r.trace.map(|t| t.mean)),
+            fmt_opt(r.trace.map(|t| t.standard_error)),
+            values.join(";")
+        ));
+    }
+    s
+}
+
 /// `neurons.csv`: one row per neuron.
 pub fn neurons_csv(n: &NeuronStats) -> String {
     let mut s = String::from("neuron,activation_rate,amplitude,param_norm,boundary_offset,dead\n");
@@ -897,6 +1006,7 @@ pub const RUN_DIR_FILES: &[&str] = &[
     "trajectory.csv",
     "neurons.csv",
     "spectrum.csv",
+    "curvature.csv",
 ];
 
 /// Fills a temporary sibling folder of `dir` with `fill`, then swaps it in: an existing `dir`
@@ -996,6 +1106,12 @@ fn write_run_files(dir: &Path, cfg: &RunConfig, out: &RunOutput) -> Result<(), R
     )?;
     if let Some(t) = &out.spectrum {
         write_atomic(&dir.join("spectrum.csv"), spectrum_csv(t).as_bytes())?;
+    }
+    if !out.curvature.is_empty() {
+        write_atomic(
+            &dir.join("curvature.csv"),
+            curvature_csv(&out.curvature).as_bytes(),
+        )?;
     }
     let json = serde_json::to_string_pretty(&run_json(cfg, out)).expect("JSON serialises");
     write_atomic(&dir.join("run.json"), (json + "\n").as_bytes())?;

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use shatter_core::baseline::{default_folds, Kernel};
 use shatter_core::data::generate::{DataSpec, InputDist, Labels, TargetKind};
 use shatter_core::hessian::lanczos::LanczosOptions;
-use shatter_core::train::TrainConfig;
+use shatter_core::train::{CurvatureOptions, TrainConfig};
 use shatter_core::{Activation, Loss, Precision, Shape};
 use std::path::{Path, PathBuf};
 
@@ -212,6 +212,12 @@ run_settings! {
     lanczos_max_iter: usize, flag(long), default |_| Some(100),
         range int(2, 2000, "must be between 2 and 2000"), id IdRule::Always,
         help "Iteration cap of Lanczos. Default 100; 2 to 2000.";
+    outlier_threshold: f64, flag(long), default |_| Some(0.0),
+        range float(0.0, false, 1000.0, false, "must be 0 (off) or positive, at most 1000 (in units of 1/eta)"), id IdRule::UnlessDefault,
+        help "Track every Hessian eigenvalue above outlier_threshold / eta at each sharpness record\n(e.g. 1.5, the central-flow threshold), each with a certified bound and a certificate that\nnone was missed (at most 64). Default 0 = off; at most 1000.";
+    trace_products: usize, flag(long), default |_| Some(0),
+        range int(0, 100_000, "must be 0 (off) or between 4 and 100000"), id IdRule::UnlessDefault,
+        help "Hessian-vector products of the Hutch++ trace estimate (with its standard error) at each\nsharpness record and the end. Default 0 = off; otherwise 4 to 100000.";
     model: String, flag(long), default |_| None,
         range Range::Text, id IdRule::Always,
         help "What is fitted: network (the two-layer network trained by gradient descent) or krr\n(kernel ridge regression, the ridge chosen by cross-validation; the network settings\nare then unused). Default network, which the resolved spec leaves out so that network\nrun ids do not change.";
@@ -302,6 +308,8 @@ pub struct RunConfig {
     pub init: Init,
     /// Optimiser and recording settings for the core trainer.
     pub train: TrainConfig,
+    /// Curvature beyond sharpness (outliers above a threshold, the trace), off by default.
+    pub curvature: CurvatureOptions,
     /// Seed of the run.
     pub seed: u64,
     /// Network or kernel ridge regression.
@@ -495,6 +503,15 @@ impl RunSpec {
         let top_k = s.top_k.unwrap_or(1);
         let tol = s.lanczos_tol.unwrap_or(1e-4);
         let max_iter = s.lanczos_max_iter.unwrap_or(100);
+        let outlier_threshold = s.outlier_threshold.unwrap_or(0.0);
+        let trace_products = s.trace_products.unwrap_or(0);
+        if (1..4).contains(&trace_products) {
+            return Err(range(
+                "trace_products",
+                trace_products.to_string(),
+                "must be 0 (off) or between 4 and 100000",
+            ));
+        }
         let batch = s.batch_size.unwrap_or(0);
         let mixup = s.mixup_alpha.unwrap_or(0.0);
         let data = match &s.data {
@@ -619,7 +636,12 @@ impl RunSpec {
             },
             seed,
         };
+        let curvature = CurvatureOptions {
+            outlier_threshold: (outlier_threshold > 0.0).then_some(outlier_threshold),
+            trace_products,
+        };
         let cfg = RunConfig {
+            curvature,
             test_data: s.test_data.clone(),
             n_test,
             shape,
@@ -929,7 +951,8 @@ mod tests {
                 "sigma",
                 "mixup_alpha",
                 "init_scale",
-                "lanczos_tol"
+                "lanczos_tol",
+                "outlier_threshold"
             ]
         );
         for key in &floats {
@@ -988,6 +1011,7 @@ mod tests {
             "mixup_alpha" => &mut spec.mixup_alpha,
             "init_scale" => &mut spec.init_scale,
             "lanczos_tol" => &mut spec.lanczos_tol,
+            "outlier_threshold" => &mut spec.outlier_threshold,
             other => panic!("no float setting {other}"),
         };
         *slot = Some(v);

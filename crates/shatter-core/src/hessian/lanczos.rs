@@ -487,7 +487,7 @@ impl LanczosWorkspace {
     }
 
     /// Writes `Q_m s` into `out` (length `dim`).
-    fn combine(&self, s: &[f64], out: &mut [f64]) {
+    pub(crate) fn combine(&self, s: &[f64], out: &mut [f64]) {
         out.fill(0.0);
         for (i, &si) in s.iter().enumerate() {
             axpy(si, self.vector(i), out);

@@ -2,5 +2,6 @@
 //! (`tests/data`, see its README) and end-to-end properties of training.
 
 mod bound;
+mod curvature;
 mod golden;
 mod training;

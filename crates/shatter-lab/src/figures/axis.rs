@@ -10,7 +10,8 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::{
-    Circle, Color, DashedLineSeries, DrawingArea, DrawingBackend, LineSeries, PathElement, BLACK,
+    Circle, Color, DashedLineSeries, DrawingArea, DrawingBackend, LineSeries, PathElement, RGBColor,
+    BLACK,
 };
 use std::ops::Range;
 
@@ -54,6 +55,9 @@ pub struct AxisPlot {
     /// A vertical reference line at this value of the swept setting, with its legend label
     /// (drawn dashed; left out when outside the x range).
     pub vertical: Option<(f64, String)>,
+    /// Further horizontal reference lines with their legend labels (for example `2/eta` and
+    /// `1.5/eta`), drawn dashed in shades of grey.
+    pub references: Vec<(String, f64)>,
     /// The lines.
     pub series: Vec<AxisSeries>,
 }
@@ -240,6 +244,30 @@ impl AxisPlot {
                 ))
                 .drawn(NAME)?;
         }
+        for (i, (_, r)) in self.references.iter().enumerate() {
+            if !self.ok(*r, self.log_y) {
+                continue;
+            }
+            let colour = Self::reference_colour(i);
+            // Dashes: short segments along the line, evenly spaced on the x axis's scale.
+            let (lo, hi) = (xr.start, xr.end);
+            let segments = 40;
+            let piece = |k: usize| {
+                if self.log_x {
+                    (lo.ln() + (hi.ln() - lo.ln()) * k as f64 / segments as f64).exp()
+                } else {
+                    lo + (hi - lo) * k as f64 / segments as f64
+                }
+            };
+            chart
+                .draw_series((0..segments).step_by(2).map(|k| {
+                    PathElement::new(
+                        vec![(piece(k), *r), (piece(k + 1), *r)],
+                        colour.stroke_width(2),
+                    )
+                }))
+                .drawn(NAME)?;
+        }
         for (i, p) in points.iter().enumerate() {
             if p.is_empty() {
                 continue;
@@ -266,6 +294,12 @@ impl AxisPlot {
         Ok(())
     }
 
+    /// The grey of the `i`-th of `references`.
+    fn reference_colour(i: usize) -> RGBColor {
+        let g = (40 + 60 * (i as u8 % 3)).min(200);
+        RGBColor(g, g, g)
+    }
+
     /// The side legend: the reference lines, then every labelled series with points.
     fn legend_entries(&self, points: &[Vec<(f64, f64, f64, f64)>]) -> Vec<LegendEntry> {
         let mut entries = Vec::new();
@@ -275,6 +309,15 @@ impl AxisPlot {
                 color: style::REFERENCE,
                 symbols: vec![Symbol::Line],
             });
+        }
+        for (i, (label, r)) in self.references.iter().enumerate() {
+            if self.ok(*r, self.log_y) {
+                entries.push(LegendEntry {
+                    label: format!("{label} = {}", style::format_sig(*r, 3)),
+                    color: Self::reference_colour(i),
+                    symbols: vec![Symbol::Dashed],
+                });
+            }
         }
         if let Some((v, label)) = self
             .vertical

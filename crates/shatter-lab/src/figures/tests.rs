@@ -877,6 +877,7 @@ fn axis_plot_draws_a_vertical_threshold_and_a_side_legend() {
         log_y: true,
         reference: None,
         vertical: Some((0.0037, "1/(n^2 sigma)".into())),
+        references: Vec::new(),
         series: vec![
             series("K = 100", 0.1),
             series("2/eta", 1.0),

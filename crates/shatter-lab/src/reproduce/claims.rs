@@ -77,6 +77,11 @@ pub enum Method {
     /// Difference of two intervals, excluding 0 exactly when they do not overlap
     /// ([`stats::difference_interval`]).
     NonOverlap,
+    /// A certified bound of a Lanczos estimate (an eigenvalue lies within it): not random,
+    /// so the interval holds with certainty, not 95%.
+    CertifiedBound,
+    /// Plus or minus 1.96 standard errors of a Monte Carlo estimate (Hutch++).
+    StandardErrors,
     /// No interval (one seed, one point, or a count): the point estimate decides.
     Point,
 }
@@ -99,6 +104,8 @@ impl Method {
                 "difference of the two t-intervals (excludes 0 only when they do not overlap)"
                     .into()
             }
+            Method::CertifiedBound => "interval: the certified Lanczos error bound".into(),
+            Method::StandardErrors => "interval: +-1.96 Monte Carlo standard errors".into(),
             Method::Point => "no interval: the point estimate decides".into(),
         }
     }

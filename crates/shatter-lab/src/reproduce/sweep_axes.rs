@@ -235,6 +235,7 @@ pub fn axis_figures(done: &[RunView], dir: &Path) -> Result<Vec<ReportFigure>, R
                 log_y,
                 reference: metric.reference,
                 vertical: None,
+                references: Vec::new(),
                 series,
             };
             let runs: Vec<&RunView> = done.iter().collect();

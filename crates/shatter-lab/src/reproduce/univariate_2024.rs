@@ -559,6 +559,7 @@ pub(crate) fn draw_interpolation(
         log_y: false,
         reference: None,
         vertical: vertical.clone(),
+        references: Vec::new(),
         series: fraction,
     };
     figs.push(figure(
@@ -578,6 +579,7 @@ pub(crate) fn draw_interpolation(
         log_y: false,
         reference: Some(FIT_TOLERANCE),
         vertical: vertical.clone(),
+        references: Vec::new(),
         series: by_width(&v, &|r| noise.residual(r)),
     };
     figs.push(figure(
@@ -609,6 +611,7 @@ pub(crate) fn draw_interpolation(
         log_y: true,
         reference: noise,
         vertical: vertical.clone(),
+        references: Vec::new(),
         series,
     };
     figs.push(figure(

@@ -270,6 +270,21 @@ pub fn memory_parts(cfg: &RunConfig) -> Vec<(&'static str, &'static str, f64)> {
         ("lanczos_max_iter", "Lanczos vectors, lanczos_max_iter x parameters", cfg.train.lanczos.max_iter as f64 * params * fs),
         ("epochs", "trajectory rows, epochs / log_every of them", rows * 80.0),
     ]);
+    if cfg.curvature.outlier_threshold.is_some() {
+        // A second Lanczos basis in f64, the locked vectors and their products (at most 64 each).
+        parts.push((
+            "outlier_threshold",
+            "outlier tracking: a Lanczos basis and 2 x 64 vectors of parameters",
+            (cfg.train.lanczos.max_iter as f64 + 128.0) * params * 8.0,
+        ));
+    }
+    if cfg.curvature.trace_products > 0 {
+        parts.push((
+            "trace_products",
+            "the Hutch++ sketch, trace_products / 3 vectors of parameters",
+            (cfg.curvature.trace_products as f64 / 3.0 + 2.0) * params * 8.0,
+        ));
+    }
     parts
 }
 
@@ -304,6 +319,8 @@ pub(super) fn check_memory(
         "n_test" => s.n_test.map(|v| v.to_string()),
         "epochs" => s.epochs.map(|v| v.to_string()),
         "lanczos_max_iter" => s.lanczos_max_iter.map(|v| v.to_string()),
+        "outlier_threshold" => s.outlier_threshold.map(|v| v.to_string()),
+        "trace_products" => s.trace_products.map(|v| v.to_string()),
         _ => s.width.map(|v| v.to_string()),
     }
     .unwrap_or_default();

@@ -180,6 +180,10 @@ impl Store {
                     .map_err(&e)?;
                 tx.execute("DELETE FROM main.neurons WHERE run_id = ?1", [id])
                     .map_err(&e)?;
+                tx.execute("DELETE FROM main.curvature WHERE run_id = ?1", [id])
+                    .map_err(&e)?;
+                tx.execute("DELETE FROM main.outliers WHERE run_id = ?1", [id])
+                    .map_err(&e)?;
                 tx.execute(
                     &format!("INSERT OR REPLACE INTO main.runs ({cols}) SELECT {cols} FROM src.runs WHERE run_id = ?1"),
                     [id],
@@ -195,6 +199,15 @@ impl Store {
                     [id],
                 )
                 .map_err(&e)?;
+                for table in ["curvature", "outliers"] {
+                    tx.execute(
+                        &format!(
+                            "INSERT INTO main.{table} SELECT * FROM src.{table} WHERE run_id = ?1"
+                        ),
+                        [id],
+                    )
+                    .map_err(&e)?;
+                }
                 tx.execute(
                     "UPDATE main.runs SET model_path = ?2 WHERE run_id = ?1",
                     rusqlite::params![id, new_paths.get(id).cloned().flatten()],

@@ -33,8 +33,8 @@ pub use query::{queryable_columns, Filter, FilterError};
 pub use rusqlite::types::Value as SqlValue;
 use schema::create_table_sql;
 pub use schema::{
-    run_columns, Column, Kind, CONFIG_COLUMNS, NEURON_COLUMNS, RUN_HEAD_COLUMNS, RUN_TAIL_COLUMNS,
-    SUMMARY_COLUMNS, TRAJECTORY_COLUMNS,
+    run_columns, Column, Kind, CONFIG_COLUMNS, CURVATURE_COLUMNS, NEURON_COLUMNS, OUTLIER_COLUMNS,
+    RUN_HEAD_COLUMNS, RUN_TAIL_COLUMNS, SUMMARY_COLUMNS, TRAJECTORY_COLUMNS,
 };
 
 use crate::io::{read_result_model_npz, save_model_npz, IoError, ModelArrays};
@@ -53,7 +53,7 @@ use std::path::{Path, PathBuf};
 /// Version of the schema below; a store of another version is refused, except version 1,
 /// which opening upgrades in place (it lacks the input-hash and neuron-class columns) unless it holds runs on
 /// input files, whose ids changed (see `schema::migrate_from_v1`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A store that cannot be opened, read or written. Every variant names the database.
 #[derive(Debug, thiserror::Error)]
@@ -243,6 +243,29 @@ pub struct NewRun<'a> {
     pub finished_at: f64,
     /// Whether its model file is still to write.
     pub model: ModelFile<'a>,
+}
+
+/// One stored curvature record (the `curvature` table joined with its `outliers`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurvatureRow {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// The absolute threshold (`outlier_threshold / lr`), when outliers were tracked.
+    pub outlier_threshold: Option<f64>,
+    /// How many eigenvalues lie above it.
+    pub outlier_count: Option<usize>,
+    /// Whether the count is certified (no eigenvalue above the threshold missed).
+    pub outliers_complete: Option<bool>,
+    /// Upper bound on every eigenvalue not counted.
+    pub missed_bound: Option<f64>,
+    /// `||R||_F` of the outliers' Ritz vectors.
+    pub block_bound: Option<f64>,
+    /// Hutch++ trace estimate.
+    pub trace: Option<f64>,
+    /// Its standard error.
+    pub trace_err: Option<f64>,
+    /// The outliers, descending: `(value, certified error bound)`.
+    pub outliers: Vec<(f64, f64)>,
 }
 
 /// Writes model files into a store's models folder from any thread, so that workers can put a
@@ -873,6 +896,54 @@ impl Store {
         Ok(rows)
     }
 
+    /// Curvature rows of a run (empty when it measured none, or its trajectories were not
+    /// kept), in epoch order, each with its outliers (descending).
+    pub fn curvature(&self, run_id: &str) -> Result<Vec<CurvatureRow>, StoreError> {
+        let e = self.e();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT epoch, outlier_threshold, outlier_count, outliers_complete, missed_bound, block_bound, trace, trace_err FROM curvature WHERE run_id = ?1 ORDER BY epoch",
+            )
+            .map_err(&e)?;
+        let mut rows: Vec<CurvatureRow> = stmt
+            .query_map([run_id], |r| {
+                Ok(CurvatureRow {
+                    epoch: r.get::<_, i64>(0)? as usize,
+                    outlier_threshold: r.get(1)?,
+                    outlier_count: r.get::<_, Option<i64>>(2)?.map(|c| c as usize),
+                    outliers_complete: r.get(3)?,
+                    missed_bound: r.get(4)?,
+                    block_bound: r.get(5)?,
+                    trace: r.get(6)?,
+                    trace_err: r.get(7)?,
+                    outliers: Vec::new(),
+                })
+            })
+            .map_err(&e)?
+            .collect::<Result<_, _>>()
+            .map_err(&e)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT epoch, value, error_bound FROM outliers WHERE run_id = ?1 ORDER BY epoch, rank",
+            )
+            .map_err(&e)?;
+        let values: Vec<(usize, f64, f64)> = stmt
+            .query_map([run_id], |r| {
+                Ok((r.get::<_, i64>(0)? as usize, r.get(1)?, r.get(2)?))
+            })
+            .map_err(&e)?
+            .collect::<Result<_, _>>()
+            .map_err(&e)?;
+        for (epoch, value, bound) in values {
+            if let Some(row) = rows.iter_mut().find(|row| row.epoch == epoch) {
+                row.outliers.push((value, bound));
+            }
+        }
+        Ok(rows)
+    }
+
     /// A run's neuron rows, by neuron.
     pub fn neurons(&self, run_id: &str) -> Result<Vec<NeuronRow>, StoreError> {
         let mut stmt = self
@@ -979,6 +1050,8 @@ fn insert_run(
 ) -> Result<(), rusqlite::Error> {
     tx.execute("DELETE FROM trajectories WHERE run_id = ?1", [run.run_id])?;
     tx.execute("DELETE FROM neurons WHERE run_id = ?1", [run.run_id])?;
+    tx.execute("DELETE FROM curvature WHERE run_id = ?1", [run.run_id])?;
+    tx.execute("DELETE FROM outliers WHERE run_id = ?1", [run.run_id])?;
     tx.execute(insert, rusqlite::params_from_iter(values))?;
     if let Outcome::Ran(out) = run.outcome {
         if run.keep.trajectories {
@@ -995,6 +1068,32 @@ fn insert_run(
                     real(r.grad_norm),
                     r.clipped
                 ])?;
+            }
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO curvature VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
+            let mut values = tx.prepare_cached("INSERT INTO outliers VALUES (?, ?, ?, ?, ?)")?;
+            for c in &out.curvature {
+                let o = c.outliers.as_ref();
+                stmt.execute(params![
+                    run.run_id,
+                    c.epoch as i64,
+                    o.map(|o| real(o.threshold)),
+                    o.map(|o| o.count() as i64),
+                    o.map(|o| o.complete),
+                    o.map(|o| real(o.missed_bound)),
+                    o.map(|o| real(o.block_bound)),
+                    c.trace.map(|t| real(t.mean)),
+                    c.trace.map(|t| real(t.standard_error)),
+                ])?;
+                for (rank, v) in o.map(|o| &o.values[..]).unwrap_or(&[]).iter().enumerate() {
+                    values.execute(params![
+                        run.run_id,
+                        c.epoch as i64,
+                        rank as i64,
+                        real(v.value),
+                        real(v.error_bound)
+                    ])?;
+                }
             }
         }
         if run.keep.neurons {
@@ -1028,12 +1127,16 @@ fn create_schema(conn: &Connection, path: &Path) -> Result<(), StoreError> {
          {};
          {};
          {};
+         {};
+         {};
          CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
          COMMIT;",
         env!("CARGO_PKG_VERSION"),
         create_table_sql("runs", &run_columns(), "run_id"),
         create_table_sql("trajectories", TRAJECTORY_COLUMNS, "run_id, epoch"),
         create_table_sql("neurons", NEURON_COLUMNS, "run_id, neuron"),
+        create_table_sql("curvature", CURVATURE_COLUMNS, "run_id, epoch"),
+        create_table_sql("outliers", OUTLIER_COLUMNS, "run_id, epoch, rank"),
     );
     conn.execute_batch(&sql).map_err(&e)?;
     Ok(())
@@ -1107,6 +1210,10 @@ fn check_version(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     match version.as_deref().map(str::parse::<i64>) {
         Some(Ok(SCHEMA_VERSION)) => Ok(()),
         Some(Ok(1)) => schema::migrate_from_v1(path).map_err(|message| StoreError::Schema {
+            path: path.to_path_buf(),
+            message,
+        }),
+        Some(Ok(2)) => schema::migrate_to_v3(path).map_err(|message| StoreError::Schema {
             path: path.to_path_buf(),
             message,
         }),

@@ -78,6 +78,9 @@ pub const CONFIG_COLUMNS: &[Column] = &[
     col("data_sha256", Kind::Text),
     col("test_data_sha256", Kind::Text),
     col("init_from_sha256", Kind::Text),
+    // Schema version 3: curvature beyond sharpness.
+    col("outlier_threshold", Kind::Real),
+    col("trace_products", Kind::Int),
 ];
 
 /// The config columns schema version 1 lacked; opening a version 1 store for writing adds
@@ -108,6 +111,13 @@ pub const SUMMARY_COLUMNS: &[Column] = &[
     col("sharpness", Kind::Real),
     col("sharpness_err", Kind::Real),
     col("min_eigenvalue", Kind::Real),
+    // Schema version 3: certified lambda_min, trace and outliers.
+    col("min_eigenvalue_err", Kind::Real),
+    col("trace", Kind::Real),
+    col("trace_err", Kind::Real),
+    col("outlier_count", Kind::Int),
+    col("outliers_complete", Kind::Bool),
+    col("outlier_count_median", Kind::Real),
     col("two_over_eta", Kind::Real),
     col("epochs_run", Kind::Int),
     col("diverged_epoch", Kind::Int),
@@ -166,6 +176,44 @@ pub const TRAJECTORY_COLUMNS: &[Column] = &[
     col("sharpness_err", Kind::Real),
     col("grad_norm", Kind::Real),
     col("clipped", Kind::Bool),
+];
+
+/// Columns of `curvature` (one row per sharpness record of a run that measured curvature:
+/// `outlier_threshold` here is absolute, `outlier_threshold / lr`; the outlier columns are NULL
+/// when outliers were not tracked, the trace columns when the trace was not measured).
+pub const CURVATURE_COLUMNS: &[Column] = &[
+    col("run_id", Kind::Text),
+    col("epoch", Kind::Int),
+    col("outlier_threshold", Kind::Real),
+    col("outlier_count", Kind::Int),
+    col("outliers_complete", Kind::Bool),
+    col("missed_bound", Kind::Real),
+    col("block_bound", Kind::Real),
+    col("trace", Kind::Real),
+    col("trace_err", Kind::Real),
+];
+
+/// Columns of `outliers` (one row per eigenvalue above the threshold at a record, `rank` 0
+/// the largest, with its certified `error_bound`).
+pub const OUTLIER_COLUMNS: &[Column] = &[
+    col("run_id", Kind::Text),
+    col("epoch", Kind::Int),
+    col("rank", Kind::Int),
+    col("value", Kind::Real),
+    col("error_bound", Kind::Real),
+];
+
+/// The columns of `runs` schema version 2 lacked (config and summary), added with their types
+/// by [`migrate_to_v3`].
+pub const COLUMNS_ADDED_IN_V3: &[&str] = &[
+    "outlier_threshold",
+    "trace_products",
+    "min_eigenvalue_err",
+    "trace",
+    "trace_err",
+    "outlier_count",
+    "outliers_complete",
+    "outlier_count_median",
 ];
 
 /// Columns of `neurons` (one row per hidden neuron of the final network).
@@ -244,6 +292,64 @@ pub(crate) fn migrate_from_v1(path: &std::path::Path) -> Result<(), String> {
         )
         .map_err(fail)?;
     }
+    add_v3(&tx).map_err(fail)?;
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [super::SCHEMA_VERSION.to_string()],
+    )
+    .map_err(fail)?;
+    tx.commit().map_err(fail)
+}
+
+/// The schema version 3 additions inside a transaction: the [`COLUMNS_ADDED_IN_V3`] of `runs`
+/// (NULL for the runs already stored, which measured none of it) and the `curvature` and
+/// `outliers` tables.
+fn add_v3(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+    for c in run_columns()
+        .iter()
+        .filter(|c| COLUMNS_ADDED_IN_V3.contains(&c.name))
+    {
+        tx.execute(
+            &format!("ALTER TABLE runs ADD COLUMN {} {}", c.name, c.kind.sql()),
+            [],
+        )?;
+    }
+    tx.execute(
+        &create_table_sql("curvature", CURVATURE_COLUMNS, "run_id, epoch"),
+        [],
+    )?;
+    tx.execute(
+        &create_table_sql("outliers", OUTLIER_COLUMNS, "run_id, epoch, rank"),
+        [],
+    )?;
+    Ok(())
+}
+
+/// Upgrades a schema version 2 store at `path` to version 3 in one transaction (adds the
+/// curvature columns and tables; every stored run stays valid, its run id unchanged since the
+/// new settings enter ids only when set). The error is the message to show after the
+/// store's name.
+pub(crate) fn migrate_to_v3(path: &std::path::Path) -> Result<(), String> {
+    let fail = |e: rusqlite::Error| {
+        format!("has schema version 2 (made by an older shatter) and could not be upgraded to version {}: {e}; open it once where it can be written (shatter sweep with --store) to upgrade it", super::SCHEMA_VERSION)
+    };
+    let mut conn = rusqlite::Connection::open(path).map_err(fail)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(fail)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let version: String = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    if version != "2" {
+        return Ok(());
+    }
+    add_v3(&tx).map_err(fail)?;
     tx.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
         [super::SCHEMA_VERSION.to_string()],
@@ -344,6 +450,7 @@ mod tests {
     /// Makes the store at `db` look like one written by schema version 1.
     fn downgrade_to_v1(db: &std::path::Path, file_run: bool) {
         let conn = rusqlite::Connection::open(db).unwrap();
+        downgrade_to_v2(db);
         for c in COLUMNS_ADDED_IN_V2
             .iter()
             .chain(SUMMARY_COLUMNS_ADDED_IN_V2)
@@ -368,6 +475,61 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    /// Makes the store at `db` look like one written by schema version 2.
+    fn downgrade_to_v2(db: &std::path::Path) {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        for c in COLUMNS_ADDED_IN_V3 {
+            conn.execute(&format!("ALTER TABLE runs DROP COLUMN {c}"), [])
+                .unwrap();
+        }
+        conn.execute_batch(
+            "DROP TABLE curvature; DROP TABLE outliers; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_2_store_is_upgraded_with_the_curvature_columns_and_tables() {
+        use crate::store::{Store, SCHEMA_VERSION};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("v2.db");
+        drop(Store::open_writer(&db).unwrap());
+        downgrade_to_v2(&db);
+        {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.execute(
+                "INSERT INTO runs (run_id, status) VALUES ('old', 'completed')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open_reader(&db).expect("a version 2 store upgrades on opening");
+        let conn = store.connection();
+        let version: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION.to_string());
+        let trace: Option<f64> = conn
+            .query_row("SELECT trace FROM runs WHERE run_id = 'old'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(trace, None);
+        let rows: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM curvature) + (SELECT count(*) FROM outliers)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rows, 0);
+        assert!(store.done_ids().unwrap().contains("old"));
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn split_for_device(points: &[Point], trainer: &dyn DeviceTrainer) -> Device
             (ModelKind::Krr { .. }, _) => {
                 Some("model = \"krr\" (kernel ridge regression) runs on the CPU only".to_string())
             }
+            _ if c.curvature.enabled() => Some(crate::run::CURVATURE_ON_CPU.to_string()),
             (ModelKind::Network, DataSource::Generated(spec)) => {
                 trainer.unsupported(c.precision, &c.shape, spec.n, &c.train)
             }

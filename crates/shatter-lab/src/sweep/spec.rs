@@ -207,13 +207,15 @@ pub const MAX_POINTS: usize = 100_000;
 
 /// The sweep-only key that sets `width = round(width_per_n * n)` at every point.
 pub const WIDTH_PER_N: &str = "width_per_n";
-const MEASURE_RUN_KEYS: [&str; 6] = [
+const MEASURE_RUN_KEYS: [&str; 8] = [
     "sharpness_every",
     "test_every",
     "log_every",
     "top_k",
     "lanczos_tol",
     "lanczos_max_iter",
+    "outlier_threshold",
+    "trace_products",
 ];
 const MEASURE_KEEP_KEYS: [&str; 3] = ["trajectories", "neurons", "models"];
 

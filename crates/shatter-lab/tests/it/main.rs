@@ -1,6 +1,7 @@
 //! Integration tests of shatter-lab: sweep specs, the results store, export.
 
 mod batched;
+mod curvature;
 mod export;
 mod interior;
 mod krr;

@@ -11,6 +11,7 @@
 
 mod cod;
 mod cod_variants;
+mod curvature;
 mod dims;
 mod gelu;
 mod geometry;
@@ -128,6 +129,7 @@ pub const EXPERIMENTS: &[&dyn Experiment] = &[
     &sphere::Sphere,
     &ood::Ood,
     &lower_bound::LowerBound,
+    &curvature::Curvature,
 ];
 
 /// The generic experiment of a user's store (`shatter report` without `--experiment`).
@@ -209,6 +211,20 @@ mod tests {
         );
         let quick = count("shattering", Scale::Quick);
         assert_eq!(quick.len(), 4, "two arms under both loss conventions");
+        let curvature = count("curvature", Scale::Paper);
+        assert_eq!(
+            curvature.len(),
+            24,
+            "two arms x d in {{10, 2}} x 3 seeds x both loss conventions"
+        );
+        assert!(curvature.iter().all(|p| p.config.shape.width == 2048
+            && p.config.data_n() == 512
+            && p.config.train.epochs == 20000
+            && p.config.curvature.outlier_threshold == Some(1.5)
+            && p.config.curvature.trace_products > 0));
+        let quick = count("curvature", Scale::Quick);
+        assert_eq!(quick.len(), 4, "two arms x two dimensions");
+        assert!(quick.iter().all(|p| p.config.curvature.enabled()));
     }
 
     #[test]
