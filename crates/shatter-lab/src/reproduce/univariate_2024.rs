@@ -642,6 +642,7 @@ pub(crate) fn draw_interpolation(
         log_y: true,
         reference: None,
         vertical,
+        references: Vec::new(),
         series,
     };
     figs.push(figure(
