@@ -39,7 +39,7 @@ fn float_settings() -> Vec<&'static str> {
         .filter(|s| s.kind == "f64")
         .map(|s| s.name)
         .collect();
-    assert_eq!(floats.len(), 8, "the float settings: {floats:?}");
+    assert_eq!(floats.len(), 9, "the float settings: {floats:?}");
     floats
 }
 

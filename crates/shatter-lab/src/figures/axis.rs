@@ -10,8 +10,8 @@ use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::{
-    Circle, Color, DashedLineSeries, DrawingArea, DrawingBackend, LineSeries, PathElement, RGBColor,
-    BLACK,
+    Circle, Color, DashedLineSeries, DrawingArea, DrawingBackend, LineSeries, PathElement,
+    RGBColor, BLACK,
 };
 use std::ops::Range;
 
