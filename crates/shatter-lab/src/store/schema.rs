@@ -246,8 +246,52 @@ pub fn run_columns() -> Vec<Column> {
 /// this shatter would not recognise them and would run them again. The error is the message
 /// to show after the store's name.
 pub(crate) fn migrate_from_v1(path: &std::path::Path) -> Result<(), String> {
+    upgrade(path, 1, |tx, fail| {
+        let file_runs: i64 = tx
+        .query_row(
+            "SELECT count(*) FROM runs WHERE data IS NOT NULL OR test_data IS NOT NULL OR init_from IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+        if file_runs > 0 {
+            return Err(format!(
+            "was made by an older shatter (schema version 1) and holds {file_runs} run(s) on input files (data, test_data or init_from); their run ids do not include the files' contents, so this shatter would not recognise them and would run them again. Read it with the shatter that made it, or run the sweep into a new --store"
+        ));
+        }
+        for c in COLUMNS_ADDED_IN_V2 {
+            tx.execute(&format!("ALTER TABLE runs ADD COLUMN {c} TEXT"), [])
+                .map_err(fail)?;
+        }
+        for c in SUMMARY_COLUMNS
+            .iter()
+            .filter(|c| SUMMARY_COLUMNS_ADDED_IN_V2.contains(&c.name))
+        {
+            tx.execute(
+                &format!("ALTER TABLE runs ADD COLUMN {} {}", c.name, c.kind.sql()),
+                [],
+            )
+            .map_err(fail)?;
+        }
+        add_v3(tx).map_err(fail)
+    })
+}
+
+/// Upgrades the store at `path` from schema version `from` to the current one in one
+/// transaction: `body` adds what the versions since `from` added (its errors are messages,
+/// database errors made with the `fail` it is given), then the version is set. Does nothing
+/// when another process upgraded the store meanwhile. The error is the message to show after
+/// the store's name.
+fn upgrade(
+    path: &std::path::Path,
+    from: u32,
+    body: impl FnOnce(
+        &rusqlite::Transaction<'_>,
+        &dyn Fn(rusqlite::Error) -> String,
+    ) -> Result<(), String>,
+) -> Result<(), String> {
     let fail = |e: rusqlite::Error| {
-        format!("has schema version 1 (made by an older shatter) and could not be upgraded to version {}: {e}; open it once where it can be written (shatter sweep with --store) to upgrade it", super::SCHEMA_VERSION)
+        format!("has schema version {from} (made by an older shatter) and could not be upgraded to version {}: {e}; open it once where it can be written (shatter sweep with --store) to upgrade it", super::SCHEMA_VERSION)
     };
     let mut conn = rusqlite::Connection::open(path).map_err(fail)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -262,37 +306,11 @@ pub(crate) fn migrate_from_v1(path: &std::path::Path) -> Result<(), String> {
             |r| r.get(0),
         )
         .map_err(fail)?;
-    if version != "1" {
+    if version != from.to_string() {
         // Another process upgraded it meanwhile.
         return Ok(());
     }
-    let file_runs: i64 = tx
-        .query_row(
-            "SELECT count(*) FROM runs WHERE data IS NOT NULL OR test_data IS NOT NULL OR init_from IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(fail)?;
-    if file_runs > 0 {
-        return Err(format!(
-            "was made by an older shatter (schema version 1) and holds {file_runs} run(s) on input files (data, test_data or init_from); their run ids do not include the files' contents, so this shatter would not recognise them and would run them again. Read it with the shatter that made it, or run the sweep into a new --store"
-        ));
-    }
-    for c in COLUMNS_ADDED_IN_V2 {
-        tx.execute(&format!("ALTER TABLE runs ADD COLUMN {c} TEXT"), [])
-            .map_err(fail)?;
-    }
-    for c in SUMMARY_COLUMNS
-        .iter()
-        .filter(|c| SUMMARY_COLUMNS_ADDED_IN_V2.contains(&c.name))
-    {
-        tx.execute(
-            &format!("ALTER TABLE runs ADD COLUMN {} {}", c.name, c.kind.sql()),
-            [],
-        )
-        .map_err(fail)?;
-    }
-    add_v3(&tx).map_err(fail)?;
+    body(&tx, &fail)?;
     tx.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
         [super::SCHEMA_VERSION.to_string()],
@@ -330,32 +348,7 @@ fn add_v3(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
 /// new settings enter ids only when set). The error is the message to show after the
 /// store's name.
 pub(crate) fn migrate_to_v3(path: &std::path::Path) -> Result<(), String> {
-    let fail = |e: rusqlite::Error| {
-        format!("has schema version 2 (made by an older shatter) and could not be upgraded to version {}: {e}; open it once where it can be written (shatter sweep with --store) to upgrade it", super::SCHEMA_VERSION)
-    };
-    let mut conn = rusqlite::Connection::open(path).map_err(fail)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(fail)?;
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(fail)?;
-    let version: String = tx
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(fail)?;
-    if version != "2" {
-        return Ok(());
-    }
-    add_v3(&tx).map_err(fail)?;
-    tx.execute(
-        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-        [super::SCHEMA_VERSION.to_string()],
-    )
-    .map_err(fail)?;
-    tx.commit().map_err(fail)
+    upgrade(path, 2, |tx, fail| add_v3(tx).map_err(fail))
 }
 
 /// The `CREATE TABLE` statement of a table (`runs` keeps a rowid; the others are clustered by
