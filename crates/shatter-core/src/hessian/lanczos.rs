@@ -786,15 +786,15 @@ pub fn power_iteration<O: SymmetricOperator + ?Sized>(
     })
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn norm(a: &[f64]) -> f64 {
+pub(crate) fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
-fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
+pub(crate) fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi += a * xi;
     }

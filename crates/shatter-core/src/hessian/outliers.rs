@@ -571,19 +571,7 @@ fn project_out(basis: &[Vec<f64>], x: &mut [f64], passes: usize) {
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn norm(a: &[f64]) -> f64 {
-    dot(a, a).sqrt()
-}
-
-fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi += a * xi;
-    }
-}
+use super::lanczos::{axpy, dot, norm};
 
 #[cfg(test)]
 mod tests {
