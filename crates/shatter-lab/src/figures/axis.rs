@@ -77,8 +77,25 @@ impl AxisPlot {
         v.is_finite() && (!log || v > 0.0)
     }
 
+    /// The drawable `references` split into those drawn (near enough to the data to share
+    /// its axis, see `style::reference_fits`) and those named in the legend as off the axis,
+    /// so that a line far from the data (`2/eta = 200` above values near 3) cannot squash it.
+    pub(crate) fn references_on_axis(
+        &self,
+        points: &[Vec<(f64, f64, f64, f64)>],
+    ) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+        let all = points.iter().flatten();
+        let lo = all.clone().map(|p| p.2).fold(f64::INFINITY, f64::min);
+        let hi = all.map(|p| p.3).fold(f64::NEG_INFINITY, f64::max);
+        self.references
+            .iter()
+            .filter(|(_, r)| self.ok(*r, self.log_y))
+            .cloned()
+            .partition(|(_, r)| style::reference_fits(*r, lo, hi, self.log_y))
+    }
+
     /// The drawable points of each series: `(x, median, min, max)`.
-    fn points(&self) -> Result<Vec<Vec<(f64, f64, f64, f64)>>, FigureError> {
+    pub(crate) fn points(&self) -> Result<Vec<Vec<(f64, f64, f64, f64)>>, FigureError> {
         self.series
             .iter()
             .map(|s| {
@@ -139,11 +156,17 @@ impl sealed::Render for AxisPlot {
             });
         }
         let xr = range(all.iter().map(|p| p.0), self.log_x);
+        let (fitting, off) = self.references_on_axis(&points);
         let ys = all
             .iter()
             .flat_map(|p| [p.1, p.2, p.3])
-            .chain(self.reference.filter(|r| self.ok(*r, self.log_y)));
+            .chain(self.reference.filter(|r| self.ok(*r, self.log_y)))
+            .chain(fitting.iter().map(|(_, r)| *r));
         let yr = range(ys, self.log_y);
+        let shown = AxisPlot {
+            references: fitting,
+            ..self.clone()
+        };
         let (Some(xr), Some(yr)) = (xr, yr) else {
             return Err(FigureError::NoData {
                 figure: NAME,
@@ -151,7 +174,12 @@ impl sealed::Render for AxisPlot {
             });
         };
         let titled_area = titled(root, &self.title, NAME)?;
-        let entries = self.legend_entries(&points);
+        let mut entries = shown.legend_entries(&points);
+        entries.extend(off.iter().map(|(label, r)| LegendEntry {
+            label: format!("{label} = {} (off the axis)", style::format_sig(*r, 3)),
+            color: style::REFERENCE,
+            symbols: Vec::new(),
+        }));
         let area = if entries.is_empty() {
             titled_area.clone()
         } else {
@@ -165,28 +193,28 @@ impl sealed::Render for AxisPlot {
         };
         let log = |r: &Range<f64>| r.clone().log_scale().with_key_points(style::log_ticks(r));
         match (self.log_x, self.log_y) {
-            (false, false) => self.draw(
+            (false, false) => shown.draw(
                 builder(&area)
                     .build_cartesian_2d(xr.clone(), yr.clone())
                     .drawn(NAME)?,
                 &points,
                 &xr,
             ),
-            (true, false) => self.draw(
+            (true, false) => shown.draw(
                 builder(&area)
                     .build_cartesian_2d(log(&xr), yr.clone())
                     .drawn(NAME)?,
                 &points,
                 &xr,
             ),
-            (false, true) => self.draw(
+            (false, true) => shown.draw(
                 builder(&area)
                     .build_cartesian_2d(xr.clone(), log(&yr))
                     .drawn(NAME)?,
                 &points,
                 &xr,
             ),
-            (true, true) => self.draw(
+            (true, true) => shown.draw(
                 builder(&area)
                     .build_cartesian_2d(log(&xr), log(&yr))
                     .drawn(NAME)?,

@@ -909,3 +909,45 @@ fn axis_plot_draws_a_vertical_threshold_and_a_side_legend() {
         "a vertical line outside the x range is not drawn"
     );
 }
+
+/// Reference lines near the data share its axis; one far from it (`2/eta = 200` above
+/// eigenvalues near 3, on a linear axis) is named in the legend as off the axis and not drawn,
+/// so the data keep the plot's height.
+#[test]
+fn axis_plot_keeps_far_reference_lines_off_the_axis() {
+    let mut plot = AxisPlot {
+        title: "Top eigenvalue".into(),
+        x_label: "epoch".into(),
+        y_label: "eigenvalue".into(),
+        log_x: false,
+        log_y: false,
+        reference: None,
+        vertical: None,
+        references: vec![("2/eta".into(), 200.0), ("1.5/eta".into(), 150.0)],
+        series: vec![AxisSeries {
+            label: "eigenvalue 1".into(),
+            xs: vec![0.0, 500.0, 1000.0],
+            medians: vec![4.0, 3.0, 2.5],
+            bands: vec![(4.0, 4.0), (3.0, 3.0), (2.5, 2.5)],
+        }],
+    };
+    let points = plot.points().unwrap();
+    let (drawn, off) = plot.references_on_axis(&points);
+    assert!(drawn.is_empty(), "{drawn:?}");
+    assert_eq!(off.len(), 2);
+    let svg = svg_string(&plot).unwrap();
+    assert!(svg.contains("2/eta = 200 (off the axis)"), "named");
+    assert!(svg.contains("1.5/eta = 150 (off the axis)"), "named");
+    // Lines just below the data (the large step's 2/eta = 2.22 and 1.5/eta = 1.67 under
+    // eigenvalues from 2.2 to 85, on a log axis) are drawn and widen the range to show them.
+    plot.log_y = true;
+    plot.references = vec![("2/eta".into(), 2.22), ("1.5/eta".into(), 1.67)];
+    plot.series[0].medians = vec![85.0, 2.3, 2.22];
+    plot.series[0].bands = vec![(85.0, 85.0), (2.3, 2.3), (2.22, 2.22)];
+    let points = plot.points().unwrap();
+    let (drawn, off) = plot.references_on_axis(&points);
+    assert_eq!(drawn.len(), 2, "{drawn:?}");
+    assert!(off.is_empty());
+    let svg = svg_string(&plot).unwrap();
+    assert!(svg.contains("1.5/eta = 1.67") && !svg.contains("off the axis"));
+}
