@@ -1,5 +1,6 @@
 //! The `cod-variants` experiment: Liang, Qiao, Wang, Parhi 2025, A.6 and A.7.
 
+use super::cod::{rates, RateClaim};
 use super::{Experiment, Scale};
 use crate::reproduce::analysis::{Analysis, RunView};
 
@@ -64,6 +65,6 @@ impl Experiment for CodVariants {
         true
     }
     fn claims(&self, runs: &[RunView]) -> Analysis {
-        super::super::analysis::rates(runs, super::super::analysis::RateClaim::Flatten)
+        rates(runs, RateClaim::Flatten)
     }
 }

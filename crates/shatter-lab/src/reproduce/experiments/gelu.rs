@@ -27,7 +27,7 @@ impl Experiment for Gelu {
         Some(super::dims::spec(scale, true))
     }
     fn claims(&self, runs: &[RunView]) -> Analysis {
-        super::super::analysis::dims(runs)
+        super::dims::claims(runs)
     }
     fn figures(
         &self,

@@ -132,6 +132,10 @@ pub const EXPERIMENTS: &[&dyn Experiment] = &[
     &curvature::Curvature,
 ];
 
+/// The headline experiments (`shatter reproduce headline`): the 2025 paper's shattering
+/// mechanism and its curse of dimensionality.
+pub const HEADLINE: &[&dyn Experiment] = &[&shattering::Shattering, &cod::Cod];
+
 /// The generic experiment of a user's store (`shatter report` without `--experiment`).
 pub const SWEEP: &dyn Experiment = &sweep::Sweep;
 

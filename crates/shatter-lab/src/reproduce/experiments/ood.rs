@@ -15,7 +15,7 @@ use crate::figures::{style as fmt, Comparison, ComparisonRow};
 use crate::reproduce::analysis::{loss_of, Analysis, Claim, Row, RunView};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{figure, ReportFigure};
-use crate::reproduce::literature::stored_model_and_problem;
+use crate::reproduce::models::stored_model_and_problem;
 use crate::reproduce::stats;
 use crate::store::Store;
 use shatter_core::measure::{class_outputs, neuron_stats, ClassOutputs, OutputClass};

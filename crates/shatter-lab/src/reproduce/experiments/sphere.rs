@@ -15,10 +15,12 @@
 
 use super::{Experiment, Scale};
 use crate::figures::{fit_loglog, style as fmt, RatePlot, RateSeries};
-use crate::reproduce::analysis::{loss_of, Analysis, Claim, Method, Row, RunView};
+use crate::reproduce::analysis::{
+    fit_geometry_rates, input_of, loss_of, rate_context, Analysis, Claim, Method, Row, RunView,
+};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{figure, ReportFigure};
-use crate::reproduce::literature::{fit_geometry_rates, input_of, problem_of, rate_context};
+use crate::reproduce::models::problem_of;
 use crate::reproduce::stats;
 use crate::store::Store;
 use shatter_core::measure::isolation;
