@@ -339,8 +339,9 @@ fn baseline_rows(a: &mut Analysis) {
             if let Some(&last) = f.medians.last() {
                 if last >= b.constant {
                     trivial.push(format!(
-                        "{} at d = {} ({} against {})",
-                        format!("{}, {}", convention(&f.loss), f.arm),
+                        "{}, {} at d = {} ({} against {})",
+                        convention(&f.loss),
+                        f.arm,
                         f.d,
                         num(Some(last)),
                         num(Some(b.constant))

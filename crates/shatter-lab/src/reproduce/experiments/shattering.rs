@@ -130,6 +130,9 @@ log_every = 10
 const SHATTERING_MSE_LARGE_STEP: f64 = 1.1;
 const SHATTERING_MSE_DECAY: f64 = 0.055;
 
+/// The comparison table of `shattering` (Fig. 1 and 3): per loss convention and arm the
+/// sharpness against 2/eta, the shattered fraction, the neuron classes and the test MSE against
+/// the paper's, then which convention lands nearer the paper.
 fn shattering(runs: &[RunView]) -> Analysis {
     let mut a = Analysis::default();
     let mut distance: BTreeMap<String, f64> = BTreeMap::new();

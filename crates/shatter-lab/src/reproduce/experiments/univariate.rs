@@ -7,8 +7,7 @@ use crate::reproduce::analysis::{
     lr, num, trend_claim, verdict, Analysis, Claim, Method, Row, RunView, Verdict,
 };
 use crate::reproduce::error::ReproduceError;
-use crate::reproduce::figs::ReportFigure;
-use crate::reproduce::figs::{bars, figure, training_series};
+use crate::reproduce::figs::{bars, figure, training_series, ReportFigure};
 use crate::reproduce::models::{logit, univariate_model_and_problem};
 use crate::reproduce::scale::toml_list;
 use crate::store::Store;
@@ -376,7 +375,8 @@ fn count_significant_knots(model: &ModelArrays, lo: f64, hi: f64) -> usize {
 /// Neurons below this fraction of the largest amplitude are not counted as significant knots.
 const SIGNIFICANT_AMPLITUDE: f64 = 0.01;
 
-pub(crate) fn significant_knots(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysis {
+/// Adds the trend of the significant knots (read from the stored models) against eta.
+fn significant_knots(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysis {
     let v = by_lr(runs);
     let mut xs = Vec::new();
     let mut counts = Vec::new();
@@ -408,6 +408,7 @@ pub(crate) fn significant_knots(store: &Store, runs: &[RunView], mut a: Analysis
     a
 }
 
+/// The data, the target and the learned function of one run, with its significant knots.
 fn fit_figure(store: &Store, r: &RunView) -> Option<UnivariateFit> {
     let (model, problem) = univariate_model_and_problem(store, r)?;
     let xs = &problem.train.x;
@@ -454,7 +455,9 @@ fn fit_figure(store: &Store, r: &RunView) -> Option<UnivariateFit> {
     })
 }
 
-pub(crate) fn draw_univariate(
+/// The figures of `univariate`: the fits at the smallest and largest eta, pieces, test MSE and
+/// sharpness against eta, and training curves at three step sizes.
+fn draw_univariate(
     store: &Store,
     done: &[RunView],
     dir: &Path,
