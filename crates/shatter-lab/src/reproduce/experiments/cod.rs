@@ -1,6 +1,6 @@
 //! The `cod` experiment: Liang, Qiao, Wang, Parhi 2025, Fig. 2 and A.5.
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{
     baselines, convention, distance_rows, fit_rates, fit_rates_of, num, Analysis, Claim, Method,
     RateFit, Row, RunView, Verdict,
@@ -49,18 +49,16 @@ weight_decay = [0.0, 0.1]
 /// Test MSE against n for d = 1..5 (K = 4n, sigma = 1), GD with eta = 0.2 against eta = 0.01 with weight decay 0.1; slopes of log MSE against log n.
 pub struct Cod;
 
+const ABOUT: About = About {
+    id: "cod",
+    figure: "Liang, Qiao, Wang, Parhi 2025, Fig. 2 and A.5",
+    what: "Test MSE against n for d = 1..5 (K = 4n, sigma = 1), GD with eta = 0.2 against eta = 0.01 with weight decay 0.1; slopes of log MSE against log n.",
+    reported: "GD slopes fall to ~0.1 at d = 5; weight decay keeps slopes > 0.5.",
+};
+
 impl Experiment for Cod {
-    fn id(&self) -> &'static str {
-        "cod"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025, Fig. 2 and A.5"
-    }
-    fn what(&self) -> &'static str {
-        "Test MSE against n for d = 1..5 (K = 4n, sigma = 1), GD with eta = 0.2 against eta = 0.01 with weight decay 0.1; slopes of log MSE against log n."
-    }
-    fn reported(&self) -> &'static str {
-        "GD slopes fall to ~0.1 at d = 5; weight decay keeps slopes > 0.5."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec_text(scale))

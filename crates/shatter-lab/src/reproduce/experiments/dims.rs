@@ -1,6 +1,6 @@
 //! The `dims` experiment: Liang, Qiao, Wang, Parhi 2025, Fig. 4.
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::figures::{Comparison, ComparisonRow};
 use crate::reproduce::analysis::{num, pct, trend_claim, Analysis, Claim, Row, RunView};
 use crate::reproduce::error::ReproduceError;
@@ -49,18 +49,16 @@ d = [1, 2, 3, 4, 5, 6]
 /// n = 512, K = 1024, eta = 0.5 for d = 1..6: how many neurons stay active.
 pub struct Dims;
 
+const ABOUT: About = About {
+    id: "dims",
+    figure: "Liang, Qiao, Wang, Parhi 2025, Fig. 4",
+    what: "n = 512, K = 1024, eta = 0.5 for d = 1..6: how many neurons stay active.",
+    reported: "The fraction of neurons still active at the end rises from 0% (d = 1) to ~65% (d = 6); train loss falls and MSE rises with d.",
+};
+
 impl Experiment for Dims {
-    fn id(&self) -> &'static str {
-        "dims"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025, Fig. 4"
-    }
-    fn what(&self) -> &'static str {
-        "n = 512, K = 1024, eta = 0.5 for d = 1..6: how many neurons stay active."
-    }
-    fn reported(&self) -> &'static str {
-        "The fraction of neurons still active at the end rises from 0% (d = 1) to ~65% (d = 6); train loss falls and MSE rises with d."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec(scale, false))

@@ -1,6 +1,6 @@
 //! The `geometry` experiment: Liang, Cloninger, Parhi, Wang 2025 (arXiv:2510.18120).
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{
     fit_geometry_rates, num, rate_context, Analysis, Claim, Method, RateFit, Row, RunView, Verdict,
 };
@@ -10,18 +10,16 @@ use std::collections::BTreeMap;
 /// Test MSE against n for inputs on a union of m-dimensional subspaces of R^D (m = 1, 2; D = 5, 10), beside full-dimensional ball and radial-Beta inputs in R^10.
 pub struct Geometry;
 
+const ABOUT: About = About {
+    id: "geometry",
+    figure: "Liang, Cloninger, Parhi, Wang 2025 (arXiv:2510.18120)",
+    what: "Test MSE against n for inputs on a union of m-dimensional subspaces of R^D (m = 1, 2; D = 5, 10), beside full-dimensional ball and radial-Beta inputs in R^10.",
+    reported: "Rates of stable minima follow the intrinsic dimension m, not the ambient D.",
+};
+
 impl Experiment for Geometry {
-    fn id(&self) -> &'static str {
-        "geometry"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Cloninger, Parhi, Wang 2025 (arXiv:2510.18120)"
-    }
-    fn what(&self) -> &'static str {
-        "Test MSE against n for inputs on a union of m-dimensional subspaces of R^D (m = 1, 2; D = 5, 10), beside full-dimensional ball and radial-Beta inputs in R^10."
-    }
-    fn reported(&self) -> &'static str {
-        "Rates of stable minima follow the intrinsic dimension m, not the ambient D."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec(scale))

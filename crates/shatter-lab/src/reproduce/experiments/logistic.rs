@@ -1,6 +1,6 @@
 //! The `logistic` experiment: Qiao and Wang 2025 (arXiv:2512.01473).
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::figures::ComparisonRow;
 use crate::reproduce::analysis::{lr, num, pct, spearman, Analysis, Claim, Row, RunView, Verdict};
 use crate::reproduce::error::ReproduceError;
@@ -13,18 +13,16 @@ use std::path::Path;
 /// Univariate logistic regression with labels drawn from sigmoid(sin(pi x)): sharpness, path norm and excess risk against step size and training length.
 pub struct Logistic;
 
+const ABOUT: About = About {
+    id: "logistic",
+    figure: "Qiao and Wang 2025 (arXiv:2512.01473)",
+    what: "Univariate logistic regression with labels drawn from sigmoid(sin(pi x)): sharpness, path norm and excess risk against step size and training length.",
+    reported: "Flatness alone does not control logistic regression: flat solutions can fit noisy labels with a growing norm; a norm bound is needed as well.",
+};
+
 impl Experiment for Logistic {
-    fn id(&self) -> &'static str {
-        "logistic"
-    }
-    fn figure(&self) -> &'static str {
-        "Qiao and Wang 2025 (arXiv:2512.01473)"
-    }
-    fn what(&self) -> &'static str {
-        "Univariate logistic regression with labels drawn from sigmoid(sin(pi x)): sharpness, path norm and excess risk against step size and training length."
-    }
-    fn reported(&self) -> &'static str {
-        "Flatness alone does not control logistic regression: flat solutions can fit noisy labels with a growing norm; a norm bound is needed as well."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec(scale))

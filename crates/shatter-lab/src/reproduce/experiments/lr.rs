@@ -1,6 +1,6 @@
 //! The `lr` experiment: Liang, Qiao, Wang, Parhi 2025, Fig. 5.
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{lr, num, pct, trend_claim, Analysis, Claim, Row, RunView};
 
 /// The sweep spec of `lr` at `scale`.
@@ -48,18 +48,16 @@ epochs = [{epochs}]
 /// d = 5 with eta times epochs fixed at 10000, eta swept.
 pub struct StepSize;
 
+const ABOUT: About = About {
+    id: "lr",
+    figure: "Liang, Qiao, Wang, Parhi 2025, Fig. 5",
+    what: "d = 5 with eta times epochs fixed at 10000, eta swept.",
+    reported: "A larger eta gives more neurons active on few points, with larger norms.",
+};
+
 impl Experiment for StepSize {
-    fn id(&self) -> &'static str {
-        "lr"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025, Fig. 5"
-    }
-    fn what(&self) -> &'static str {
-        "d = 5 with eta times epochs fixed at 10000, eta swept."
-    }
-    fn reported(&self) -> &'static str {
-        "A larger eta gives more neurons active on few points, with larger norms."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec_text(scale))

@@ -1,7 +1,7 @@
 //! The `mixup` experiment: Issue 7 (mixup beside the shattering setting).
 
 use super::shattering::variant_spec;
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{alpha, lr, num, pct, Analysis, Row, RunView, Verdict};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::draw_shattering_bars;
@@ -12,18 +12,16 @@ use std::path::Path;
 /// The shattering setting (d = 10, eta = 0.9, no decay) trained on mixup batches with alpha in {0.2, 1} beside plain GD.
 pub struct Mixup;
 
+const ABOUT: About = About {
+    id: "mixup",
+    figure: "Issue 7 (mixup beside the shattering setting)",
+    what: "The shattering setting (d = 10, eta = 0.9, no decay) trained on mixup batches with alpha in {0.2, 1} beside plain GD.",
+    reported: "No number in the literature: the report measures how mixup changes the fraction of neurons firing on few points and the test MSE.",
+};
+
 impl Experiment for Mixup {
-    fn id(&self) -> &'static str {
-        "mixup"
-    }
-    fn figure(&self) -> &'static str {
-        "Issue 7 (mixup beside the shattering setting)"
-    }
-    fn what(&self) -> &'static str {
-        "The shattering setting (d = 10, eta = 0.9, no decay) trained on mixup batches with alpha in {0.2, 1} beside plain GD."
-    }
-    fn reported(&self) -> &'static str {
-        "No number in the literature: the report measures how mixup changes the fraction of neurons firing on few points and the test MSE."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(variant_spec(self.id(), false, scale))

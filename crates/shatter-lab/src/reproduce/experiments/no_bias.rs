@@ -1,7 +1,7 @@
 //! The `no-bias` experiment: Liang, Qiao, Wang, Parhi 2025 (discussion of the mechanism).
 
 use super::shattering::{variant_spec, SHATTERED_QUANTITY};
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{
     has_bias, lr, num, pct, verdict, Analysis, Claim, Method, Row, RunView, Verdict,
 };
@@ -14,18 +14,17 @@ use std::path::Path;
 /// The shattering setting (d = 10, eta = 0.9, no decay) with and without hidden biases.
 pub struct NoBias;
 
+const ABOUT: About = About {
+    id: "no-bias",
+    figure: "Liang, Qiao, Wang, Parhi 2025 (discussion of the mechanism)",
+    what: "The shattering setting (d = 10, eta = 0.9, no decay) with and without hidden biases.",
+    reported:
+        "Without biases every neuron is a half-space through the origin and shattering disappears.",
+};
+
 impl Experiment for NoBias {
-    fn id(&self) -> &'static str {
-        "no-bias"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025 (discussion of the mechanism)"
-    }
-    fn what(&self) -> &'static str {
-        "The shattering setting (d = 10, eta = 0.9, no decay) with and without hidden biases."
-    }
-    fn reported(&self) -> &'static str {
-        "Without biases every neuron is a half-space through the origin and shattering disappears."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(variant_spec(self.id(), true, scale))

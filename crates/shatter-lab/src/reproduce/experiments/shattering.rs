@@ -1,6 +1,6 @@
 //! The `shattering` experiment: Liang, Qiao, Wang, Parhi 2025, Fig. 1 and 3.
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{
     arm_label, constant_predictor_mse, convention, decay, distance_rows, loss_of, num, pct,
     Analysis, Claim, Row, RunView,
@@ -51,18 +51,16 @@ weight_decay = [0.0, 0.1]
 /// A large step (eta = 0.9, no decay) against a small step with weight decay (eta = 0.01, decay 0.1) on d = 10, n = 512, K = 2048.
 pub struct Shattering;
 
+const ABOUT: About = About {
+    id: "shattering",
+    figure: "Liang, Qiao, Wang, Parhi 2025, Fig. 1 and 3",
+    what: "A large step (eta = 0.9, no decay) against a small step with weight decay (eta = 0.01, decay 0.1) on d = 10, n = 512, K = 2048.",
+    reported: "(a) sharpness oscillates near 2/eta = 2.2, neurons fire on <= 10% of the data with large norms, test MSE ~ 1.1; (b) all neurons active, small norms, test MSE ~ 0.055.",
+};
+
 impl Experiment for Shattering {
-    fn id(&self) -> &'static str {
-        "shattering"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025, Fig. 1 and 3"
-    }
-    fn what(&self) -> &'static str {
-        "A large step (eta = 0.9, no decay) against a small step with weight decay (eta = 0.01, decay 0.1) on d = 10, n = 512, K = 2048."
-    }
-    fn reported(&self) -> &'static str {
-        "(a) sharpness oscillates near 2/eta = 2.2, neurons fire on <= 10% of the data with large norms, test MSE ~ 1.1; (b) all neurons active, small norms, test MSE ~ 0.055."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec_text(scale))

@@ -3,7 +3,7 @@
 //! settings that vary across them (then seed), and its figures plot the main metrics against
 //! each swept axis.
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{fit_rates, num, Analysis, Row, RunView};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::ReportFigure;
@@ -14,18 +14,16 @@ use std::path::Path;
 /// All runs of a store, whatever produced them.
 pub struct Sweep;
 
+const ABOUT: About = About {
+    id: "sweep",
+    figure: "",
+    what: "All runs of the store, ordered by the settings that vary across them, then seed.",
+    reported: "",
+};
+
 impl Experiment for Sweep {
-    fn id(&self) -> &'static str {
-        "sweep"
-    }
-    fn figure(&self) -> &'static str {
-        ""
-    }
-    fn what(&self) -> &'static str {
-        "All runs of the store, ordered by the settings that vary across them, then seed."
-    }
-    fn reported(&self) -> &'static str {
-        ""
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, _scale: Scale) -> Option<String> {
         None

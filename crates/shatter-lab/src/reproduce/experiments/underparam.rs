@@ -1,6 +1,6 @@
 //! The `underparam` experiment: Liang, Qiao, Wang, Parhi 2025, Fig. 6 and 7.
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{decay, pct, Analysis, Claim, Row, RunView};
 
 /// The sweep spec of `underparam` at `scale`.
@@ -38,18 +38,16 @@ weight_decay = [0.0, 0.0, 0.0, 0.05, 0.05, 0.05, 0.0, 0.0, 0.0]
 /// n = 1024, eta = 0.5 with K in {32, 48, 64} and decay in {0, 0.05}; and K = 16 with d in {32, 48, 64}.
 pub struct Underparam;
 
+const ABOUT: About = About {
+    id: "underparam",
+    figure: "Liang, Qiao, Wang, Parhi 2025, Fig. 6 and 7",
+    what: "n = 1024, eta = 0.5 with K in {32, 48, 64} and decay in {0, 0.05}; and K = 16 with d in {32, 48, 64}.",
+    reported: "Shattering persists even when the network is under-parameterised.",
+};
+
 impl Experiment for Underparam {
-    fn id(&self) -> &'static str {
-        "underparam"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025, Fig. 6 and 7"
-    }
-    fn what(&self) -> &'static str {
-        "n = 1024, eta = 0.5 with K in {32, 48, 64} and decay in {0, 0.05}; and K = 16 with d in {32, 48, 64}."
-    }
-    fn reported(&self) -> &'static str {
-        "Shattering persists even when the network is under-parameterised."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec_text(scale))

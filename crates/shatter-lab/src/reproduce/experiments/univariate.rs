@@ -1,6 +1,6 @@
 //! The `univariate` experiment: Qiao, Zhang, Singh, Soudry, Wang 2024 (arXiv:2406.06838).
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::figures::{ComparisonRow, TrainingCurves, UnivariateFit};
 use crate::io::ModelArrays;
 use crate::reproduce::analysis::{
@@ -16,18 +16,16 @@ use std::path::Path;
 /// About 30 noisy points of sin(pi x) on [-1, 1] fitted by a univariate ReLU network, step sizes from well below 1/(n^2 sigma) up to 0.4.
 pub struct Univariate;
 
+const ABOUT: About = About {
+    id: "univariate",
+    figure: "Qiao, Zhang, Singh, Soudry, Wang 2024 (arXiv:2406.06838)",
+    what: "About 30 noisy points of sin(pi x) on [-1, 1] fitted by a univariate ReLU network, step sizes from well below 1/(n^2 sigma) up to 0.4.",
+    reported: "Larger eta: fewer linear pieces, knots away from data points, sparser output weights; sharpness tracks 2/eta; U-shaped test MSE against eta; interpolation only for eta ~ 1/(n^2 sigma).",
+};
+
 impl Experiment for Univariate {
-    fn id(&self) -> &'static str {
-        "univariate"
-    }
-    fn figure(&self) -> &'static str {
-        "Qiao, Zhang, Singh, Soudry, Wang 2024 (arXiv:2406.06838)"
-    }
-    fn what(&self) -> &'static str {
-        "About 30 noisy points of sin(pi x) on [-1, 1] fitted by a univariate ReLU network, step sizes from well below 1/(n^2 sigma) up to 0.4."
-    }
-    fn reported(&self) -> &'static str {
-        "Larger eta: fewer linear pieces, knots away from data points, sparser output weights; sharpness tracks 2/eta; U-shaped test MSE against eta; interpolation only for eta ~ 1/(n^2 sigma)."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec(scale))

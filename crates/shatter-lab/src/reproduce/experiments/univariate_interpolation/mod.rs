@@ -5,7 +5,7 @@
 mod figures;
 
 use super::univariate::{interpolation_threshold, INTERPOLATION_FRACTION};
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{
     is_krr, lr, num, trend_claim, Analysis, Claim, Method, Row, RunView,
 };
@@ -21,18 +21,16 @@ use std::path::Path;
 /// n = 30 noisy points of sin(pi x) fitted with K = 100 to 1000 neurons, eta from below 1/(n^2 sigma) to 0.4: who fits the noise, at what test error and what sharpness.
 pub struct UnivariateInterpolation;
 
+const ABOUT: About = About {
+    id: "univariate-interpolation",
+    figure: "Qiao, Zhang, Singh, Soudry, Wang 2024 (arXiv:2406.06838), interpolation and sharpness",
+    what: "n = 30 noisy points of sin(pi x) fitted with K = 100 to 1000 neurons, eta from below 1/(n^2 sigma) to 0.4: which (eta, K) fit the noise, their test MSE against the runs that do not, and the sharpness of the interpolants against 2/eta.",
+    reported: "Stable minima cannot interpolate noisy labels: interpolation only for eta ~ 1/(n^2 sigma); interpolating solutions are sharp (sharpness far above 2/eta of large steps) and generalise worse.",
+};
+
 impl Experiment for UnivariateInterpolation {
-    fn id(&self) -> &'static str {
-        "univariate-interpolation"
-    }
-    fn figure(&self) -> &'static str {
-        "Qiao, Zhang, Singh, Soudry, Wang 2024 (arXiv:2406.06838), interpolation and sharpness"
-    }
-    fn what(&self) -> &'static str {
-        "n = 30 noisy points of sin(pi x) fitted with K = 100 to 1000 neurons, eta from below 1/(n^2 sigma) to 0.4: which (eta, K) fit the noise, their test MSE against the runs that do not, and the sharpness of the interpolants against 2/eta."
-    }
-    fn reported(&self) -> &'static str {
-        "Stable minima cannot interpolate noisy labels: interpolation only for eta ~ 1/(n^2 sigma); interpolating solutions are sharp (sharpness far above 2/eta of large steps) and generalise worse."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec(scale))
