@@ -4,8 +4,7 @@ use super::shattering::variant_spec;
 use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{alpha, lr, num, pct, Analysis, Row, RunView, Verdict};
 use crate::reproduce::error::ReproduceError;
-use crate::reproduce::figs::draw_shattering_bars;
-use crate::reproduce::figs::ReportFigure;
+use crate::reproduce::figs::{draw_shattering_bars, ReportFigure};
 use crate::store::Store;
 use std::path::Path;
 

@@ -6,8 +6,7 @@ use crate::reproduce::analysis::{
     has_bias, lr, num, pct, verdict, Analysis, Claim, Method, Row, RunView, Verdict,
 };
 use crate::reproduce::error::ReproduceError;
-use crate::reproduce::figs::draw_shattering_bars;
-use crate::reproduce::figs::ReportFigure;
+use crate::reproduce::figs::{draw_shattering_bars, ReportFigure};
 use crate::store::Store;
 use std::path::Path;
 
