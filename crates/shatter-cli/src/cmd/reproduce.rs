@@ -7,7 +7,7 @@ use super::{usage, usage_hint};
 use crate::args::{Global, ReproduceArgs};
 use crate::progress;
 use shatter_lab::reproduce::experiments::{
-    experiment, experiment_ids, spec_text, Scale, EXPERIMENTS,
+    experiment, experiment_ids, spec_text, Scale, EXPERIMENTS, HEADLINE,
 };
 use shatter_lab::reproduce::report::counts_sentence;
 use shatter_lab::reproduce::{run_experiment, write_index};
@@ -21,7 +21,7 @@ pub fn run(args: ReproduceArgs, global: &Global) -> anyhow::Result<()> {
         .map_err(|e: String| usage(format!("--scale: {e}")))?;
     let ids: Vec<&str> = match args.id.as_str() {
         "all" => EXPERIMENTS.iter().map(|e| e.id()).collect(),
-        "headline" => vec!["shattering", "cod"],
+        "headline" => HEADLINE.iter().map(|e| e.id()).collect(),
         id if experiment(id).is_some() => vec![id],
         other => {
             return Err(usage_hint(

@@ -1,10 +1,13 @@
 //! Figure helpers shared by every experiment: a figure written as SVG and PNG and kept for the
 //! report, a run's label, its training curves and its neurons from the store.
 
-use super::analysis::RunView;
+use super::analysis::{alpha, has_bias, RunView};
 use super::error::ReproduceError;
 use crate::figures::style as fmt;
-use crate::figures::{self, Figure, NeuronPoint, SharpnessPoint, ShatteringRun, TrainingSeries};
+use crate::figures::{
+    self, Comparison, ComparisonRow, Figure, NeuronPoint, SharpnessPoint, ShatteringRun,
+    TrainingSeries,
+};
 use crate::store::Store;
 use std::path::Path;
 
@@ -109,4 +112,71 @@ pub fn shattering_run(
             })
             .collect(),
     }))
+}
+
+/// A bar chart of `rows`, `None` when no bar has a finite value.
+pub fn bars(title: &str, y_label: &str, rows: Vec<ComparisonRow>) -> Option<Comparison> {
+    rows.iter()
+        .any(|r| r.measured.is_finite())
+        .then(|| Comparison {
+            title: Some(title.into()),
+            y_label: Some(y_label.into()),
+            rows,
+        })
+}
+
+/// The bars of an experiment on the shattering setting with one axis added (`no-bias`: hidden
+/// biases, `mixup`: mixup alpha): per arm the shattered fraction and the test MSE.
+pub fn draw_shattering_bars(
+    id: &str,
+    no_bias: bool,
+    done: &[RunView],
+    dir: &Path,
+) -> Result<Vec<ReportFigure>, ReproduceError> {
+    let label = |r: &RunView| {
+        if no_bias {
+            if has_bias(r) { "with bias" } else { "no bias" }.to_string()
+        } else if alpha(r) == 0.0 {
+            "no mixup".to_string()
+        } else {
+            format!("mixup {}", alpha(r))
+        }
+    };
+    let mut v: Vec<&RunView> = done.iter().collect();
+    v.sort_by(|x, y| {
+        alpha(x)
+            .total_cmp(&alpha(y))
+            .then(has_bias(y).cmp(&has_bias(x)))
+    });
+    let rows: Vec<ComparisonRow> = v
+        .iter()
+        .flat_map(|r| {
+            [
+                ComparisonRow {
+                    label: format!("<=10%: {}", label(r)),
+                    measured: r.summary.frac_shattered.unwrap_or(f64::NAN),
+                    paper: None,
+                },
+                ComparisonRow {
+                    label: format!("MSE: {}", label(r)),
+                    measured: r.summary.test_mse.unwrap_or(f64::NAN),
+                    paper: None,
+                },
+            ]
+        })
+        .collect();
+    let mut figs = Vec::new();
+    if let Some(cmp) = bars(
+        "Fraction of active neurons firing on <= 10% of the data, and test MSE",
+        "fraction / test MSE",
+        rows,
+    ) {
+        figs.push(figure(
+            &cmp,
+            "shattering bars",
+            &dir.join(format!("{id}_bars")),
+            "For each arm: the fraction of neurons firing on at most 10% of the training inputs, and the test MSE against the noiseless target.".into(),
+        )?);
+    }
+    Ok(figs)
 }

@@ -14,12 +14,11 @@ pub mod claims;
 pub mod error;
 pub mod experiments;
 pub mod figs;
-pub mod literature;
+pub mod models;
 pub mod report;
 pub mod scale;
 pub mod stats;
 pub mod sweep_axes;
-pub mod univariate_2024;
 
 use crate::figures::style as fmt;
 use crate::figures::{

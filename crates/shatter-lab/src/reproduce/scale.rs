@@ -34,6 +34,15 @@ impl Scale {
     }
 }
 
+/// Values as a TOML array body, each in Rust's `Debug` spelling (`0.5, 1.0`, `"a", "b"`).
+pub fn toml_list<T: std::fmt::Debug>(values: &[T]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl FromStr for Scale {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

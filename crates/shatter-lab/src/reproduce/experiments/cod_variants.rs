@@ -1,6 +1,7 @@
 //! The `cod-variants` experiment: Liang, Qiao, Wang, Parhi 2025, A.6 and A.7.
 
-use super::{Experiment, Scale};
+use super::cod::{rates, RateClaim};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{Analysis, RunView};
 
 /// The sweep spec of `cod-variants` at `scale`.
@@ -44,18 +45,16 @@ weight_decay = [0.0, 0.01, 0.0, 0.0, 0.0, 0.0]
 /// The cod experiment with sigma^2 = 0.25, K = 2n and decay 0.01; and with the Hölder-1/2 target for eta in {0.05, 0.1, 0.2, 0.4}.
 pub struct CodVariants;
 
+const ABOUT: About = About {
+    id: "cod-variants",
+    figure: "Liang, Qiao, Wang, Parhi 2025, A.6 and A.7",
+    what: "The cod experiment with sigma^2 = 0.25, K = 2n and decay 0.01; and with the Hölder-1/2 target for eta in {0.05, 0.1, 0.2, 0.4}.",
+    reported: "Slopes still flatten as d grows.",
+};
+
 impl Experiment for CodVariants {
-    fn id(&self) -> &'static str {
-        "cod-variants"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025, A.6 and A.7"
-    }
-    fn what(&self) -> &'static str {
-        "The cod experiment with sigma^2 = 0.25, K = 2n and decay 0.01; and with the Hölder-1/2 target for eta in {0.05, 0.1, 0.2, 0.4}."
-    }
-    fn reported(&self) -> &'static str {
-        "Slopes still flatten as d grows."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec_text(scale))
@@ -64,6 +63,6 @@ impl Experiment for CodVariants {
         true
     }
     fn claims(&self, runs: &[RunView]) -> Analysis {
-        super::super::analysis::rates(runs, super::super::analysis::RateClaim::Flatten)
+        rates(runs, RateClaim::Flatten)
     }
 }

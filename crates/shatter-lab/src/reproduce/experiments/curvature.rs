@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::figures::{AxisPlot, AxisSeries};
 use crate::reproduce::analysis::{loss_of, Analysis, Claim, Row, RunView};
 use crate::reproduce::claims::Method;
@@ -67,18 +67,16 @@ weight_decay = [0.0, 0.1]
 /// stability against a small step with weight decay.
 pub struct Curvature;
 
+const ABOUT: About = About {
+    id: "curvature",
+    figure: "Liang, Qiao, Wang, Parhi 2025, Fig. 1 setting; outliers above 1.5/eta as in central-flow analyses (Cohen et al. 2024)",
+    what: "Every Hessian eigenvalue above 1.5/eta (certified, none missed), the Hutch++ trace and a certified lambda_min along training, for eta = 0.9 without decay against eta = 0.01 with decay 0.1, at d = 10 and d = 2.",
+    reported: "At the edge of stability the sharpness hovers at 2/eta (the papers, Fig. 1); central-flow analyses describe the dynamics by the few Hessian eigenvalues near and above that edge. With a small step and decay the curvature stays far below 2/eta.",
+};
+
 impl Experiment for Curvature {
-    fn id(&self) -> &'static str {
-        "curvature"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025, Fig. 1 setting; outliers above 1.5/eta as in central-flow analyses (Cohen et al. 2024)"
-    }
-    fn what(&self) -> &'static str {
-        "Every Hessian eigenvalue above 1.5/eta (certified, none missed), the Hutch++ trace and a certified lambda_min along training, for eta = 0.9 without decay against eta = 0.01 with decay 0.1, at d = 10 and d = 2."
-    }
-    fn reported(&self) -> &'static str {
-        "At the edge of stability the sharpness hovers at 2/eta (the papers, Fig. 1); central-flow analyses describe the dynamics by the few Hessian eigenvalues near and above that edge. With a small step and decay the curvature stays far below 2/eta."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec_text(scale))

@@ -1,6 +1,6 @@
 //! The `gelu` experiment: Liang, Qiao, Wang, Parhi 2025, Fig. 8.
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{Analysis, RunView};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::ReportFigure;
@@ -10,24 +10,22 @@ use std::path::Path;
 /// The dims experiment with GELU activations.
 pub struct Gelu;
 
+const ABOUT: About = About {
+    id: "gelu",
+    figure: "Liang, Qiao, Wang, Parhi 2025, Fig. 8",
+    what: "The dims experiment with GELU activations.",
+    reported: "The same trend as with ReLU.",
+};
+
 impl Experiment for Gelu {
-    fn id(&self) -> &'static str {
-        "gelu"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025, Fig. 8"
-    }
-    fn what(&self) -> &'static str {
-        "The dims experiment with GELU activations."
-    }
-    fn reported(&self) -> &'static str {
-        "The same trend as with ReLU."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(super::dims::spec(scale, true))
     }
     fn claims(&self, runs: &[RunView]) -> Analysis {
-        super::super::analysis::dims(runs)
+        super::dims::claims(runs)
     }
     fn figures(
         &self,

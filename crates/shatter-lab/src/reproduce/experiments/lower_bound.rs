@@ -4,7 +4,7 @@
 //! number follows from the parameters below (closed forms, quadrature, a seeded packing, one
 //! seeded sample for the empirical weight and the flatness check), so the report has 0 runs.
 
-use super::{Computed, Experiment, Scale};
+use super::{About, Computed, Experiment, Scale};
 use crate::figures::style::format_sig;
 use crate::figures::{fit_loglog, AtomMap, Curve, CurvePlot, CurveStyle};
 use crate::reproduce::analysis::{Analysis, Row, RunView};
@@ -181,18 +181,16 @@ fn per_dim(p: &LowerBoundParams, d: usize) -> Result<PerDim, ReproduceError> {
 /// The boundary-localised atoms of the lower bound, measured without training.
 pub struct LowerBound;
 
+const ABOUT: About = About {
+    id: "lower-bound",
+    figure: "Liang, Qiao, Wang, Parhi 2025, Section 4 and Fig. 1 (middle, right)",
+    what: "Boundary-localised ReLU atoms a relu(u_j . x - t) on disjoint caps of the unit ball: each costs a g_P(t) ~ a (1-t)^(d+2) of |f|_Vg, and the number of disjoint caps, hence of atoms under a fixed budget, grows exponentially with d. Nothing is trained.",
+    reported: "Flat networks can fit noise with neurons that fire on thin boundary caps; the weight g vanishes like (1-|t|)^(d+2) there, and the packing of such caps grows exponentially with d, which gives the minimax lower bound 2/(d+1) for stable minima.",
+};
+
 impl Experiment for LowerBound {
-    fn id(&self) -> &'static str {
-        "lower-bound"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025, Section 4 and Fig. 1 (middle, right)"
-    }
-    fn what(&self) -> &'static str {
-        "Boundary-localised ReLU atoms a relu(u_j . x - t) on disjoint caps of the unit ball: each costs a g_P(t) ~ a (1-t)^(d+2) of |f|_Vg, and the number of disjoint caps, hence of atoms under a fixed budget, grows exponentially with d. Nothing is trained."
-    }
-    fn reported(&self) -> &'static str {
-        "Flat networks can fit noise with neurons that fire on thin boundary caps; the weight g vanishes like (1-|t|)^(d+2) there, and the packing of such caps grows exponentially with d, which gives the minimax lower bound 2/(d+1) for stable minima."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(LowerBoundParams::at(scale).to_toml(scale))

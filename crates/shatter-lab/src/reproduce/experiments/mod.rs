@@ -51,16 +51,39 @@ pub struct Computed {
     pub seeds: Vec<u64>,
 }
 
+/// What an experiment is, in words: each experiment's file holds one as its constant `ABOUT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct About {
+    /// The id users type (`shatter reproduce cod`).
+    pub id: &'static str,
+    /// Which figure of which paper (empty for a user's sweep).
+    pub figure: &'static str,
+    /// What it shows, in one sentence.
+    pub what: &'static str,
+    /// The outcome the paper reports (empty when there is no paper to compare with).
+    pub reported: &'static str,
+}
+
 /// One experiment: what it is, how it runs, how its runs are judged and drawn.
 pub trait Experiment: Sync {
+    /// Its id, paper reference, what it shows and what the paper reports.
+    fn about(&self) -> &'static About;
     /// The id users type (`shatter reproduce cod`).
-    fn id(&self) -> &'static str;
+    fn id(&self) -> &'static str {
+        self.about().id
+    }
     /// Which figure of which paper (empty for a user's sweep).
-    fn figure(&self) -> &'static str;
+    fn figure(&self) -> &'static str {
+        self.about().figure
+    }
     /// What it shows, in one sentence.
-    fn what(&self) -> &'static str;
+    fn what(&self) -> &'static str {
+        self.about().what
+    }
     /// The outcome the paper reports (empty when there is no paper to compare with).
-    fn reported(&self) -> &'static str;
+    fn reported(&self) -> &'static str {
+        self.about().reported
+    }
     /// The sweep spec (TOML) at `scale`; `None` for an experiment without a built-in spec.
     fn spec(&self, scale: Scale) -> Option<String>;
     /// The comparison rows, sentences and rates from the completed runs.
@@ -131,6 +154,10 @@ pub const EXPERIMENTS: &[&dyn Experiment] = &[
     &lower_bound::LowerBound,
     &curvature::Curvature,
 ];
+
+/// The headline experiments (`shatter reproduce headline`): the 2025 paper's shattering
+/// mechanism and its curse of dimensionality.
+pub const HEADLINE: &[&dyn Experiment] = &[&shattering::Shattering, &cod::Cod];
 
 /// The generic experiment of a user's store (`shatter report` without `--experiment`).
 pub const SWEEP: &dyn Experiment = &sweep::Sweep;
@@ -241,6 +268,28 @@ mod tests {
         assert_eq!(paper.dims, (2..=12).collect::<Vec<_>>());
         assert!(LowerBoundParams::at(Scale::Quick).dims.len() < paper.dims.len());
         assert!(experiment("cod").unwrap().trains());
+    }
+
+    #[test]
+    fn ids_are_unique_and_every_paper_experiment_names_its_source() {
+        let mut ids: Vec<&str> = EXPERIMENTS.iter().map(|e| e.id()).collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "duplicate ids: {:?}", ids);
+        for e in EXPERIMENTS {
+            let about = e.about();
+            assert_eq!(e.id(), about.id);
+            assert!(!about.id.is_empty() && !about.id.contains(' '), "{about:?}");
+            assert!(
+                !about.figure.is_empty() && !about.what.is_empty(),
+                "{about:?}"
+            );
+            assert!(!about.reported.is_empty(), "{about:?}");
+        }
+        assert_eq!(SWEEP.reported(), "", "a user's sweep has no paper");
+        assert!(!EXPERIMENTS.iter().any(|e| e.id() == SWEEP.id()));
+        assert!(HEADLINE.iter().all(|h| experiment(h.id()).is_some()));
     }
 
     #[test]

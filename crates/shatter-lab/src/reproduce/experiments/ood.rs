@@ -10,12 +10,12 @@
 //! shattered neurons fire on at most 10% of the training inputs, near the boundary, with large
 //! weights, so outside the ball they keep growing.
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::figures::{style as fmt, Comparison, ComparisonRow};
 use crate::reproduce::analysis::{loss_of, Analysis, Claim, Row, RunView};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{figure, ReportFigure};
-use crate::reproduce::literature::stored_model_and_problem;
+use crate::reproduce::models::stored_model_and_problem;
 use crate::reproduce::stats;
 use crate::store::Store;
 use shatter_core::measure::{class_outputs, neuron_stats, ClassOutputs, OutputClass};
@@ -30,18 +30,16 @@ const N_TEST: usize = 2000;
 /// Test error inside and outside the support per neuron class.
 pub struct Ood;
 
+const ABOUT: About = About {
+    id: "ood",
+    figure: "Liang, Qiao, Wang, Parhi 2025 (arXiv:2506.20779): neural shattering, outside the support",
+    what: "The shattering arms (GD eta = 0.9 against eta = 0.01 with decay 0.1) tested inside the unit ball and in the shell 1 <= ||x|| <= 1.5 outside it, with the network's output split into dead, negligible, shattered and broad neurons.",
+    reported: "Shattered neurons fire near the boundary of the data with large weights and dead neurons keep untrained weights, so neither is constrained outside the support: the large-step fit extrapolates worse than it interpolates.",
+};
+
 impl Experiment for Ood {
-    fn id(&self) -> &'static str {
-        "ood"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025 (arXiv:2506.20779): neural shattering, outside the support"
-    }
-    fn what(&self) -> &'static str {
-        "The shattering arms (GD eta = 0.9 against eta = 0.01 with decay 0.1) tested inside the unit ball and in the shell 1 <= ||x|| <= 1.5 outside it, with the network's output split into dead, negligible, shattered and broad neurons."
-    }
-    fn reported(&self) -> &'static str {
-        "Shattered neurons fire near the boundary of the data with large weights and dead neurons keep untrained weights, so neither is constrained outside the support: the large-step fit extrapolates worse than it interpolates."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec(scale))

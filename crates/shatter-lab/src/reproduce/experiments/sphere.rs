@@ -13,12 +13,14 @@
 //! sharpness above `1 + 2 |f|_Vg`. In the ball only the points their radial cap isolates can be
 //! fitted that way, a fraction that falls with `n`.
 
-use super::{Experiment, Scale};
+use super::{About, Experiment, Scale};
 use crate::figures::{fit_loglog, style as fmt, RatePlot, RateSeries};
-use crate::reproduce::analysis::{loss_of, Analysis, Claim, Method, Row, RunView};
+use crate::reproduce::analysis::{
+    fit_geometry_rates, input_of, loss_of, rate_context, Analysis, Claim, Method, Row, RunView,
+};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{figure, ReportFigure};
-use crate::reproduce::literature::{fit_geometry_rates, input_of, problem_of, rate_context};
+use crate::reproduce::models::problem_of;
 use crate::reproduce::stats;
 use crate::store::Store;
 use shatter_core::measure::isolation;
@@ -40,18 +42,16 @@ const COST_RATE_TOLERANCE: f64 = 0.1;
 /// Inputs uniform on the sphere against inputs uniform in the ball.
 pub struct Sphere;
 
+const ABOUT: About = About {
+    id: "sphere",
+    figure: "Liang, Qiao, Wang, Parhi 2025 (arXiv:2506.20779), the role of the data's geometry",
+    what: "Test MSE against n for inputs uniform on the sphere S^2 against inputs uniform in the ball B^3 (GD, eta = 0.2, K = 2n or 4n), and the weighted-variation cost of interpolating the label noise with caps that isolate single training points.",
+    reported: "The weight function vanishes at the boundary of the support; on the sphere every point is on the boundary, so flatness gives no control: fitting the noise at a point costs sqrt(2)/n^2 per unit residual, and the ball's stable-minima rate 1/(2d+4) has no analogue.",
+};
+
 impl Experiment for Sphere {
-    fn id(&self) -> &'static str {
-        "sphere"
-    }
-    fn figure(&self) -> &'static str {
-        "Liang, Qiao, Wang, Parhi 2025 (arXiv:2506.20779), the role of the data's geometry"
-    }
-    fn what(&self) -> &'static str {
-        "Test MSE against n for inputs uniform on the sphere S^2 against inputs uniform in the ball B^3 (GD, eta = 0.2, K = 2n or 4n), and the weighted-variation cost of interpolating the label noise with caps that isolate single training points."
-    }
-    fn reported(&self) -> &'static str {
-        "The weight function vanishes at the boundary of the support; on the sphere every point is on the boundary, so flatness gives no control: fitting the noise at a point costs sqrt(2)/n^2 per unit residual, and the ball's stable-minima rate 1/(2d+4) has no analogue."
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, scale: Scale) -> Option<String> {
         Some(spec(scale))

@@ -3,8 +3,8 @@
 //! settings that vary across them (then seed), and its figures plot the main metrics against
 //! each swept axis.
 
-use super::{Experiment, Scale};
-use crate::reproduce::analysis::{fit_rates, Analysis, Row, RunView};
+use super::{About, Experiment, Scale};
+use crate::reproduce::analysis::{fit_rates, num, Analysis, Row, RunView};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::ReportFigure;
 use crate::reproduce::sweep_axes::{axis_figures, order_by_axes, swept_axes, value_text};
@@ -14,18 +14,16 @@ use std::path::Path;
 /// All runs of a store, whatever produced them.
 pub struct Sweep;
 
+const ABOUT: About = About {
+    id: "sweep",
+    figure: "",
+    what: "All runs of the store, ordered by the settings that vary across them, then seed.",
+    reported: "",
+};
+
 impl Experiment for Sweep {
-    fn id(&self) -> &'static str {
-        "sweep"
-    }
-    fn figure(&self) -> &'static str {
-        ""
-    }
-    fn what(&self) -> &'static str {
-        "All runs of the store, ordered by the settings that vary across them, then seed."
-    }
-    fn reported(&self) -> &'static str {
-        ""
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
     fn spec(&self, _scale: Scale) -> Option<String> {
         None
@@ -52,10 +50,10 @@ impl Experiment for Sweep {
                 format!(
                     "{}: test MSE {}, final train loss {}, sharpness {} (2/eta {}), {} of active neurons firing on <= 10%",
                     s.status,
-                    fmt(s.test_mse),
-                    fmt(s.final_train_loss),
-                    fmt(s.sharpness),
-                    fmt(Some(s.two_over_eta)),
+                    num(s.test_mse),
+                    num(s.final_train_loss),
+                    num(s.sharpness),
+                    num(Some(s.two_over_eta)),
                     s.frac_shattered
                         .map(|f| format!("{:.0}%", 100.0 * f))
                         .unwrap_or_else(|| "-".into())
@@ -96,8 +94,39 @@ impl Experiment for Sweep {
     }
 }
 
-fn fmt(x: Option<f64>) -> String {
-    x.filter(|v| v.is_finite())
-        .map(|v| crate::figures::style::format_sig(v, 3))
-        .unwrap_or_else(|| "-".into())
+#[cfg(test)]
+mod tests {
+    use crate::reproduce::analyse;
+    use crate::reproduce::analysis::testing::view;
+
+    #[test]
+    fn a_user_sweep_lists_its_diverged_runs_with_their_status() {
+        let ok = view(2, 64, 0.1, 0.0, 0, 0.05);
+        let mut bad = view(2, 64, 4.0, 0.0, 0, f64::NAN);
+        bad.summary.status = "diverged".into();
+        let a = analyse(super::super::SWEEP, &[ok.clone(), bad.clone()]);
+        assert_eq!(a.rows.len(), 2, "{:?}", a.rows);
+        assert!(
+            a.rows.iter().any(|r| r.measured.starts_with("diverged:")),
+            "{:?}",
+            a.rows
+        );
+        assert!(
+            a.words
+                .iter()
+                .any(|w| w.contains("1 run(s) diverged")
+                    && w.contains("lists them with their status")),
+            "{:?}",
+            a.words
+        );
+        // A paper experiment judges completed runs only and says how many it left out.
+        let cod = analyse(&super::super::cod::Cod, &[ok, bad]);
+        assert!(
+            cod.words
+                .iter()
+                .any(|w| w.contains("left out of the table")),
+            "{:?}",
+            cod.words
+        );
+    }
 }
