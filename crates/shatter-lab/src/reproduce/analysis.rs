@@ -42,6 +42,9 @@ pub struct Row {
     /// `verdict` is `claim.verdict()` whenever there is a claim; `None` for a row without a
     /// single number (context only).
     pub claim: Option<Claim>,
+    /// The numbers of a context row whose cell reports several quantities (`a / b / c`), each
+    /// named: one line of claims.csv each, so every number shown is also in the file.
+    pub parts: Vec<(String, Claim)>,
 }
 
 impl Row {
@@ -60,7 +63,26 @@ impl Row {
             verdict: Verdict::Context,
             criterion: String::new(),
             claim: None,
+            parts: Vec::new(),
         }
+    }
+
+    /// The same row with its numbers (its claim and its parts) under loss convention `loss`.
+    pub fn with_loss(mut self, loss: &str) -> Row {
+        self.claim = self.claim.take().map(|c| c.with_loss(loss));
+        for part in &mut self.parts {
+            part.1.loss = loss.into();
+        }
+        self
+    }
+
+    /// The same row with its numbers for claims.csv ([`numbers`]). For context rows.
+    pub fn with_numbers<S: Into<String>>(
+        mut self,
+        values: impl IntoIterator<Item = (S, Option<f64>)>,
+    ) -> Row {
+        self.parts = numbers(values);
+        self
     }
 
     /// A claim row: the verdict follows from `claim`'s numbers; `criterion` says in words
@@ -81,8 +103,23 @@ impl Row {
             verdict: claim.verdict(),
             criterion: format!("{criterion}; {}", claim.method.describe()),
             claim: Some(claim),
+            parts: Vec::new(),
         }
     }
+}
+
+/// The named numbers of a context row's cell (`Row::parts`), one per quantity it shows;
+/// `None` or NaN is a number not measured (an empty cell of claims.csv).
+pub fn numbers<S: Into<String>>(
+    values: impl IntoIterator<Item = (S, Option<f64>)>,
+) -> Vec<(String, Claim)> {
+    values
+        .into_iter()
+        .map(|(name, v)| {
+            let claim = Claim::context(v.unwrap_or(f64::NAN), None, Method::Point, None);
+            (name.into(), claim)
+        })
+        .collect()
 }
 
 /// A fitted rate: MSE ~ n^(-rate).

@@ -30,7 +30,7 @@ use crate::sweep::{
     run_sweep, run_sweep_batched, Batching, Parallelism, Progress, SweepReport, SweepSpec,
 };
 use analysis::{Analysis, RunView};
-use claims::{provenance_json, write_claims_csv, ClaimLine};
+use claims::{provenance_json, write_claims_csv, Claim, ClaimLine};
 pub use error::ReproduceError;
 use experiments::{experiment, Experiment, Scale};
 use figs::{figure, run_label, shattering_run, training_series, ReportFigure};
@@ -207,18 +207,7 @@ fn run_computed(
     let path = dir.join("index.html");
     crate::run::write_atomic(&path, html.as_bytes())
         .map_err(|e| ReproduceError::Sweep(e.to_string()))?;
-    let claims: Vec<ClaimLine> = analysis
-        .rows
-        .iter()
-        .map(|r| ClaimLine {
-            experiment: exp.id().to_string(),
-            claim: r.quantity.clone(),
-            setting: r.setting.clone(),
-            loss: String::new(),
-            numbers: r.claim.clone(),
-            verdict: r.verdict,
-        })
-        .collect();
+    let claims = claim_lines(exp.id(), &analysis, "");
     write_claims_and_provenance(dir, &claims, &provenance)?;
     let (agree, differ, inconclusive) = verdict_counts(&analysis);
     let sweep = SweepReport {
@@ -290,6 +279,35 @@ fn split_losses(exp: &dyn Experiment, runs: &[RunView]) -> Vec<String> {
     losses
 }
 
+/// The lines of claims.csv for `a`'s rows: one per row, and one per named number of a row
+/// with several (`Row::parts`); a line without its own loss convention is under `only_loss`.
+fn claim_lines(id: &str, a: &Analysis, only_loss: &str) -> Vec<ClaimLine> {
+    let line = |claim: &str, r: &analysis::Row, numbers: Option<&Claim>| ClaimLine {
+        experiment: id.to_string(),
+        claim: claim.to_string(),
+        setting: r.setting.clone(),
+        loss: numbers
+            .map(|c| c.loss.clone())
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| only_loss.to_string()),
+        numbers: numbers.cloned(),
+        verdict: r.verdict,
+    };
+    a.rows
+        .iter()
+        .flat_map(|r| {
+            if r.parts.is_empty() {
+                vec![line(&r.quantity, r, r.claim.as_ref())]
+            } else {
+                r.parts
+                    .iter()
+                    .map(|(name, c)| line(name, r, Some(c)))
+                    .collect()
+            }
+        })
+        .collect()
+}
+
 /// `f` over the runs of each loss convention apart, when the runs hold several and `exp` does
 /// not separate them itself: every row's setting starts with its convention and its claim
 /// carries it (the `loss` column of claims.csv), every sentence says which convention it is
@@ -318,8 +336,7 @@ fn per_loss(
             } else {
                 format!("{conv}, {}", row.setting)
             };
-            row.claim = row.claim.take().map(|c| c.with_loss(loss));
-            row
+            row.with_loss(loss)
         }));
         out.words.extend(
             a.words
@@ -412,23 +429,7 @@ pub fn write_report(
     } else {
         String::new()
     };
-    let claims: Vec<ClaimLine> = analysis
-        .rows
-        .iter()
-        .map(|r| ClaimLine {
-            experiment: exp_ref.id().to_string(),
-            claim: r.quantity.clone(),
-            setting: r.setting.clone(),
-            loss: r
-                .claim
-                .as_ref()
-                .map(|c| c.loss.clone())
-                .filter(|l| !l.is_empty())
-                .unwrap_or_else(|| only_loss.clone()),
-            numbers: r.claim.clone(),
-            verdict: r.verdict,
-        })
-        .collect();
+    let claims = claim_lines(exp_ref.id(), &analysis, &only_loss);
     write_claims_and_provenance(out_dir, &claims, &provenance)?;
     let (agree, differ, inconclusive) = verdict_counts(&analysis);
     Ok(ReportOutcome {
@@ -832,4 +833,41 @@ fn draw_figures(
         }));
     }
     Ok(figs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analysis::Row;
+
+    /// A context row that shows several numbers in one cell gets one claims.csv line per
+    /// number, each under the convention `per_loss` gave the row; a row without parts stays
+    /// one line.
+    #[test]
+    fn claim_lines_give_every_number_of_a_row_its_own_line() {
+        let mut a = Analysis::default();
+        a.rows.push(
+            Row::context("test MSE / sharpness", "eta = 0.9", "0.5 / 2.2", "")
+                .with_numbers([("test MSE", Some(0.5)), ("sharpness", None)]),
+        );
+        a.rows.push(
+            Row::context("words only", "all runs", "none", "")
+                .with_numbers(Vec::<(String, Option<f64>)>::new()),
+        );
+        a.rows[0] = a.rows[0].clone().with_loss("mse");
+        let lines = claim_lines("mixup", &a, "square");
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].claim, "test MSE");
+        assert_eq!(lines[0].loss, "mse", "the part's own convention");
+        assert_eq!(lines[0].numbers.as_ref().map(|c| c.estimate), Some(0.5));
+        assert_eq!(lines[0].verdict, analysis::Verdict::Context);
+        assert_eq!(lines[1].claim, "sharpness");
+        assert!(lines[1]
+            .numbers
+            .as_ref()
+            .is_some_and(|c| c.estimate.is_nan()));
+        assert_eq!(lines[2].claim, "words only");
+        assert_eq!(lines[2].loss, "square", "the store's only convention");
+        assert!(lines[2].numbers.is_none());
+    }
 }

@@ -267,12 +267,18 @@ pub(crate) fn curvature(runs: &[RunView]) -> Analysis {
                 .filter_map(|r| Some((r.summary.min_eigenvalue?, r.summary.min_eigenvalue_err?)))
                 .collect();
             if let Some(&(m, e)) = mins.first() {
-                a.rows.push(Row::context(
-                    "lambda_min at the end (certified bound)",
-                    setting(rs),
-                    format!("{} +- {}", sig(m), sig(e)),
-                    "",
-                ));
+                a.rows.push(
+                    Row::context(
+                        "lambda_min at the end (certified bound)",
+                        setting(rs),
+                        format!("{} +- {}", sig(m), sig(e)),
+                        "",
+                    )
+                    .with_numbers([
+                        ("lambda_min at the end (median over seeds)", Some(m)),
+                        ("certified bound on its error", Some(e)),
+                    ]),
+                );
             }
         }
     }

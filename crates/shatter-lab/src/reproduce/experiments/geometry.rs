@@ -88,6 +88,7 @@ fn geometry(runs: &[RunView]) -> Analysis {
         let m = intrinsic_dim(&f.arm);
         let theory = shatter_core::theory::stable_minima_upper(m.unwrap_or(f.d));
         a.rows.push(Row {
+            parts: Vec::new(),
             quantity: "rate of test MSE ~ n^(-rate)".into(),
             setting: format!(
                 "{}, D = {}{}",
@@ -141,6 +142,7 @@ fn geometry(runs: &[RunView]) -> Analysis {
             (-CLOSE_RATES, CLOSE_RATES),
         );
         a.rows.push(Row {
+            parts: Vec::new(),
             quantity: format!("same intrinsic m = {m} at two ambient D"),
             setting: format!("D = {} against D = {}", lo.d, hi.d),
             measured: format!(
@@ -168,6 +170,7 @@ fn geometry(runs: &[RunView]) -> Analysis {
                 (0.0, f64::INFINITY),
             );
             a.rows.push(Row {
+                parts: Vec::new(),
                 quantity: format!("m = {m} subspaces against full-dimensional inputs"),
                 setting: format!("D = {} subspaces against ball in R^{}", hi.d, full.d),
                 measured: format!("{} against {}", num(Some(hi.rate)), num(Some(full.rate))),

@@ -2,7 +2,9 @@
 
 use super::{About, Experiment, Scale};
 use crate::figures::ComparisonRow;
-use crate::reproduce::analysis::{lr, num, pct, spearman, Analysis, Claim, Row, RunView, Verdict};
+use crate::reproduce::analysis::{
+    lr, num, numbers, pct, spearman, Analysis, Claim, Row, RunView, Verdict,
+};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{bars, figure, ReportFigure};
 use crate::reproduce::models::{logit, univariate_model_and_problem};
@@ -94,6 +96,7 @@ fn logistic(runs: &[RunView]) -> Analysis {
             (f64::NEG_INFINITY, 1.05 * s.two_over_eta),
         );
         a.rows.push(Row {
+            parts: Vec::new(),
             quantity: "sharpness (2/eta) / path norm / excess-risk proxy".into(),
             setting: format!("eta = {}, {} epochs", lr(r), r.spec.epochs.unwrap_or(0)),
             measured: format!(
@@ -132,6 +135,7 @@ fn logistic(runs: &[RunView]) -> Analysis {
         }
         let grows_claim = Claim::point(p1 / p0, Some(1.0), (1.0, f64::INFINITY));
         a.rows.push(Row {
+            parts: Vec::new(),
             quantity: "path norm grows with training".into(),
             setting: format!(
                 "eta = {eta}, {} -> {} epochs",
@@ -163,6 +167,10 @@ fn logistic(runs: &[RunView]) -> Analysis {
         .collect();
     let rho = spearman(&xs, &risk);
     a.rows.push(Row {
+        parts: numbers([(
+            "Spearman rank correlation of the excess-risk proxy with eta",
+            rho,
+        )]),
         quantity: "excess-risk proxy (MSE of the logit f against f*) against eta".into(),
         setting: format!("{} epochs", longest.unwrap_or(0)),
         measured: format!("Spearman rank correlation with eta: {}", num(rho)),
@@ -225,6 +233,12 @@ fn logistic_margins(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysi
             ));
         }
         a.rows.push(Row {
+            parts: numbers([
+                ("train accuracy", Some(accuracy)),
+                ("train accuracy of the Bayes classifier sign(f*)", Some(bayes)),
+                ("min margin y f(x)", Some(min_margin)),
+                ("min margin over path norm", Some(min_margin / path)),
+            ]),
             quantity: "train accuracy (Bayes classifier sign(f*)) / min margin y f(x) / margin over path norm".into(),
             setting: format!("eta = {}, {} epochs", lr(r), r.spec.epochs.unwrap_or(0)),
             measured: format!(
@@ -244,6 +258,10 @@ fn logistic_margins(store: &Store, runs: &[RunView], mut a: Analysis) -> Analysi
     // (flatness alone does not bound the excess risk); they do not claim that gradient descent
     // reaches one. Whether a GD run does is context, not a test of the paper.
     a.rows.push(Row {
+        parts: numbers([(
+            "runs flat (sharpness <= 1/eta) and fitting every noisy training label",
+            Some(flat_interpolating.len() as f64),
+        )]),
         quantity: "flat (sharpness <= 1/eta) and fitting every noisy training label".into(),
         setting: "all runs".into(),
         measured: if flat_interpolating.is_empty() {

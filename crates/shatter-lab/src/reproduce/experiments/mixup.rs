@@ -2,7 +2,7 @@
 
 use super::shattering::variant_spec;
 use super::{About, Experiment, Scale};
-use crate::reproduce::analysis::{alpha, lr, num, pct, Analysis, Row, RunView, Verdict};
+use crate::reproduce::analysis::{alpha, lr, num, numbers, pct, Analysis, Row, RunView, Verdict};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{draw_shattering_bars, ReportFigure};
 use crate::store::Store;
@@ -53,6 +53,12 @@ fn mixup(runs: &[RunView]) -> Analysis {
             format!("eta = {}, mixup alpha = {}", lr(r), alpha(r))
         };
         a.rows.push(Row {
+            parts: numbers([
+                ("active neurons firing on <= 10%", s.frac_shattered),
+                ("test MSE", s.test_mse),
+                ("sharpness", s.sharpness),
+                ("2/eta", Some(s.two_over_eta)),
+            ]),
             quantity: "active neurons firing on <= 10% / test MSE / sharpness (2/eta)".into(),
             setting,
             measured: format!(

@@ -3,7 +3,7 @@
 use super::shattering::{variant_spec, SHATTERED_QUANTITY};
 use super::{About, Experiment, Scale};
 use crate::reproduce::analysis::{
-    has_bias, lr, num, pct, verdict, Analysis, Claim, Method, Row, RunView, Verdict,
+    has_bias, lr, num, numbers, pct, verdict, Analysis, Claim, Method, Row, RunView, Verdict,
 };
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{draw_shattering_bars, ReportFigure};
@@ -50,6 +50,7 @@ fn no_bias(runs: &[RunView]) -> Analysis {
         let Some(r) = r else { continue };
         let s = &r.summary;
         a.rows.push(Row {
+            parts: numbers([(SHATTERED_QUANTITY, s.frac_shattered)]),
             quantity: SHATTERED_QUANTITY.into(),
             setting: format!(
                 "eta = {}, {}",
@@ -78,6 +79,12 @@ fn no_bias(runs: &[RunView]) -> Analysis {
             a.rows[last].claim = Some(claim);
         }
         a.rows.push(Row {
+            parts: numbers([
+                ("test MSE", s.test_mse),
+                ("sharpness", s.sharpness),
+                ("2/eta", Some(s.two_over_eta)),
+                ("median activation rate", s.median_activation_rate),
+            ]),
             quantity: "test MSE / sharpness (2/eta) / median activation rate".into(),
             setting: format!(
                 "eta = {}, {}",
@@ -103,6 +110,7 @@ fn no_bias(runs: &[RunView]) -> Analysis {
             o.summary.frac_shattered.unwrap_or(f64::NAN),
         );
         a.rows.push(Row {
+            parts: Vec::new(),
             quantity: "shattering without bias against with bias".into(),
             setting: format!("eta = {}", lr(w)),
             measured: format!("{} against {}", pct(Some(fo)), pct(Some(fw))),

@@ -240,12 +240,17 @@ fn rows_from_models(groups: &[(Arm, Vec<ClassOutputs>)], mut a: Analysis) -> Ana
                 ratio_claim,
             ));
         } else {
-            a.rows.push(Row::context(
+            let mut row = Row::context(
                 "test MSE outside the support / inside",
                 setting.clone(),
                 format!("{} ({mse_text})", sig(ratio_claim.estimate)),
                 "weight decay: no shattering to blame",
-            ));
+            );
+            row.claim = Some(Claim {
+                agree: None,
+                ..ratio_claim
+            });
+            a.rows.push(row);
         }
         let class = |c: OutputClass| OutputClass::ALL.iter().position(|&k| k == c).unwrap_or(0);
         let (shattered, dead) = (class(OutputClass::Shattered), class(OutputClass::Dead));
@@ -288,21 +293,42 @@ fn rows_from_models(groups: &[(Arm, Vec<ClassOutputs>)], mut a: Analysis) -> Ana
             let pick = |f: fn(&shatter_core::measure::ClassOutput) -> f64| {
                 median_of(outs.iter().map(|o| f(&o.classes[c])))
             };
-            a.rows.push(Row::context(
-                format!(
-                    "{} neurons: count; RMS output in / out; test MSE out without them",
-                    name.name()
-                ),
-                setting.clone(),
-                format!(
-                    "{}; {} / {}; {}",
-                    sig(pick(|k| k.neurons as f64)),
-                    sig(pick(|k| k.rms_inside)),
-                    sig(pick(|k| k.rms_outside)),
-                    sig(pick(|k| k.mse_without_outside))
-                ),
-                "",
-            ));
+            a.rows.push(
+                Row::context(
+                    format!(
+                        "{} neurons: count; RMS output in / out; test MSE out without them",
+                        name.name()
+                    ),
+                    setting.clone(),
+                    format!(
+                        "{}; {} / {}; {}",
+                        sig(pick(|k| k.neurons as f64)),
+                        sig(pick(|k| k.rms_inside)),
+                        sig(pick(|k| k.rms_outside)),
+                        sig(pick(|k| k.mse_without_outside))
+                    ),
+                    "",
+                )
+                .with_numbers([
+                    (
+                        format!("{} neurons: count", name.name()),
+                        Some(pick(|k| k.neurons as f64)),
+                    ),
+                    (
+                        format!("{} neurons: RMS output inside", name.name()),
+                        Some(pick(|k| k.rms_inside)),
+                    ),
+                    (
+                        format!("{} neurons: RMS output outside", name.name()),
+                        Some(pick(|k| k.rms_outside)),
+                    ),
+                    (
+                        format!("{} neurons: test MSE outside without them", name.name()),
+                        Some(pick(|k| k.mse_without_outside)),
+                    ),
+                ])
+                .with_loss(&arm.loss),
+            );
         }
         let dead_out = median_of(outs.iter().map(|o| o.classes[dead].rms_outside));
         if dead_out > 0.0 {
@@ -386,16 +412,25 @@ mod tests {
         assert_eq!(verdict("test MSE outside the support"), "agrees");
         assert_eq!(verdict("growth of the shattered"), "agrees");
         assert_eq!(verdict("relative fall"), "agrees");
-        // The decay arm has a context row for the ratio and no claim.
+        // The decay arm has context rows only: numbers (the ratio 0.04 / 0.05, each class's
+        // values) under the arm's convention, no agreement interval.
         let decay_rows: Vec<_> = a
             .rows
             .iter()
             .filter(|r| r.setting.contains("decay"))
             .collect();
         assert!(
-            decay_rows.iter().all(|r| r.claim.is_none()),
+            decay_rows
+                .iter()
+                .all(|r| r.claim.as_ref().is_none_or(|c| c.agree.is_none())
+                    && r.verdict.word().is_empty()),
             "{decay_rows:?}"
         );
+        let ratio = decay_rows[0].claim.as_ref().expect("the ratio's number");
+        assert!((ratio.estimate - 0.8).abs() < 1e-12 && ratio.loss == "mse");
+        assert!(decay_rows[1..]
+            .iter()
+            .all(|r| r.parts.len() == 4 && r.parts.iter().all(|p| p.1.loss == "mse")));
         assert!(
             a.words.iter().any(|w| w.contains("dead neurons")),
             "{:?}",

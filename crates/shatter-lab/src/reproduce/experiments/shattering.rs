@@ -335,6 +335,19 @@ fn classes_row(group: &[&RunView], setting: &str) -> Row {
         ),
         "",
     )
+    .with_numbers([
+        ("dead neurons (fraction)", med(&|s| s.frac_dead)),
+        (
+            "dead neurons' share of the path norm",
+            med(&|s| s.path_share_dead),
+        ),
+        ("negligible neurons (fraction)", med(&|s| s.frac_negligible)),
+        (
+            "negligible neurons' share of the path norm",
+            med(&|s| s.path_share_negligible),
+        ),
+    ])
+    .with_loss(&group.first().map(|r| loss_of(r)).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -256,12 +256,22 @@ fn claims(runs: &[RunView]) -> Analysis {
                 Claim::point(smallest, Some(1.0), (1.0, 1.0)).with_loss(&loss),
             ));
         } else {
-            a.rows.push(Row::context(
-                "fraction of training points isolated by their radial cap",
-                input.clone(),
-                per_n.join(", "),
-                "only points near the boundary; fewer as n grows",
-            ));
+            a.rows.push(
+                Row::context(
+                    "fraction of training points isolated by their radial cap",
+                    input.clone(),
+                    per_n.join(", "),
+                    "only points near the boundary; fewer as n grows",
+                )
+                .with_numbers(by_n.iter().map(|(n, c)| {
+                    (
+                        format!(
+                            "fraction of training points isolated by their radial cap, n = {n}"
+                        ),
+                        Some(median(&c.isolated)),
+                    )
+                })),
+            );
         }
         let ns: Vec<f64> = by_n.keys().map(|&n| n as f64).collect();
         let costs: Vec<f64> = by_n.values().map(|c| median(&c.cost)).collect();
@@ -303,12 +313,20 @@ fn claims(runs: &[RunView]) -> Analysis {
                     ));
                 }
             }
-            _ => a.rows.push(Row::context(
-                "noise-fitting cost |f|_Vg of the isolating atoms",
-                input.clone(),
-                costs_text.join(", "),
-                "covers the isolated points only",
-            )),
+            _ => a.rows.push(
+                Row::context(
+                    "noise-fitting cost |f|_Vg of the isolating atoms",
+                    input.clone(),
+                    costs_text.join(", "),
+                    "covers the isolated points only",
+                )
+                .with_numbers(by_n.iter().map(|(n, c)| {
+                    (
+                        format!("noise-fitting cost |f|_Vg of the isolating atoms, n = {n}"),
+                        Some(median(&c.cost)),
+                    )
+                })),
+            ),
         }
     }
     a

@@ -4,7 +4,7 @@ use super::{About, Experiment, Scale};
 use crate::figures::{ComparisonRow, TrainingCurves, UnivariateFit};
 use crate::io::ModelArrays;
 use crate::reproduce::analysis::{
-    lr, num, trend_claim, verdict, Analysis, Claim, Method, Row, RunView, Verdict,
+    lr, num, numbers, trend_claim, verdict, Analysis, Claim, Method, Row, RunView, Verdict,
 };
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{bars, figure, training_series, ReportFigure};
@@ -162,6 +162,16 @@ fn univariate(runs: &[RunView]) -> Analysis {
         let s = &r.summary;
         let sigma = r.spec.sigma.unwrap_or(1.0);
         a.rows.push(Row {
+            parts: numbers([
+                ("pieces inside", s.pieces_inside.map(|p| p as f64)),
+                ("sharpness", s.sharpness),
+                ("2/eta", Some(s.two_over_eta)),
+                ("test MSE", s.test_mse),
+                (
+                    "train MSE over sigma^2",
+                    s.train_mse.map(|m| m / (sigma * sigma)),
+                ),
+            ]),
             quantity: "pieces inside / sharpness (2/eta) / test MSE / train MSE over sigma^2"
                 .into(),
             setting: format!("eta = {}, {} epochs", lr(r), r.spec.epochs.unwrap_or(0)),
@@ -238,6 +248,7 @@ fn univariate(runs: &[RunView]) -> Analysis {
     if let Some(i) = best {
         let interior = i > 0 && i + 1 < mse.len();
         a.rows.push(Row {
+            parts: Vec::new(),
             quantity: "test MSE against eta".into(),
             setting: "all eta".into(),
             measured: format!(
@@ -295,6 +306,7 @@ fn univariate(runs: &[RunView]) -> Analysis {
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
     let far = 10.0 * threshold;
     a.rows.push(Row {
+        parts: Vec::new(),
         quantity: format!(
             "largest eta that interpolates (train MSE <= {} sigma^2)",
             INTERPOLATION_FRACTION

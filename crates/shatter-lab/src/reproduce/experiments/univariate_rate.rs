@@ -3,9 +3,7 @@
 
 use super::{About, Experiment, Scale};
 use crate::figures::{fit_loglog, RatePlot, RateSeries};
-use crate::reproduce::analysis::{
-    convention, is_krr, loss_of, num, Analysis, Claim, Method, Row, RunView,
-};
+use crate::reproduce::analysis::{is_krr, num, Analysis, Claim, Method, Row, RunView};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{figure, ReportFigure};
 use crate::reproduce::scale::toml_list;
@@ -198,8 +196,8 @@ fn whole(r: &RunView) -> Option<f64> {
 /// kernel against 3/4, GD against the best kernel, and the whole-interval rates as context.
 fn rate(runs: &[RunView]) -> Analysis {
     let mut a = Analysis::default();
-    let loss = runs.first().map(loss_of).unwrap_or_default();
-    let setting = |arm: &str| format!("{}, {arm}", convention(&loss));
+    // The report puts the loss convention in front of the setting when there are several.
+    let setting = |arm: &str| arm.to_string();
     let fits = arm_rates(runs, interior);
     let describe = |f: &ArmRate| {
         format!(
@@ -263,12 +261,19 @@ fn rate(runs: &[RunView]) -> Analysis {
         ));
     }
     for f in arm_rates(runs, whole) {
-        a.rows.push(Row::context(
+        let mut row = Row::context(
             "rate of the test MSE on the whole interval (context: the bound is for the interior)",
             setting(&f.arm),
             describe(&f),
             "near the ends the weight g vanishes: no 4/5 there",
+        );
+        row.claim = Some(Claim::context(
+            f.rate,
+            Some(f.ci),
+            Method::SlopeT(f.sizes),
+            None,
         ));
+        a.rows.push(row);
     }
     if let Some(g) = gd {
         a.words.push(format!(

@@ -238,7 +238,18 @@ fn interpolation(runs: &[RunView]) -> Analysis {
                 num(Some(2.0 / f64::from_bits(*bits)))
             ),
             "small steps fit the noise, large ones do not",
-        ));
+        )
+        .with_numbers([
+            ("seeds fitting the noise", Some(fitted as f64)),
+            ("seeds", Some(rs.len() as f64)),
+            (
+                "median train MSE over the noise variance",
+                med(&|r| noise.residual(r)),
+            ),
+            ("median test MSE", med(&|r| r.summary.test_mse)),
+            ("median sharpness", med(&|r| r.summary.sharpness)),
+            ("2/eta", Some(2.0 / f64::from_bits(*bits))),
+        ]));
     }
     // The smallest and the largest steps, pooled over widths and seeds.
     let smallest = v.iter().map(|r| lr(r)).fold(f64::INFINITY, f64::min);
@@ -283,7 +294,15 @@ fn interpolation(runs: &[RunView]) -> Analysis {
         "every run",
         format!("{strict} of {} / {}", v.len(), num(Some(best_fit))),
         "exact interpolation for eta ~ 1/(n^2 sigma)",
-    ));
+    )
+    .with_numbers([
+        ("runs interpolating strictly", Some(strict as f64)),
+        ("runs", Some(v.len() as f64)),
+        (
+            "smallest train MSE over the noise variance",
+            Some(best_fit).filter(|x| x.is_finite()),
+        ),
+    ]));
     // The share of the noise left in the residuals rises with eta, over every run.
     let xs: Vec<f64> = v.iter().map(|r| lr(r)).collect();
     let left: Vec<f64> = v
@@ -359,12 +378,18 @@ fn interpolation(runs: &[RunView]) -> Analysis {
         "ratio above 1",
         Claim::over_seeds(&costs, None, (1.0, f64::INFINITY)),
     ));
-    a.rows.push(Row::context(
-        "test MSE of the runs fitting the noise over sigma^2 (tempered: finite, not near 0)",
-        format!("{} (K, seed)", tempered.len()),
-        format!("median {}", num(stats::median(&tempered))),
-        "tempered overfitting in one dimension",
-    ));
+    a.rows.push(
+        Row::context(
+            "test MSE of the runs fitting the noise over sigma^2 (tempered: finite, not near 0)",
+            format!("{} (K, seed)", tempered.len()),
+            format!("median {}", num(stats::median(&tempered))),
+            "tempered overfitting in one dimension",
+        )
+        .with_numbers([(
+            "median test MSE of the runs fitting the noise over sigma^2",
+            stats::median(&tempered),
+        )]),
+    );
     // Sharp interpolants: their sharpness against 2/eta of the large steps.
     let large_steps: Vec<f64> = {
         let mut l: Vec<f64> = large.iter().map(|r| lr(r)).collect();
