@@ -84,16 +84,24 @@ pub(super) fn draw_interpolation(
             num(Some(thr))
         ),
     )?);
+    let series = by_width(&v, &|r| noise.residual(r));
+    // The shares span decades when large steps leave several times the noise: a log axis then.
+    let log_y = crate::figures::style::wants_log_axis(series.iter().flat_map(|s| {
+        s.medians
+            .iter()
+            .copied()
+            .chain(s.bands.iter().flat_map(|b| [b.0, b.1]))
+    }));
     let residual = AxisPlot {
         title: "Share of the label noise left in the training residuals".into(),
         x_label: "step size eta".into(),
         y_label: "train MSE / empirical noise variance".into(),
         log_x: true,
-        log_y: false,
+        log_y,
         reference: Some(FIT_TOLERANCE),
         vertical: vertical.clone(),
         references: Vec::new(),
-        series: by_width(&v, &|r| noise.residual(r)),
+        series,
     };
     figs.push(figure(
         &residual,
