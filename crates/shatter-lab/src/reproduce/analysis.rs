@@ -487,6 +487,35 @@ pub(crate) fn trend_claim(xs: &[f64], ys: &[f64], rising: bool) -> Claim {
     Claim::interval(rho, ci, method, None, agree)
 }
 
+/// A trend row: the Spearman correlation of `values` with `xs`, with its bootstrap interval
+/// over the points ([`trend_claim`]), agreeing when the whole interval has the expected
+/// sign and size at least `TREND_CORRELATION`.
+pub fn trend_row(
+    quantity: &str,
+    x_name: &str,
+    xs: &[f64],
+    values: &[f64],
+    rising: bool,
+    paper: &str,
+) -> Row {
+    let claim = trend_claim(xs, values, rising);
+    Row::claim(
+        quantity,
+        format!("all {x_name}"),
+        format!(
+            "Spearman rank correlation with {x_name}: {}",
+            num(Some(claim.estimate))
+        ),
+        paper,
+        if rising {
+            "correlation >= 0.5"
+        } else {
+            "correlation <= -0.5"
+        },
+        claim,
+    )
+}
+
 /// The fewest points a trend claim needs to be decided: with four, even a perfect order is
 /// one chance in 24 and the bootstrap cannot say more, so the claim stays inconclusive.
 pub(super) const MIN_TREND_POINTS: usize = 5;

@@ -2,7 +2,7 @@
 
 use super::{About, Experiment, Scale};
 use crate::figures::{Comparison, ComparisonRow};
-use crate::reproduce::analysis::{num, pct, trend_claim, Analysis, Claim, Row, RunView};
+use crate::reproduce::analysis::{pct, trend_row, Analysis, Claim, Row, RunView};
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{figure, ReportFigure};
 use crate::reproduce::stats;
@@ -203,22 +203,8 @@ pub(super) fn claims(runs: &[RunView]) -> Analysis {
         a.rows.push(row);
     }
     let trend = |vals: &[f64], rising: bool, quantity: &str, paper: &str, a: &mut Analysis| {
-        let claim = trend_claim(&ds, vals, rising);
-        a.rows.push(Row::claim(
-            quantity,
-            "all d",
-            format!(
-                "Spearman rank correlation with d: {}",
-                num(Some(claim.estimate))
-            ),
-            paper,
-            if rising {
-                "correlation >= 0.5"
-            } else {
-                "correlation <= -0.5"
-            },
-            claim,
-        ));
+        a.rows
+            .push(trend_row(quantity, "d", &ds, vals, rising, paper));
     };
     trend(
         &active,

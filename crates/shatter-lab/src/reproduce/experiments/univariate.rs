@@ -4,7 +4,7 @@ use super::{About, Experiment, Scale};
 use crate::figures::{ComparisonRow, TrainingCurves, UnivariateFit};
 use crate::io::ModelArrays;
 use crate::reproduce::analysis::{
-    lr, num, numbers, trend_claim, verdict, Analysis, Claim, Method, Row, RunView, Verdict,
+    lr, num, numbers, trend_row, verdict, Analysis, Claim, Method, Row, RunView, Verdict,
 };
 use crate::reproduce::error::ReproduceError;
 use crate::reproduce::figs::{bars, figure, training_series, ReportFigure};
@@ -105,35 +105,6 @@ fn by_lr(runs: &[RunView]) -> Vec<&RunView> {
     let mut v: Vec<&RunView> = runs.iter().collect();
     v.sort_by(|a, b| lr(a).total_cmp(&lr(b)));
     v
-}
-
-/// A trend row: the Spearman correlation of `values` with `xs`, with its bootstrap interval
-/// over the points (`analysis::trend_claim`), agreeing when the whole interval has the expected
-/// sign and size at least `TREND_CORRELATION`.
-fn trend_row(
-    quantity: &str,
-    x_name: &str,
-    xs: &[f64],
-    values: &[f64],
-    rising: bool,
-    paper: &str,
-) -> Row {
-    let claim = trend_claim(xs, values, rising);
-    Row::claim(
-        quantity,
-        format!("all {x_name}"),
-        format!(
-            "Spearman rank correlation with {x_name}: {}",
-            num(Some(claim.estimate))
-        ),
-        paper,
-        if rising {
-            "correlation >= 0.5"
-        } else {
-            "correlation <= -0.5"
-        },
-        claim,
-    )
 }
 
 /// Whether a univariate run interpolates: train MSE `<= INTERPOLATION_FRACTION * sigma^2`.
