@@ -443,27 +443,9 @@ fn lanczos_round<O: SymmetricOperator + ?Sized>(
             }
         }
         let finish = done || at_cap || (breakdown && m >= dim);
-        if finish {
-            let mut locked = Vec::new();
-            let mut top = None;
-            for i in (0..m).rev() {
-                if values[i] > tau {
-                    let s: Vec<f64> = vectors.column(i).iter().copied().collect();
-                    let mut z = vec![0.0; dim];
-                    ws.combine(&s, &mut z);
-                    locked.push(z);
-                } else {
-                    top = Some(RitzValue {
-                        value: values[i],
-                        error_bound: bound(i),
-                    });
-                    break;
-                }
-            }
-            return Ok(Round { locked, top });
-        }
-        if breakdown && !ws.restart(rng) {
-            // The Krylov space is invariant and no orthogonal vector is left: finish here.
+        // After a breakdown with no orthogonal vector left to restart from, the Krylov space
+        // is invariant: finish here too.
+        if finish || (breakdown && !ws.restart(rng)) {
             let mut locked = Vec::new();
             let mut top = None;
             for i in (0..m).rev() {
