@@ -341,6 +341,21 @@ pub fn fit_rates_of(runs: &[RunView], metric: fn(&Summary) -> Option<f64>) -> Ve
                 .push(mse);
         }
     }
+    fit_groups(groups, |v| {
+        (
+            stats::quantile(v, 0.25).unwrap_or(f64::NAN),
+            stats::quantile(v, 0.75).unwrap_or(f64::NAN),
+        )
+    })
+}
+
+/// The log-log fit of the median over seeds against `n` in every (loss, arm, d) group of
+/// values per `n`, with `spread` giving the band drawn at each `n`; a group without a fit
+/// (a median not positive) is left out.
+fn fit_groups(
+    groups: BTreeMap<(String, String, usize), BTreeMap<u64, Vec<f64>>>,
+    spread: fn(&[f64]) -> (f64, f64),
+) -> Vec<RateFit> {
     let mut out = Vec::new();
     for ((loss, arm, d), by_n) in groups {
         let ns: Vec<f64> = by_n.keys().map(|&n| n as f64).collect();
@@ -348,15 +363,7 @@ pub fn fit_rates_of(runs: &[RunView], metric: fn(&Summary) -> Option<f64>) -> Ve
             .values()
             .map(|v| stats::median(v).unwrap_or(f64::NAN))
             .collect();
-        let spread: Vec<(f64, f64)> = by_n
-            .values()
-            .map(|v| {
-                (
-                    stats::quantile(v, 0.25).unwrap_or(f64::NAN),
-                    stats::quantile(v, 0.75).unwrap_or(f64::NAN),
-                )
-            })
-            .collect();
+        let spread: Vec<(f64, f64)> = by_n.values().map(|v| spread(v)).collect();
         if let Ok(fit) = fit_loglog(&ns, &medians) {
             out.push(RateFit {
                 loss,
@@ -376,46 +383,22 @@ pub fn fit_rates_of(runs: &[RunView], metric: fn(&Summary) -> Option<f64>) -> Ve
 /// Rates of test MSE against `n` per (loss, input, ambient dimension) group, the median over seeds
 /// at each `n`; the arm is the input spelling, `d` the ambient dimension.
 pub fn fit_geometry_rates(runs: &[RunView]) -> Vec<RateFit> {
-    let mut groups: BTreeMap<(String, String, usize), BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String, usize), BTreeMap<u64, Vec<f64>>> = BTreeMap::new();
     for r in runs {
         if let Some(mse) = r.summary.test_mse {
             groups
                 .entry((loss_of(r), input_of(r), r.spec.d.unwrap_or(0)))
                 .or_default()
-                .entry(r.spec.n.unwrap_or(0))
+                .entry(r.spec.n.unwrap_or(0) as u64)
                 .or_default()
                 .push(mse);
         }
     }
-    let mut out = Vec::new();
-    for ((loss, input, d), by_n) in groups {
-        let ns: Vec<f64> = by_n.keys().map(|&n| n as f64).collect();
-        let medians: Vec<f64> = by_n
-            .values()
-            .map(|v| stats::median(v).unwrap_or(f64::NAN))
-            .collect();
-        let spread: Vec<(f64, f64)> = by_n
-            .values()
-            .map(|v| {
-                let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                (lo, hi)
-            })
-            .collect();
-        if let Ok(fit) = fit_loglog(&ns, &medians) {
-            out.push(RateFit {
-                loss,
-                arm: input,
-                d,
-                ns,
-                medians,
-                spread,
-                rate: -fit.slope,
-                ci95: fit.ci95,
-            });
-        }
-    }
-    out
+    fit_groups(groups, |v| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    })
 }
 
 /// The numbers of a fitted rate's context row: the rate with its slope t-interval, beside the
