@@ -8,8 +8,9 @@
 #   tests.txt      the shatter-gpu test binaries with the GPU-only tests included
 #   sanitizer.txt  one small parity test under compute-sanitizer (memcheck), synchronised
 #   reproduce.txt  `shatter reproduce cod|shattering --scale paper --device cuda`, timed: cod
-#                  with an empty kernel cache, warm, and with the per-epoch kernels (the result
-#                  trees go to a temporary folder that is deleted)
+#                  with an empty kernel cache, warm, with one block per run instead of
+#                  thread-block clusters for the largest runs, and with the per-epoch kernels
+#                  (the result trees go to a temporary folder that is deleted)
 #   torch.txt      the same cod workload as a PyTorch loop, CUDA graphs and eager
 # Exits 0 when every stage passed, 1 otherwise.
 # Settings (environment): STAGE_TIMEOUT (seconds, default 1800; TESTS_TIMEOUT,
@@ -152,11 +153,13 @@ export -f list_tests env_report run_tests run_sanitizer reproduce
 stage env env.txt "$limit" env_report
 stage tests tests.txt "${TESTS_TIMEOUT:-$limit}" run_tests
 stage sanitizer sanitizer.txt "${SANITIZER_TIMEOUT:-$limit}" run_sanitizer
-# cod three times: compiling into an empty kernel cache, then with the cache warm, then with the
-# per-epoch kernels instead of the fused one (SHATTER_CUDA_FUSED=0).
+# cod four times: compiling into an empty kernel cache, then with the cache warm, then with one
+# block per run (SHATTER_CUDA_CLUSTERS=0), then with the per-epoch kernels instead of the fused
+# one (SHATTER_CUDA_FUSED=0).
 cache="$work/cuda-cache"
 SHATTER_CUDA_CACHE=$cache stage reproduce-cod reproduce.txt "${REPRODUCE_TIMEOUT:-$limit}" reproduce cod
 SHATTER_CUDA_CACHE=$cache stage reproduce-cod-warm reproduce.txt "${REPRODUCE_TIMEOUT:-$limit}" reproduce cod
+SHATTER_CUDA_CACHE=$cache SHATTER_CUDA_CLUSTERS=0 stage reproduce-cod-one-block reproduce.txt "${REPRODUCE_TIMEOUT:-$limit}" reproduce cod
 SHATTER_CUDA_CACHE=$cache SHATTER_CUDA_FUSED=0 stage reproduce-cod-unfused reproduce.txt "${REPRODUCE_TIMEOUT:-$limit}" reproduce cod
 SHATTER_CUDA_CACHE=$cache stage reproduce-shattering reproduce.txt "${REPRODUCE_TIMEOUT:-$limit}" reproduce shattering
 for mode in graph eager; do

@@ -6,6 +6,7 @@
 //! disk (`disk.rs`).
 
 use crate::disk::{build, DiskCache, Form, Origin, Target};
+use crate::pack::CLUSTERS;
 use crate::GpuError;
 use cudarc::driver::{CudaContext, CudaFunction, DeviceRepr, DriverError, ValidAsZeroBits};
 use shatter_core::{Activation, Float};
@@ -46,6 +47,22 @@ pub(crate) struct Tiled {
     pub hvp: CudaFunction,
     /// Whole record intervals of the group's runs, one block per run (`fused` in kernels.cu).
     pub fused: CudaFunction,
+    /// The same for runs trained by a thread-block cluster, by cluster size (`fused_cN_k`):
+    /// empty below sm_90.
+    pub clustered: Vec<(usize, CudaFunction)>,
+}
+
+impl Tiled {
+    /// The fused kernel for runs trained by `cl` blocks.
+    pub fn fused_for(&self, cl: usize) -> Option<&CudaFunction> {
+        if cl == 1 {
+            return Some(&self.fused);
+        }
+        self.clustered
+            .iter()
+            .find(|(c, _)| *c == cl)
+            .map(|(_, f)| f)
+    }
 }
 
 fn act_id(a: Activation) -> usize {
@@ -82,10 +99,38 @@ pub(crate) fn fused_threads(t: &str) -> usize {
     }
 }
 
-/// Source of the tile kernels for CUDA type `t`, padded dimension `d` and activation `a`.
-pub(crate) fn tiled_source(t: &str, d: usize, a: Activation) -> String {
-    let a = act_id(a);
+/// The entry point of the fused kernel for CUDA type `t`, padded dimension `d`, activation id
+/// `a` and clusters of `cl` blocks (`fused_k` for one block, `fused_cN_k` with a compile-time
+/// cluster size for more).
+fn fused_entry(t: &str, d: usize, a: usize, cl: usize) -> String {
     let nt = fused_threads(t);
+    let (name, dims) = if cl == 1 {
+        ("fused_k".to_string(), String::new())
+    } else {
+        (
+            format!("fused_c{cl}_k"),
+            format!("__cluster_dims__({cl}, 1, 1) "),
+        )
+    };
+    format!(
+        r#"extern "C" __global__ void {dims}__launch_bounds__({nt}) {name}(const i64 *meta, const int *runs, const {t} *X, const {t} *Y, {t} *P, {t} *G, {t} *V, {t} *E1, {t} *E2, {t} *LT, int *on, int *diverged_at, double *loss, double *gnorm, double *scale, const double *hyper, double *loss0, int *since, double factor, int window, int from, int to, int step_first) {{
+    fused<{t}, {d}, {a}, {nt}, {cl}>(meta, runs, X, Y, P, G, V, E1, E2, LT, on, diverged_at, loss, gnorm, scale, hyper, loss0, since, factor, window, from, to, step_first);
+}}
+"#
+    )
+}
+
+/// Source of the tile kernels for CUDA type `t`, padded dimension `d` and activation `a`, with
+/// the fused kernel for thread-block clusters of every size in `CLUSTERS` when `clusters`
+/// (the device is sm_90 or newer).
+pub(crate) fn tiled_source(t: &str, d: usize, a: Activation, clusters: bool) -> String {
+    let a = act_id(a);
+    let mut fused = fused_entry(t, d, a, 1);
+    if clusters {
+        for &cl in CLUSTERS {
+            fused.push_str(&fused_entry(t, d, a, cl));
+        }
+    }
     format!(
         r#"{KERNELS}
 extern "C" __global__ void __launch_bounds__(THREADS) forward_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *Y, const {t} *P, {t} *E1, {t} *E2, {t} *LT, const int *on) {{
@@ -100,14 +145,16 @@ extern "C" __global__ void __launch_bounds__(THREADS) jvp_k(const i64 *meta, con
 extern "C" __global__ void __launch_bounds__(THREADS) grad_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *P, const {t} *E1, {t} *G, const int *on) {{
     neuron_tile<{t}, {d}, {a}, 0>(meta, tiles, X, P, P, E1, E1, G, on);
 }}
-extern "C" __global__ void __launch_bounds__({nt}) fused_k(const i64 *meta, const int *runs, const {t} *X, const {t} *Y, {t} *P, {t} *G, {t} *V, {t} *E1, {t} *E2, {t} *LT, int *on, int *diverged_at, double *loss, double *gnorm, double *scale, const double *hyper, double *loss0, int *since, double factor, int window, int from, int to, int step_first) {{
-    fused<{t}, {d}, {a}, {nt}>(meta, runs, X, Y, P, G, V, E1, E2, LT, on, diverged_at, loss, gnorm, scale, hyper, loss0, since, factor, window, from, to, step_first);
-}}
 extern "C" __global__ void __launch_bounds__(THREADS) hvp_k(const i64 *meta, const int *tiles, const {t} *X, const {t} *P, const {t} *DIR, const {t} *E1, const {t} *Q, {t} *HV, const int *on) {{
     neuron_tile<{t}, {d}, {a}, 1>(meta, tiles, X, P, DIR, E1, Q, HV, on);
 }}
-"#
+{fused}"#
     )
+}
+
+/// Whether code for architecture `arch` (NVRTC numbering) can launch thread-block clusters.
+pub(crate) fn has_clusters(arch: i32) -> bool {
+    arch >= 90
 }
 
 /// The architectures this NVRTC can compile for (NVRTC numbering: 90 for `sm_90`).
@@ -314,21 +361,35 @@ pub(crate) struct Cache {
 /// One module to build: its source and what goes where once loaded.
 enum Want {
     Common(&'static str),
-    Tiled(&'static str, usize, Activation),
+    /// Precision, padded dimension, activation, and whether clustered fused kernels are in.
+    Tiled(&'static str, usize, Activation, bool),
+}
+
+/// The entry points of a tile module, in the order `Tiled` takes them.
+fn tiled_names(clusters: bool) -> Vec<String> {
+    let mut names: Vec<String> = ["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k", "fused_k"]
+        .map(String::from)
+        .to_vec();
+    if clusters {
+        names.extend(CLUSTERS.iter().map(|cl| format!("fused_c{cl}_k")));
+    }
+    names
 }
 
 impl Want {
     fn source(&self) -> String {
         match self {
             Want::Common(t) => common_source(t),
-            Want::Tiled(t, d, a) => tiled_source(t, *d, *a),
+            Want::Tiled(t, d, a, c) => tiled_source(t, *d, *a, *c),
         }
     }
 
-    fn names(&self) -> &'static [&'static str] {
+    fn names(&self) -> Vec<String> {
         match self {
-            Want::Common(_) => &["reduce_train_k", "step_k", "run_sum_k"],
-            Want::Tiled(..) => &["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k", "fused_k"],
+            Want::Common(_) => ["reduce_train_k", "step_k", "run_sum_k"]
+                .map(String::from)
+                .to_vec(),
+            Want::Tiled(.., c) => tiled_names(*c),
         }
     }
 }
@@ -369,7 +430,7 @@ impl Cache {
         Ok(t)
     }
 
-    fn load(&self, image: Vec<u8>, names: &[&str]) -> Result<Vec<CudaFunction>, DriverError> {
+    fn load(&self, image: Vec<u8>, names: &[String]) -> Result<Vec<CudaFunction>, DriverError> {
         let module = self
             .ctx
             .load_module(cudarc::nvrtc::Ptx::from_binary(image))?;
@@ -388,9 +449,9 @@ impl Cache {
             let key = (T::CUDA, d, act_id(a));
             let dup = wants
                 .iter()
-                .any(|w| matches!(w, Want::Tiled(_, wd, wa) if *wd == d && *wa == a));
+                .any(|w| matches!(w, Want::Tiled(_, wd, wa, _) if *wd == d && *wa == a));
             if !self.tiled.contains_key(&key) && !dup {
-                wants.push(Want::Tiled(T::CUDA, d, a));
+                wants.push(Want::Tiled(T::CUDA, d, a, false));
             }
         }
         if wants.is_empty() {
@@ -398,6 +459,11 @@ impl Cache {
         }
         let t0 = std::time::Instant::now();
         let target = self.target()?;
+        for w in &mut wants {
+            if let Want::Tiled(.., c) = w {
+                *c = has_clusters(target.arch);
+            }
+        }
         let sources: Vec<String> = wants.iter().map(Want::source).collect();
         let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
         let built = build(&refs, &target, &self.disk, |s| compile(s, &target))?;
@@ -406,7 +472,8 @@ impl Cache {
                 Origin::Cache => self.stats.cached += 1,
                 Origin::Compiled => self.stats.compiled += 1,
             }
-            let f = match self.load(image, want.names()) {
+            let names = want.names();
+            let f = match self.load(image, &names) {
                 Ok(f) => f,
                 Err(e) if target.form == Form::Cubin => {
                     // Machine code the driver cannot take: PTX for the same architecture, which
@@ -420,7 +487,7 @@ impl Cache {
                         .map(|(b, _)| b)
                         .unwrap_or_default();
                     self.stats.ptx_fallbacks += 1;
-                    self.load(image, want.names())
+                    self.load(image, &names)
                         .map_err(|e2| match load_error(e2, &ptx) {
                             GpuError::Driver(why) => GpuError::Driver(format!(
                                 "the driver rejected the cubin ({e}) and then the PTX: {why}"
@@ -444,9 +511,14 @@ impl Cache {
                         }),
                     );
                 }
-                Want::Tiled(t, d, a) => {
+                Want::Tiled(t, d, a, c) => {
                     let (forward, test, jvp, grad, hvp) = (next(), next(), next(), next(), next());
                     let fused = next();
+                    let clustered = if *c {
+                        CLUSTERS.iter().map(|&cl| (cl, next())).collect()
+                    } else {
+                        Vec::new()
+                    };
                     self.tiled.insert(
                         (t, *d, act_id(*a)),
                         Arc::new(Tiled {
@@ -456,6 +528,7 @@ impl Cache {
                             grad,
                             hvp,
                             fused,
+                            clustered,
                         }),
                     );
                 }
@@ -463,6 +536,16 @@ impl Cache {
         }
         self.stats.seconds += t0.elapsed().as_secs_f64();
         Ok(())
+    }
+
+    /// The largest thread-block cluster the compiled fused kernels take (1 below sm_90).
+    pub fn max_cluster(&mut self) -> Result<usize, GpuError> {
+        let arch = self.target()?.arch;
+        Ok(if has_clusters(arch) {
+            CLUSTERS.iter().copied().max().unwrap_or(1)
+        } else {
+            1
+        })
     }
 
     /// The per-run kernels for precision `T`.
@@ -537,11 +620,25 @@ mod tests {
             assert_eq!(&elf[..4], b"\x7fELF", "{t}: a cubin is an ELF file");
             for d in [1, 5, 64, 256] {
                 for a in [Activation::Relu, Activation::Gelu] {
-                    let ptx = to_ptx(&tiled_source(t, d, a), (9, 0))
+                    let ptx = to_ptx(&tiled_source(t, d, a, true), (9, 0))
                         .unwrap_or_else(|e| panic!("{t} d={d} {a:?}: {e}"));
-                    for name in ["forward_k", "test_k", "jvp_k", "grad_k", "hvp_k", "fused_k"] {
-                        assert!(ptx.contains(name), "{t} d={d}: {name} in the PTX");
+                    for name in tiled_names(true) {
+                        assert!(ptx.contains(&name), "{t} d={d}: {name} in the PTX");
                     }
+                    // The clustered kernels carry their cluster size, and use the cluster's
+                    // barrier and distributed shared memory.
+                    for part in [
+                        ".explicitcluster",
+                        ".reqnctapercluster 8",
+                        "barrier.cluster",
+                        "mapa",
+                    ] {
+                        assert!(ptx.contains(part), "{t} d={d}: {part} in the PTX");
+                    }
+                    // Below sm_90 there are none.
+                    let old = to_ptx(&tiled_source(t, d, a, false), (8, 0))
+                        .unwrap_or_else(|e| panic!("{t} d={d} {a:?} sm_80: {e}"));
+                    assert!(!old.contains("fused_c2_k") && !old.contains("barrier.cluster"));
                 }
             }
         }
@@ -550,7 +647,7 @@ mod tests {
         let disk = DiskCache::at(tmp.path());
         let sources: Vec<String> = [1, 16, 64]
             .iter()
-            .map(|&d| tiled_source("float", d, Activation::Relu))
+            .map(|&d| tiled_source("float", d, Activation::Relu, true))
             .collect();
         let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
         let first = build(&refs, &cubin, &disk, |s| compile(s, &cubin)).expect("compiles");

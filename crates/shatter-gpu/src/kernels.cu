@@ -85,11 +85,15 @@ __device__ __forceinline__ void loss_terms(int kind, T f, T y, T &l, T &d1, T &d
     }
 }
 
+// The sum over a warp by butterfly exchanges (the host emulator has its own, with one exchange
+// and the same additions in the same order).
+#ifndef SHATTER_HOST
 template <typename T>
 __device__ __forceinline__ T warp_sum(T v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
+#endif
 
 // Samples per tile of the sample kernels, and per shared-memory chunk of the neuron kernels.
 // Loops over the input dimension unroll fully up to 64 (weights stay in registers); beyond, by
@@ -425,16 +429,63 @@ __device__ void run_sum(const i64 *__restrict__ meta, const T *__restrict__ SRC,
 }
 
 // ---------------------------------------------------------------------------------------------
-// The fused kernel: one block trains one run for a whole record interval, epochs `from` to `to`
-// (the update of the previous epoch first, unless `step_first` is 0), with no launch in between:
-// the update, the forward pass, the gradient, the reductions and the divergence rules of the
-// kernels above, in the same formulas, each reduction in a fixed order. Its parameters, velocity
-// and gradient stay in the run's global buffers, which only this block touches (they stay in
-// L1/L2); a block has NT threads (512 in f32, 256 in f64: under 128 and 255 registers), and a
-// thread owns the neurons k = threadIdx.x + j NT. It leaves what the host reads
-// at a record epoch as the separate kernels do: the scalars, `E1`, `E2`, `LT` and `G` of epoch
-// `to` (or of the epoch the run diverged at, where it stops).
-template <typename T, int D, int ACT, int NT>
+// Thread-block clusters (sm_90 and newer): the block's rank in its cluster, a barrier over every
+// thread of the cluster that orders memory (release on arrival, acquire on leaving), and the
+// address of a shared variable in another block of the cluster. Shared arrays of the fused
+// kernel are declared with SHARED so that the host emulator (shim.h, which defines
+// SHATTER_HOST and its own versions of these) can give each block of a cluster its own.
+#ifndef SHATTER_HOST
+#define SHARED(T, name, count) __shared__ T name[count]
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+__device__ __forceinline__ int cluster_rank() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return (int)r;
+}
+__device__ __forceinline__ void cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+template <typename T>
+__device__ __forceinline__ T *cluster_peer(T *p, int rank) {
+    unsigned long long to;
+    asm volatile("mapa.u64 %0, %1, %2;" : "=l"(to) : "l"((unsigned long long)p), "r"(rank));
+    return (T *)to;
+}
+#else
+// Before sm_90 a cluster is one block (the host launches no larger ones there).
+__device__ __forceinline__ int cluster_rank() { return 0; }
+__device__ __forceinline__ void cluster_sync() { __syncthreads(); }
+template <typename T>
+__device__ __forceinline__ T *cluster_peer(T *p, int) { return p; }
+#endif
+#endif
+
+// A barrier over the run's threads: the block's, or the cluster's when CL blocks share a run.
+template <int CL>
+__device__ __forceinline__ void run_sync() {
+    if (CL == 1) {
+        __syncthreads();
+    } else {
+        cluster_sync();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fused kernel: CL blocks (a cluster; one block when CL is 1) train one run for a whole
+// record interval, epochs `from` to `to` (the update of the previous epoch first, unless
+// `step_first` is 0), with no launch in between: the update, the forward pass, the gradient,
+// the reductions and the divergence rules of the kernels above, in the same formulas, each
+// reduction in a fixed order. A block has NT threads (512 in f32, 256 in f64: under 128 and 255
+// registers); the thread `t` of the block of rank `q` owns the neurons
+// k = q NT + t + j NT CL, and only it reads and writes their parameters, velocity and gradient
+// (which stay in the run's global buffers, in L1/L2). Per sample, each block sums the output
+// over its own neurons into shared memory, and the cluster adds the blocks' sums in rank order
+// (through distributed shared memory, in chunks of FB samples); the gradient's squared norm is
+// added the same way, and the block of rank 0 judges the epoch. It leaves what the host reads at
+// a record epoch as the separate kernels do: the scalars, `E1`, `E2`, `LT` and `G` of epoch `to`
+// (or of the epoch the run diverged at, where it stops). With CL = 1 every sum is the same
+// arithmetic in the same order as in the separate kernels' fused predecessor.
+template <typename T, int D, int ACT, int NT, int CL>
 __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs,
                       const T *__restrict__ X, const T *__restrict__ Y, T *__restrict__ P,
                       T *__restrict__ G, T *__restrict__ V, T *__restrict__ E1,
@@ -446,12 +497,17 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
                       int step_first) {
     const int S = Tiles<D>::FUSED_SAMPLES;
     const int C = Tiles<D>::CHUNK;
-    __shared__ T xs[(S > C ? S : C) * D];
-    __shared__ T part[(NT / 32)][S];
-    __shared__ T es[C];
-    __shared__ double scratch[NT];
-    __shared__ int stop;
-    const int r = runs[blockIdx.x];
+    // Samples per chunk of the forward pass's cluster-wide sums (a multiple of S).
+    const int FB = 1024;
+    SHARED(T, xs, (S > C ? S : C) * D);
+    SHARED(T, part, (NT / 32) * S);
+    SHARED(T, es, C);
+    SHARED(T, fsum, FB);
+    SHARED(double, scratch, NT);
+    SHARED(double, bsq, 1);
+    const int rank = CL == 1 ? 0 : cluster_rank();
+    const int r = runs[blockIdx.x / CL];
+    // The same for every block of the cluster: `on` changes only after the first barrier.
     if (!on[r]) return;
     const i64 *m = meta + (i64)r * META;
     const int n = (int)m[M_N];
@@ -466,11 +522,13 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
     const bool heavy = hyper[4 * r + 3] != 0.0;
     const T inv_n = T(1) / T(n);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    // This thread's first neuron, and the step to its next.
+    const int first = rank * NT + (int)threadIdx.x, stride = NT * CL;
     for (int epoch = from; epoch <= to; ++epoch) {
         // The update with the previous epoch's gradient (`step`, for this thread's neurons).
         if (epoch > from || step_first) {
             const double sc = scale[r];
-            for (int k = threadIdx.x; k < K; k += NT) {
+            for (int k = first; k < K; k += stride) {
                 for (int j = 0; j < D + 2; ++j) {
                     const i64 at = (i64)j * K + k;
                     if (j == D && !bias) {
@@ -490,7 +548,7 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
                     p[at] = q;
                 }
             }
-            if (threadIdx.x == 0) {
+            if (rank == 0 && threadIdx.x == 0) {
                 const i64 at = plen - 1;
                 T gr = g[at];
                 if (sc < 1.0) gr = gr * (T)sc;
@@ -504,59 +562,78 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
                 }
                 p[at] = q;
             }
-            __syncthreads();
+            // Every block reads the updated beta.
+            run_sync<CL>();
         }
         const T beta = p[plen - 1];
-        // Forward pass (`sample_tile`, MODE 0) over tiles of S samples.
-        for (int i0 = 0; i0 < n; i0 += S) {
-            const int count = min(S, n - i0);
-            for (int t = threadIdx.x; t < S * D; t += NT) {
-                xs[t] = t < count * D ? X[xoff + (i64)i0 * D + t] : T(0);
-            }
-            __syncthreads();
-            T acc[S];
+        // Forward pass (`sample_tile`, MODE 0) over tiles of S samples, in chunks of FB: each
+        // block's sums over its neurons into `fsum`, then the cluster's total per sample.
+        for (int c0 = 0; c0 < n; c0 += FB) {
+            const int cn = min(FB, n - c0);
+            for (int i0 = c0; i0 < c0 + cn; i0 += S) {
+                const int count = min(S, n - i0);
+                for (int t = threadIdx.x; t < S * D; t += NT) {
+                    xs[t] = t < count * D ? X[xoff + (i64)i0 * D + t] : T(0);
+                }
+                __syncthreads();
+                T acc[S];
 #pragma unroll
-            for (int s = 0; s < S; ++s) acc[s] = T(0);
-            for (int k = threadIdx.x; k < K; k += NT) {
-                T w[D];
+                for (int s = 0; s < S; ++s) acc[s] = T(0);
+                for (int k = first; k < K; k += stride) {
+                    T w[D];
 #pragma unroll (Tiles<D>::UNROLL)
-                for (int j = 0; j < D; ++j) w[j] = p[(i64)j * K + k];
-                const T b = p[(i64)D * K + k];
-                const T v = p[(i64)D * K + K + k];
+                    for (int j = 0; j < D; ++j) w[j] = p[(i64)j * K + k];
+                    const T b = p[(i64)D * K + k];
+                    const T v = p[(i64)D * K + K + k];
+#pragma unroll
+                    for (int s = 0; s < S; ++s) {
+                        T z = b;
+#pragma unroll (Tiles<D>::UNROLL)
+                        for (int j = 0; j < D; ++j) z += w[j] * xs[s * D + j];
+                        T s0, s1, s2;
+                        act<T, ACT>(z, s0, s1, s2);
+                        acc[s] += v * s0;
+                    }
+                }
 #pragma unroll
                 for (int s = 0; s < S; ++s) {
-                    T z = b;
-#pragma unroll (Tiles<D>::UNROLL)
-                    for (int j = 0; j < D; ++j) z += w[j] * xs[s * D + j];
-                    T s0, s1, s2;
-                    act<T, ACT>(z, s0, s1, s2);
-                    acc[s] += v * s0;
+                    T v = warp_sum(acc[s]);
+                    if (lane == 0) part[warp * S + s] = v;
                 }
+                __syncthreads();
+                const int s = threadIdx.x;
+                if (s < count) {
+                    T sum = T(0);
+                    for (int w = 0; w < (NT / 32); ++w) sum += part[w * S + s];
+                    fsum[i0 - c0 + s] = sum;
+                }
+                __syncthreads();
             }
-#pragma unroll
-            for (int s = 0; s < S; ++s) {
-                T v = warp_sum(acc[s]);
-                if (lane == 0) part[warp][s] = v;
-            }
-            __syncthreads();
-            const int s = threadIdx.x;
-            if (s < count) {
-                T sum = T(0);
-                for (int w = 0; w < (NT / 32); ++w) sum += part[w][s];
-                const i64 at = soff + i0 + s;
+            // Every block's sums are in place; the blocks share the chunk's samples.
+            if (CL > 1) cluster_sync();
+            for (int i = first; i < cn; i += stride) {
+                T sum = fsum[i];
+                if (CL > 1) {
+                    sum = *cluster_peer(&fsum[i], 0);
+                    for (int q = 1; q < CL; ++q) sum += *cluster_peer(&fsum[i], q);
+                }
+                const i64 at = soff + c0 + i;
                 T l, d1, d2;
                 loss_terms<T>(kind, sum + beta, Y[at], l, d1, d2);
                 E1[at] = d1 * inv_n;
                 E2[at] = d2 * inv_n;
                 LT[at] = l;
             }
-            __syncthreads();
+            // The chunk's E1 is visible to every block, and `fsum` free for the next chunk.
+            run_sync<CL>();
         }
-        // Gradient (`neuron_tile`, MODE 0): neurons in rounds of NT, samples in chunks of C
+        // Gradient (`neuron_tile`, MODE 0): neurons in rounds of NT CL, samples in chunks of C
         // staged in shared memory; the squares of the gradient summed on the way.
         double sq = 0.0;
-        for (int k0 = 0; k0 < K; k0 += NT) {
-            const int k = k0 + threadIdx.x;
+        for (int k0 = 0; k0 < K; k0 += stride) {
+            // A block with none of this round's neurons (the last round of a cluster) skips it.
+            if (k0 + rank * NT >= K) break;
+            const int k = k0 + first;
             const bool mine = k < K;
             T w[D], gw[D];
             T b = T(0), v = T(0), gb = T(0), gv = T(0);
@@ -606,24 +683,35 @@ __device__ void fused(const i64 *__restrict__ meta, const int *__restrict__ runs
                 sq += (double)gb * (double)gb + (double)gv * (double)gv;
             }
         }
-        // Reductions (`reduce_train`): the loss, the beta entry, the norm, the rules.
+        // Reductions (`reduce_train`): the loss and the beta entry (rank 0), the norm (every
+        // block's share, added in rank order), the rules.
         double l = 0.0, e = 0.0;
-        for (int i = threadIdx.x; i < n; i += NT) {
-            l += (double)LT[soff + i];
-            e += (double)E1[soff + i];
+        if (rank == 0) {
+            for (int i = threadIdx.x; i < n; i += NT) {
+                l += (double)LT[soff + i];
+                e += (double)E1[soff + i];
+            }
+            l = block_sum<NT>(l, scratch);
+            e = block_sum<NT>(e, scratch);
         }
-        l = block_sum<NT>(l, scratch);
-        e = block_sum<NT>(e, scratch);
         sq = block_sum<NT>(sq, scratch);
-        if (threadIdx.x == 0) {
+        if (threadIdx.x == 0) bsq[0] = sq;
+        run_sync<CL>();
+        if (rank == 0 && threadIdx.x == 0) {
+            double total = bsq[0];
+            if (CL > 1) {
+                total = *cluster_peer(&bsq[0], 0);
+                for (int q = 1; q < CL; ++q) total += *cluster_peer(&bsq[0], q);
+            }
             const T gbeta = (T)e;
             g[plen - 1] = gbeta;
-            sq += (double)gbeta * (double)gbeta;
-            judge(r, l / n, sqrt(sq), on, diverged_at, loss, gnorm, scale, hyper, loss0, since,
+            total += (double)gbeta * (double)gbeta;
+            judge(r, l / n, sqrt(total), on, diverged_at, loss, gnorm, scale, hyper, loss0, since,
                   factor, window, epoch);
-            stop = on[r] == 0;
         }
-        __syncthreads();
-        if (stop) return;
+        // Rank 0's verdict (and clipping factor) is visible to every block; no block reads
+        // another's shared memory after this barrier, so any may leave.
+        run_sync<CL>();
+        if (((volatile int *)on)[r] == 0) return;
     }
 }

@@ -11,6 +11,8 @@
 //!   `$XDG_CACHE_HOME/shatter/cuda` or `~/.cache/shatter/cuda`; `off` compiles every time);
 //! - `SHATTER_CUDA_FUSED=0`: train epoch by epoch in separate kernels instead of the fused
 //!   kernel that trains whole record intervals;
+//! - `SHATTER_CUDA_CLUSTERS=0`: train every run in one block of the fused kernel, instead of
+//!   splitting the largest over a thread-block cluster (sm_90 and newer);
 //! - `SHATTER_CUDA_SYNC=1`: synchronise after every kernel launch, so that a fault is reported
 //!   by the kernel that caused it (slow; for debugging);
 //! - `LD_LIBRARY_PATH`, `CUDA_PATH`, `CUDA_HOME`, `VIRTUAL_ENV`, `CONDA_PREFIX`, `PYTHONPATH`:

@@ -310,6 +310,76 @@ impl<T: Float> Packed<T> {
     }
 }
 
+/// Cluster sizes of the fused kernel the device can launch (`fused_cN_k`, sm_90 and newer).
+pub(crate) const CLUSTERS: &[usize] = &[2, 4, 8];
+
+/// How long one block of the fused kernel takes for a run of layout `l` in a cluster of `cl`
+/// blocks of `threads` threads, in (sample, neuron, coordinate) passes of its slowest thread:
+/// every thread loops over all samples for each of its neurons.
+fn block_work(l: &RunLayout, threads: usize, cl: usize) -> usize {
+    l.n.max(1) * l.k.div_ceil(threads * cl).max(1) * (l.dp + 2)
+}
+
+/// The number of blocks (a thread-block cluster of 1, 2, 4 or 8) that trains each run of `runs`
+/// in the fused kernel, so that the batch finishes as early as the device allows. The batch
+/// takes at least as long as its slowest block, and at least its whole work spread over the
+/// `capacity` blocks the device holds at once. Starting from one block each, the run whose
+/// block is slowest doubles its cluster while its block is slower than that spread-out share,
+/// doubling shortens it (it has neurons beyond its blocks' threads), and the cluster stays
+/// within `max_cluster` (1 where the device has no clusters) and within `capacity`; then the
+/// next slowest, and so on. The plan stops at the first run that should not split: splitting a
+/// faster one would not make the batch faster.
+pub(crate) fn cluster_sizes(
+    runs: &[RunLayout],
+    threads: usize,
+    capacity: usize,
+    max_cluster: usize,
+) -> Vec<usize> {
+    let mut sizes = vec![1; runs.len()];
+    loop {
+        let Some((r, l)) = runs.iter().enumerate().max_by(|(a, la), (b, lb)| {
+            block_work(la, threads, sizes[*a])
+                .cmp(&block_work(lb, threads, sizes[*b]))
+                .then(b.cmp(a))
+        }) else {
+            return sizes;
+        };
+        let cl = sizes[r];
+        let slowest = block_work(l, threads, cl);
+        let total: usize = runs
+            .iter()
+            .zip(&sizes)
+            .map(|(l, &c)| c * block_work(l, threads, c))
+            .sum();
+        let share = total.div_ceil(capacity.max(1));
+        let shorter = block_work(l, threads, 2 * cl) < slowest;
+        if slowest <= share || 2 * cl > max_cluster.min(capacity) || !shorter {
+            return sizes;
+        }
+        sizes[r] = 2 * cl;
+    }
+}
+
+impl Group {
+    /// The group's runs by cluster size (`sizes[r]` blocks for run `r`), each list in the
+    /// group's order, the sizes ascending.
+    pub fn by_cluster(&self, sizes: &[usize]) -> Vec<(usize, Vec<i32>)> {
+        let mut out: Vec<(usize, Vec<i32>)> = Vec::new();
+        for cl in std::iter::once(1).chain(CLUSTERS.iter().copied()) {
+            let runs: Vec<i32> = self
+                .members
+                .iter()
+                .copied()
+                .filter(|&r| sizes[r as usize] == cl)
+                .collect();
+            if !runs.is_empty() {
+                out.push((cl, runs));
+            }
+        }
+        out
+    }
+}
+
 fn push_padded<T: Float>(x: &[T], d: usize, dp: usize, out: &mut Vec<T>) {
     for row in x.chunks_exact(d) {
         out.extend_from_slice(row);
@@ -360,6 +430,70 @@ mod tests {
             x: (0..n * d).map(|i| i as f64 + 0.5).collect(),
             y: (0..n).map(|i| -(i as f64)).collect(),
         }
+    }
+
+    fn layout(n: usize, k: usize, dp: usize) -> RunLayout {
+        RunLayout {
+            d: dp,
+            dp,
+            k,
+            n,
+            nt: 0,
+            bias: true,
+            activation: Activation::Relu,
+            x_off: 0,
+            s_off: 0,
+            tx_off: 0,
+            ts_off: 0,
+            p_off: 0,
+            plen: dp * k + 2 * k + 1,
+        }
+    }
+
+    #[test]
+    fn the_slowest_runs_split_into_clusters_while_they_bound_the_batch() {
+        // Cod's largest run (n = 512, K = 2048) beside small ones, 512 threads a block: it
+        // takes 4 blocks (one neuron a thread); 8 would not shorten its block.
+        let runs = [
+            layout(512, 2048, 5),
+            layout(32, 128, 5),
+            layout(128, 512, 5),
+        ];
+        assert_eq!(cluster_sizes(&runs, 512, 132, 8), vec![4, 1, 1]);
+        // No clusters on the device: one block each.
+        assert_eq!(cluster_sizes(&runs, 512, 132, 1), vec![1, 1, 1]);
+        // A cluster never exceeds the blocks the device holds at once.
+        assert_eq!(cluster_sizes(&runs, 512, 3, 8), vec![2, 1, 1]);
+        assert_eq!(cluster_sizes(&runs, 512, 1, 8), vec![1, 1, 1]);
+        // Eight equal runs on eight blocks' room: their total work bounds the batch, so none
+        // splits; with room for sixteen, each takes two.
+        let eight = vec![layout(512, 2048, 5); 8];
+        assert_eq!(cluster_sizes(&eight, 512, 8, 8), vec![1; 8]);
+        assert_eq!(cluster_sizes(&eight, 512, 16, 8), vec![2; 8]);
+        // Two equal large runs split alike; the cap on the cluster size holds.
+        let twins = [layout(1024, 8192, 3), layout(1024, 8192, 3)];
+        assert_eq!(cluster_sizes(&twins, 256, 100, 8), vec![8, 8]);
+        assert_eq!(cluster_sizes(&twins, 256, 100, 4), vec![4, 4]);
+        // The plan stops at the first run that cannot split: the small run stays whole.
+        let mixed = [layout(64, 256, 3), layout(40, 600, 3)];
+        assert_eq!(cluster_sizes(&mixed, 256, 10, 8), vec![1, 4]);
+        assert!(cluster_sizes(&[], 256, 10, 8).is_empty());
+    }
+
+    #[test]
+    fn a_group_lists_its_runs_by_cluster_size_in_its_order() {
+        let g = Group {
+            dp: 3,
+            activation: Activation::Relu,
+            sample_tiles: Vec::new(),
+            test_tiles: Vec::new(),
+            neuron_tiles: Vec::new(),
+            members: vec![3, 0, 2, 1],
+        };
+        assert_eq!(
+            g.by_cluster(&[1, 4, 4, 1]),
+            vec![(1, vec![3, 0]), (4, vec![2, 1])]
+        );
     }
 
     #[test]

@@ -81,10 +81,17 @@ struct Group {
     tests: usize,
     neuron_tiles: CudaSlice<i32>,
     neurons: usize,
-    /// The group's runs, one block each of the fused kernel.
-    members: CudaSlice<i32>,
-    blocks: usize,
-    /// The stream its fused launches run on, beside the other groups'.
+    /// The group's launches of the fused kernel, one per cluster size its runs take.
+    fused: Vec<Fused>,
+}
+
+/// One launch of the fused kernel: the runs trained by clusters of `cluster` blocks.
+struct Fused {
+    kernel: cudarc::driver::CudaFunction,
+    cluster: usize,
+    runs: CudaSlice<i32>,
+    count: usize,
+    /// The stream it runs on, beside the other launches'.
     lane: Arc<CudaStream>,
 }
 
@@ -204,6 +211,37 @@ fn grid(blocks: usize) -> LaunchConfig {
     }
 }
 
+/// The cluster size of every run of `p` in the fused kernel ([`crate::pack::cluster_sizes`]),
+/// for as many blocks as the device holds at once: its multiprocessors times the fused kernel's
+/// resident blocks per multiprocessor (`SHATTER_CUDA_CLUSTERS=0`: one block per run).
+fn cluster_plan<T: GpuFloat>(
+    stream: &Arc<CudaStream>,
+    cache: &mut Cache,
+    p: &Packed<T>,
+) -> Result<Vec<usize>, GpuError> {
+    let off = std::env::var("SHATTER_CUDA_CLUSTERS").is_ok_and(|v| v == "0");
+    let max = if off { 1 } else { cache.max_cluster()? };
+    if max == 1 || p.groups.is_empty() {
+        return Ok(vec![1; p.runs.len()]);
+    }
+    let sms = stream
+        .context()
+        .attribute(
+            cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+        )
+        .map_err(driver)?;
+    let threads = crate::compile::fused_threads(T::CUDA);
+    let g = &p.groups[0];
+    let per_sm = cache
+        .tiled::<T>(g.dp, g.activation)?
+        .fused
+        .occupancy_max_active_blocks_per_multiprocessor(threads as u32, 0, None)
+        .map_err(driver)?
+        .max(1);
+    let capacity = sms.max(1) as usize * per_sm as usize;
+    Ok(crate::pack::cluster_sizes(&p.runs, threads, capacity, max))
+}
+
 impl<T: GpuFloat> Device<T> {
     fn new(stream: Arc<CudaStream>, cache: &mut Cache, p: &Packed<T>) -> Result<Self, GpuError> {
         let s = &stream;
@@ -218,10 +256,25 @@ impl<T: GpuFloat> Device<T> {
         let wanted: Vec<_> = p.groups.iter().map(|g| (g.dp, g.activation)).collect();
         cache.prepare::<T>(&wanted)?;
         let common = cache.common::<T>()?;
+        let clusters = cluster_plan::<T>(&stream, cache, p)?;
         let mut groups = Vec::with_capacity(p.groups.len());
         for g in &p.groups {
+            let kernels = cache.tiled::<T>(g.dp, g.activation)?;
+            let mut fused = Vec::new();
+            for (cluster, runs) in g.by_cluster(&clusters) {
+                let kernel = kernels.fused_for(cluster).cloned().ok_or_else(|| {
+                    GpuError::Driver(format!("no fused kernel for clusters of {cluster} blocks"))
+                })?;
+                fused.push(Fused {
+                    kernel,
+                    cluster,
+                    runs: up(&runs)?,
+                    count: runs.len(),
+                    lane: stream.fork().map_err(driver)?,
+                });
+            }
             groups.push(Group {
-                kernels: cache.tiled::<T>(g.dp, g.activation)?,
+                kernels,
                 label: format!("{}, d = {}, {:?}", T::CUDA, g.dp, g.activation).to_lowercase(),
                 sample_tiles: up(&g.sample_tiles)?,
                 samples: g.sample_tiles.len() / 2,
@@ -229,9 +282,7 @@ impl<T: GpuFloat> Device<T> {
                 tests: g.test_tiles.len() / 2,
                 neuron_tiles: up(&g.neuron_tiles)?,
                 neurons: g.neuron_tiles.len() / 2,
-                members: up(&g.members)?,
-                blocks: g.members.len(),
-                lane: stream.fork().map_err(driver)?,
+                fused,
             });
         }
         let runs = p.runs.len();
@@ -332,53 +383,57 @@ impl<T: GpuFloat> Device<T> {
         launched(&s, self.sync, "reduce_train_k", r)
     }
 
-    /// Epochs `from..=to` of every run still on in the fused kernel: one launch per group, the
-    /// groups on streams of their own that wait for the main stream's work, and that the main
-    /// stream waits for.
+    /// Epochs `from..=to` of every run still on in the fused kernel: one launch per group and
+    /// cluster size, each on a stream of its own that waits for the main stream's work, and that
+    /// the main stream waits for.
     fn launch_fused(&mut self, from: usize, to: usize, step_first: bool) -> Result<(), GpuError> {
         let (factor, window) = (BLOW_UP_FACTOR, BLOW_UP_EPOCHS as i32);
         let (from, to, first) = (from as i32, to as i32, step_first as i32);
         for g in &self.groups {
-            if g.blocks == 0 {
-                continue;
+            for f in &g.fused {
+                f.lane.join(&self.stream).map_err(driver)?;
+                let mut b = f.lane.launch_builder(&f.kernel);
+                b.arg(&self.meta)
+                    .arg(&f.runs)
+                    .arg(&self.x)
+                    .arg(&self.y)
+                    .arg(&mut self.params)
+                    .arg(&mut self.grad)
+                    .arg(&mut self.velocity)
+                    .arg(&mut self.e1)
+                    .arg(&mut self.e2)
+                    .arg(&mut self.lt)
+                    .arg(&mut self.on)
+                    .arg(&mut self.diverged_at)
+                    .arg(&mut self.loss)
+                    .arg(&mut self.gnorm)
+                    .arg(&mut self.scale)
+                    .arg(&self.hyper)
+                    .arg(&mut self.loss0)
+                    .arg(&mut self.since)
+                    .arg(&factor)
+                    .arg(&window)
+                    .arg(&from)
+                    .arg(&to)
+                    .arg(&first);
+                // SAFETY: as for every launch here; the launches' runs are disjoint, so the
+                // blocks of launches running side by side write disjoint parts of each buffer.
+                // The clustered kernels' cluster size is compiled in; the grid is a multiple.
+                let cfg = LaunchConfig {
+                    block_dim: (crate::compile::fused_threads(T::CUDA) as u32, 1, 1),
+                    ..grid(f.count * f.cluster)
+                };
+                let r = unsafe { b.launch(cfg) };
+                let name = match f.cluster {
+                    1 => "fused_k".to_string(),
+                    cl => format!("fused_c{cl}_k"),
+                };
+                launched(&f.lane, self.sync, &format!("{name} ({})", g.label), r)?;
             }
-            g.lane.join(&self.stream).map_err(driver)?;
-            let mut b = g.lane.launch_builder(&g.kernels.fused);
-            b.arg(&self.meta)
-                .arg(&g.members)
-                .arg(&self.x)
-                .arg(&self.y)
-                .arg(&mut self.params)
-                .arg(&mut self.grad)
-                .arg(&mut self.velocity)
-                .arg(&mut self.e1)
-                .arg(&mut self.e2)
-                .arg(&mut self.lt)
-                .arg(&mut self.on)
-                .arg(&mut self.diverged_at)
-                .arg(&mut self.loss)
-                .arg(&mut self.gnorm)
-                .arg(&mut self.scale)
-                .arg(&self.hyper)
-                .arg(&mut self.loss0)
-                .arg(&mut self.since)
-                .arg(&factor)
-                .arg(&window)
-                .arg(&from)
-                .arg(&to)
-                .arg(&first);
-            // SAFETY: as for every launch here; the groups' runs are disjoint, so the blocks of
-            // launches running side by side write disjoint parts of each buffer.
-            let cfg = LaunchConfig {
-                block_dim: (crate::compile::fused_threads(T::CUDA) as u32, 1, 1),
-                ..grid(g.blocks)
-            };
-            let r = unsafe { b.launch(cfg) };
-            launched(&g.lane, self.sync, &format!("fused_k ({})", g.label), r)?;
         }
         for g in &self.groups {
-            if g.blocks > 0 {
-                self.stream.join(&g.lane).map_err(driver)?;
+            for f in &g.fused {
+                self.stream.join(&f.lane).map_err(driver)?;
             }
         }
         Ok(())

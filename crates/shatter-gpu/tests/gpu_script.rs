@@ -9,12 +9,13 @@ use std::process::Command;
 
 const SCRIPT: &str = include_str!("../../../bench/gpu.sh");
 
-const STAGES: [&str; 9] = [
+const STAGES: [&str; 10] = [
     "env",
     "tests",
     "sanitizer",
     "reproduce-cod",
     "reproduce-cod-warm",
+    "reproduce-cod-one-block",
     "reproduce-cod-unfused",
     "reproduce-shattering",
     "torch-graph",
@@ -58,7 +59,7 @@ fn gpu_script_records_every_stage_without_a_gpu() {
     executable(&bundle.join("test-hangs"), "#!/bin/sh\nsleep 300\n");
     executable(
         &bundle.join("shatter"),
-        "#!/bin/sh\nhead -c 200000 /dev/zero | tr '\\0' x\necho\necho \"cache=${SHATTER_CUDA_CACHE:+set} fused=${SHATTER_CUDA_FUSED:-default}\"\necho 'no CUDA device here' >&2\nexit 3\n",
+        "#!/bin/sh\nhead -c 200000 /dev/zero | tr '\\0' x\necho\necho \"cache=${SHATTER_CUDA_CACHE:+set} fused=${SHATTER_CUDA_FUSED:-default} clusters=${SHATTER_CUDA_CLUSTERS:-default}\"\necho 'no CUDA device here' >&2\nexit 3\n",
     );
     let out = root.join("out");
     let scratch = root.join("tmp");
@@ -109,11 +110,13 @@ fn gpu_script_records_every_stage_without_a_gpu() {
         .map(|e| e.unwrap())
         .collect();
     assert!(files.len() <= 6, "{} files", files.len());
+    // The largest file, reproduce.txt, holds five stages' output cut to 2000 bytes each, and
+    // their headers.
     for f in &files {
         let meta = f.metadata().unwrap();
         assert!(meta.is_file(), "{:?} is not a plain file", f.file_name());
         assert!(
-            meta.len() < 10_000,
+            meta.len() < 5 * (2000 + 200),
             "{:?}: {} bytes",
             f.file_name(),
             meta.len()
@@ -130,17 +133,29 @@ fn gpu_script_records_every_stage_without_a_gpu() {
     );
     assert!(reproduce.contains("no CUDA device here"), "{reproduce}");
     assert!(reproduce.contains("cod wall_seconds"), "{reproduce}");
-    // cod runs with a kernel cache of its own, then again with the per-epoch kernels.
+    // cod runs with a kernel cache of its own, then with one block per run, then with the
+    // per-epoch kernels.
     let unfused = reproduce
         .split("=== ")
         .find(|s| s.starts_with("reproduce-cod-unfused"))
         .expect("the unfused stage");
     assert!(unfused.contains("cache=set fused=0"), "{unfused}");
+    let one_block = reproduce
+        .split("=== ")
+        .find(|s| s.starts_with("reproduce-cod-one-block"))
+        .expect("the one-block stage");
+    assert!(
+        one_block.contains("fused=default clusters=0"),
+        "{one_block}"
+    );
     let warm = reproduce
         .split("=== ")
         .find(|s| s.starts_with("reproduce-cod-warm"))
         .expect("the warm stage");
-    assert!(warm.contains("cache=set fused=default"), "{warm}");
+    assert!(
+        warm.contains("cache=set fused=default clusters=default"),
+        "{warm}"
+    );
     let env = std::fs::read_to_string(out.join("env.txt")).unwrap();
     assert!(env.contains("LD_LIBRARY_PATH="), "{env}");
     let torch = std::fs::read_to_string(out.join("torch.txt")).unwrap();

@@ -1,7 +1,8 @@
 // Test harness: reads a packed batch (written by the Rust test `emulator::tests`), runs one
 // epoch of every kernel in double precision on the host (shim.h), and writes the buffers back.
 // `harness DIR fused float|double EPOCHS` instead trains every run for EPOCHS epochs with the
-// fused kernel, in two launches (epochs 0..2, then 3..EPOCHS with the update first).
+// fused kernel, in two launches (epochs 0..2, then 3..EPOCHS with the update first), each run in
+// a cluster of as many blocks as `groupK_c.bin` says.
 #include "shim.h"
 #include "../kernels.cu"
 #include <cstdio>
@@ -72,12 +73,26 @@ static std::vector<T> as(const std::vector<double> &v) { return std::vector<T>(v
 template <typename T>
 static std::vector<double> back(const std::vector<T> &v) { return std::vector<double>(v.begin(), v.end()); }
 
-template <typename T, int D, int ACT>
-static void fused_stage(const std::vector<i64> &meta, const std::vector<int> &runs, const std::vector<T> &x, const std::vector<T> &y, std::vector<T> &p, std::vector<T> &g, std::vector<T> &v, std::vector<T> &e1, std::vector<T> &e2, std::vector<T> &lt, std::vector<int> &on, std::vector<int> &div, std::vector<double> &loss, std::vector<double> &gnorm, std::vector<double> &scale, const std::vector<double> &hyper, std::vector<double> &loss0, std::vector<int> &since, int from, int to, int step_first) {
+template <typename T, int D, int ACT, int CL>
+static void fused_launch(const std::vector<i64> &meta, const std::vector<int> &runs, const std::vector<T> &x, const std::vector<T> &y, std::vector<T> &p, std::vector<T> &g, std::vector<T> &v, std::vector<T> &e1, std::vector<T> &e2, std::vector<T> &lt, std::vector<int> &on, std::vector<int> &div, std::vector<double> &loss, std::vector<double> &gnorm, std::vector<double> &scale, const std::vector<double> &hyper, std::vector<double> &loss0, std::vector<int> &since, int from, int to, int step_first) {
     if (runs.empty()) return;
     // The block size of the device (`fused_threads` in compile.rs).
     constexpr int NT = sizeof(T) == 4 ? 512 : 256;
-    launch((int)runs.size(), [&] { fused<T, D, ACT, NT>(meta.data(), runs.data(), x.data(), y.data(), p.data(), g.data(), v.data(), e1.data(), e2.data(), lt.data(), on.data(), div.data(), loss.data(), gnorm.data(), scale.data(), hyper.data(), loss0.data(), since.data(), 10.0, 100, from, to, step_first); }, NT);
+    launch_clusters((int)runs.size() * CL, CL, [&] { fused<T, D, ACT, NT, CL>(meta.data(), runs.data(), x.data(), y.data(), p.data(), g.data(), v.data(), e1.data(), e2.data(), lt.data(), on.data(), div.data(), loss.data(), gnorm.data(), scale.data(), hyper.data(), loss0.data(), since.data(), 10.0, 100, from, to, step_first); }, NT);
+}
+
+// One launch per cluster size of the group's runs (`cluster[i]` blocks for run `members[i]`).
+template <typename T, int D, int ACT>
+static void fused_stage(const std::vector<i64> &meta, const std::vector<int> &members, const std::vector<int> &cluster, const std::vector<T> &x, const std::vector<T> &y, std::vector<T> &p, std::vector<T> &g, std::vector<T> &v, std::vector<T> &e1, std::vector<T> &e2, std::vector<T> &lt, std::vector<int> &on, std::vector<int> &div, std::vector<double> &loss, std::vector<double> &gnorm, std::vector<double> &scale, const std::vector<double> &hyper, std::vector<double> &loss0, std::vector<int> &since, int from, int to, int step_first) {
+    for (int cl : {1, 2, 4, 8}) {
+        std::vector<int> runs;
+        for (size_t i = 0; i < members.size(); ++i) {
+            if (cluster[i] == cl) runs.push_back(members[i]);
+        }
+#define LAUNCH(CC) if (cl == CC) fused_launch<T, D, ACT, CC>(meta, runs, x, y, p, g, v, e1, e2, lt, on, div, loss, gnorm, scale, hyper, loss0, since, from, to, step_first);
+        LAUNCH(1) LAUNCH(2) LAUNCH(4) LAUNCH(8)
+#undef LAUNCH
+    }
 }
 
 template <typename T>
@@ -95,17 +110,18 @@ static int run_fused(const std::string &dir, int epochs) {
     std::ifstream groups(dir + "groups.txt");
     int dp, act, count = 0;
     std::vector<std::array<int, 2>> kinds;
-    std::vector<std::vector<int>> members;
+    std::vector<std::vector<int>> members, clusters;
     while (groups >> dp >> act) {
         kinds.push_back({dp, act});
-        members.push_back(load<int>(dir + "group" + std::to_string(count++) + "_r.bin"));
+        members.push_back(load<int>(dir + "group" + std::to_string(count) + "_r.bin"));
+        clusters.push_back(load<int>(dir + "group" + std::to_string(count++) + "_c.bin"));
     }
     const int split = epochs < 2 ? epochs : 2;
     const int spans[2][3] = {{0, split, 0}, {split + 1, epochs, 1}};
     for (const auto &span : spans) {
         if (span[0] > span[1]) continue;
         for (size_t k = 0; k < kinds.size(); ++k) {
-#define CASE(DD, AA) if (kinds[k][0] == DD && kinds[k][1] == AA) { fused_stage<T, DD, AA>(meta, members[k], x, y, p, g, v, e1, e2, lt, on, div, loss, gnorm, scale, hyper, loss0, since, span[0], span[1], span[2]); continue; }
+#define CASE(DD, AA) if (kinds[k][0] == DD && kinds[k][1] == AA) { fused_stage<T, DD, AA>(meta, members[k], clusters[k], x, y, p, g, v, e1, e2, lt, on, div, loss, gnorm, scale, hyper, loss0, since, span[0], span[1], span[2]); continue; }
             CASE(1, 0) CASE(1, 1) CASE(3, 0) CASE(3, 1) CASE(20, 0) CASE(20, 1) CASE(96, 0)
 #undef CASE
             std::fprintf(stderr, "no instantiation for d = %d, activation %d\n", kinds[k][0], kinds[k][1]);

@@ -1,8 +1,10 @@
 //! Checks the CUDA kernels on machines without a GPU: `harness.cpp` compiles `kernels.cu` as
-//! host C++ with `shim.h` (blocks of 256 threads, barriers for `__syncthreads`, statics for
-//! shared memory) and runs one epoch of every kernel, in double precision, on a batch packed
-//! by `pack.rs`. The test compares the results with the CPU engine. Needs a C++20 compiler
-//! (`c++`, or `$CXX`).
+//! host C++ with `shim.h` (blocks of 256 threads, barriers for `__syncthreads`, statics or a
+//! per-block arena for shared memory, the blocks of a thread-block cluster at the same time)
+//! and runs one epoch of every kernel, in double precision, on a batch packed by `pack.rs`, or
+//! trains it for a few epochs with the fused kernel (one block or a cluster per run) in either
+//! precision. The tests compare the results with the CPU engine. Needs a C++20 compiler (`c++`,
+//! or `$CXX`).
 
 #[cfg(test)]
 mod tests {
@@ -402,7 +404,9 @@ mod tests {
 
     /// Writes the batch files the harness reads (`meta.bin`, `x.bin`, ..., `groups.txt` and
     /// each group's tiles and members).
-    fn write_batch(dir: &Path, packed: &Packed<f64>, on: &[i32]) {
+    /// Writes a packed batch for the harness; `clusters[r]` blocks train run `r` in the fused
+    /// kernel.
+    fn write_batch(dir: &Path, packed: &Packed<f64>, on: &[i32], clusters: &[usize]) {
         write(dir, "meta.bin", &packed.meta);
         write(dir, "hyper.bin", &packed.hyper);
         write(dir, "x.bin", &packed.x);
@@ -423,6 +427,12 @@ mod tests {
             write(dir, &format!("group{g}_t.bin"), &group.test_tiles);
             write(dir, &format!("group{g}_n.bin"), &group.neuron_tiles);
             write(dir, &format!("group{g}_r.bin"), &group.members);
+            let sizes: Vec<i32> = group
+                .members
+                .iter()
+                .map(|&r| clusters[r as usize] as i32)
+                .collect();
+            write(dir, &format!("group{g}_c.bin"), &sizes);
         }
         std::fs::write(dir.join("groups.txt"), groups).expect("temp dir is writable");
     }
@@ -516,7 +526,43 @@ mod tests {
                 0.9,
                 false,
             ),
-            // Diverges (a non-finite loss) inside the first launch.
+            // Trained by thread-block clusters (sizes below): more neurons than a block's
+            // threads, with blocks of the cluster that own none; momentum; no bias, GELU, mse
+            // and clipping; and more samples than one chunk of the cluster's sums (1024).
+            case(
+                3,
+                600,
+                80,
+                true,
+                Activation::Relu,
+                Loss::Square,
+                None,
+                0.9,
+                false,
+            ),
+            case(
+                3,
+                520,
+                60,
+                false,
+                Activation::Gelu,
+                Loss::Mse,
+                Some(0.5),
+                0.0,
+                false,
+            ),
+            case(
+                1,
+                8,
+                1100,
+                true,
+                Activation::Relu,
+                Loss::Mse,
+                None,
+                0.0,
+                false,
+            ),
+            // Diverges (a non-finite loss) inside the first launch, in a cluster of 2.
             case(
                 3,
                 12,
@@ -543,6 +589,14 @@ mod tests {
         ];
         let (diverging, off) = (cases.len() - 2, cases.len() - 1);
         cases[diverging].cfg.lr = 1e150;
+        // Blocks per run in the fused kernel: clusters of 4 and 2 for the wide runs (in f32,
+        // 512 threads a block, two of the four blocks of run 7 and one of the two of run 8 own
+        // neurons; in f64, 256 threads, three of four and both), 2 for the long and the
+        // diverging run.
+        let mut clusters = vec![1; cases.len()];
+        for (r, cl) in [(7, 4), (8, 2), (9, 2), (diverging, 2)] {
+            clusters[r] = cl;
+        }
         for c in &mut cases {
             c.cfg.epochs = EPOCHS;
         }
@@ -573,7 +627,7 @@ mod tests {
         drop(runs);
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path();
-        write_batch(dir, &packed, &on);
+        write_batch(dir, &packed, &on, &clusters);
         let exe = build_harness(&cxx, dir);
         let ran = Command::new(&exe)
             .arg(dir)
