@@ -911,8 +911,10 @@ fn streaming_forward_block<F: Float, A: Act, const R: usize>(
                 }
             }
         }
-        for r in 0..R {
-            for l in 0..LANES {
+        // Lanes outermost: LLVM unrolls the short loop over samples and vectorises the lanes
+        // (with samples outermost it vectorised across samples, with gathers and scatters).
+        for l in 0..LANES {
+            for r in 0..R {
                 p[r][l] = vt[l].mul_add(A::value(acc[r][l]), p[r][l]);
             }
         }
@@ -1014,10 +1016,22 @@ impl<F: Float, const D: usize> GradTile<F, D> {
                 cf[l] = e * self.vt[l] * s1;
                 self.gb[l] += cf[l];
             }
-            for j in 0..D {
-                let xv = xs[r * D + j];
+            // The same operations in either loop order. With rows outermost LLVM vectorises
+            // across the rows at D = 7, 8 and 12 (gathers and scatters, 3-5x slower); with lanes
+            // outermost it does so across samples at other D. Measured with LLVM of rustc 1.95
+            // (BENCHMARKS.md).
+            if D == 7 || D == 8 || D == 12 {
                 for l in 0..LANES {
-                    self.gw[j][l] = xv.mul_add(cf[l], self.gw[j][l]);
+                    for j in 0..D {
+                        self.gw[j][l] = xs[r * D + j].mul_add(cf[l], self.gw[j][l]);
+                    }
+                }
+            } else {
+                for j in 0..D {
+                    let xv = xs[r * D + j];
+                    for l in 0..LANES {
+                        self.gw[j][l] = xv.mul_add(cf[l], self.gw[j][l]);
+                    }
                 }
             }
         }
