@@ -406,6 +406,10 @@ fn streaming_loss_and_gradient<F: Float>(
 /// data of the last [`forward`] (SCIENCE.md section 3: `1/n J^T diag(l'') J + 1/n sum_i l'_i
 /// Hess f(x_i)`). About the cost of one gradient (`4 n K d + 12 n K` flops); allocates nothing.
 /// With biases off, the `b` block of `dir` is ignored and that of `out` is zero.
+///
+/// Problems the streaming gradient takes (`1 <= d <=` [`FUSED_MAX_D`], at least 65536 (sample,
+/// neuron) pairs) recompute the pre-activations and their directional derivatives in registers
+/// instead of reading them from `ws` ([`streaming_hvp`]), with the same bits.
 pub fn hvp<F: Float>(
     net: &Network<F>,
     data: &Dataset<F>,
@@ -418,6 +422,22 @@ pub fn hvp<F: Float>(
         ws.ready && dir.len() == s.len() && out.len() == s.len(),
         "hvp needs a forward at the same network"
     );
+    if s.d <= FUSED_MAX_D && s.d > 0 && ws.n * s.width >= STREAMING_MIN_PAIRS {
+        streaming_hvp(net, data, ws, dir, out);
+    } else {
+        stored_hvp(net, data, ws, dir, out);
+    }
+}
+
+/// [`hvp`] from the pre-activations the last [`forward`] stored in `ws`.
+fn stored_hvp<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    ws: &mut Workspace<F>,
+    dir: &[F],
+    out: &mut [F],
+) {
+    let s = net.shape;
     let n = ws.n;
     let par = parallel(&s, n);
     let x = &data.x[..];
@@ -445,15 +465,7 @@ pub fn hvp<F: Float>(
             jvp_chunk::<F, Gelu>(x, n, s.d, dwt, s.width, db, v, dv, ch)
         }),
     }
-    let mut obeta = F::zero();
-    for i in 0..n {
-        let mut jv = dbeta;
-        for ch in &ws.chunks {
-            jv += ch.part[i];
-        }
-        ws.q[i] = ws.e2[i] * jv;
-        obeta += ws.q[i];
-    }
+    let obeta = directional_curvature(ws, n, dbeta);
     let (q, e1) = (&ws.q[..n], &ws.e1[..n]);
     match s.activation {
         Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
@@ -466,6 +478,97 @@ pub fn hvp<F: Float>(
     scatter(&s, &ws.chunks, out);
     out[s.beta_offset()] = obeta;
     s.project(out);
+}
+
+/// `q_i = l''_i (J dir)_i` from the chunks' partial Jacobian-vector products (added in chunk
+/// order after `dbeta`) into `ws.q`; returns the product's `beta` entry, `sum_i q_i`.
+fn directional_curvature<F: Float>(ws: &mut Workspace<F>, n: usize, dbeta: F) -> F {
+    let mut obeta = F::zero();
+    for i in 0..n {
+        let mut jv = dbeta;
+        for ch in &ws.chunks {
+            jv += ch.part[i];
+        }
+        ws.q[i] = ws.e2[i] * jv;
+        obeta += ws.q[i];
+    }
+    obeta
+}
+
+/// [`hvp`] in two streaming passes with the bits of [`stored_hvp`]: the Jacobian-vector pass
+/// keeps each block of pre-activations `z` and directional pre-activations `u = dW x + db` in
+/// registers, and the backward pass recomputes both (`2 d` multiply-adds per pair) with the
+/// product's weight rows of a 16-neuron tile in registers. Reads `ws.e1` and `ws.e2` of the last
+/// [`forward`], not its pre-activations, and leaves `ws.u` untouched.
+fn streaming_hvp<F: Float>(
+    net: &Network<F>,
+    data: &Dataset<F>,
+    ws: &mut Workspace<F>,
+    dir: &[F],
+    out: &mut [F],
+) {
+    let s = net.shape;
+    let n = ws.n;
+    let par = parallel(&s, n);
+    let x = &data.x[..];
+    let (wt, b, v) = (net.wt(), net.b(), net.v());
+    let dwt = &dir[..s.b_offset()];
+    let zeros = vec![F::zero(); s.width];
+    let db = if s.bias {
+        &dir[s.b_offset()..s.v_offset()]
+    } else {
+        &zeros[..]
+    };
+    let dv = &dir[s.v_offset()..s.beta_offset()];
+    let dbeta = dir[s.beta_offset()];
+    let k = s.width;
+    let tiles = StreamTiles {
+        wt,
+        dwt,
+        b,
+        db,
+        v,
+        dv,
+        width: k,
+    };
+    match s.activation {
+        Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            streaming_jvp_chunk::<F, Relu>(x, n, s.d, &tiles, ch)
+        }),
+        Activation::Gelu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            streaming_jvp_chunk::<F, Gelu>(x, n, s.d, &tiles, ch)
+        }),
+    }
+    let obeta = directional_curvature(ws, n, dbeta);
+    let (q, e1) = (&ws.q[..n], &ws.e1[..n]);
+    match s.activation {
+        Activation::Relu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            with_const_d!(
+                s.d,
+                streaming_hvp_back_chunk::<F, Relu>(x, n, &tiles, q, e1, ch)
+            )
+        }),
+        Activation::Gelu => for_each_chunk(&mut ws.chunks, par, |ch| {
+            with_const_d!(
+                s.d,
+                streaming_hvp_back_chunk::<F, Gelu>(x, n, &tiles, q, e1, ch)
+            )
+        }),
+    }
+    scatter(&s, &ws.chunks, out);
+    out[s.beta_offset()] = obeta;
+    s.project(out);
+}
+
+/// The network's and the direction's parameter blocks the streaming product reads.
+struct StreamTiles<'a, F> {
+    wt: &'a [F],
+    dwt: &'a [F],
+    b: &'a [F],
+    db: &'a [F],
+    v: &'a [F],
+    dv: &'a [F],
+    width: usize,
 }
 
 /// Network outputs at every input of `data` (labels unused), written into `out`.
@@ -1038,6 +1141,192 @@ impl<F: Float, const D: usize> GradTile<F, D> {
     }
 }
 
+/// The Jacobian-vector pass of [`streaming_hvp`] for one chunk: blocks of [`SAMPLE_BLOCK`]
+/// samples recompute their `z` and `u` tiles (the operations of `affine_tiles`, in its order)
+/// and add `dv s(z) + v s'(z) u` to lane accumulators in registers across the chunk's tiles, as
+/// `jvp_chunk` adds them, in the same order.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+fn streaming_jvp_chunk<F: Float, A: Act>(
+    x: &[F],
+    n: usize,
+    d: usize,
+    t: &StreamTiles<'_, F>,
+    ch: &mut Chunk<F>,
+) {
+    let mut i0 = 0;
+    while i0 + SAMPLE_BLOCK <= n {
+        streaming_jvp_block::<F, A, SAMPLE_BLOCK>(x, i0, d, t, ch);
+        i0 += SAMPLE_BLOCK;
+    }
+    while i0 < n {
+        streaming_jvp_block::<F, A, 1>(x, i0, d, t, ch);
+        i0 += 1;
+    }
+    fold_lanes(&ch.lanes, &mut ch.part, n);
+}
+
+/// Samples `i0..i0 + R` of [`streaming_jvp_chunk`].
+#[inline(always)]
+fn streaming_jvp_block<F: Float, A: Act, const R: usize>(
+    x: &[F],
+    i0: usize,
+    d: usize,
+    t: &StreamTiles<'_, F>,
+    ch: &mut Chunk<F>,
+) {
+    let (k0, c, width) = (ch.k0, ch.c, t.width);
+    let xs = &x[i0 * d..(i0 + R) * d];
+    let mut p = [[F::zero(); LANES]; R];
+    let mut t0 = 0;
+    while t0 < c {
+        let len = LANES.min(c - t0);
+        let col = k0 + t0;
+        let (vt, dvt) = (load_tile(&t.v[col..], len), load_tile(&t.dv[col..], len));
+        let mut z = [load_tile(&t.b[col..], len); R];
+        let mut u = [load_tile(&t.db[col..], len); R];
+        for j in 0..d {
+            let w = weight_tile(t.wt, width, j, col, len);
+            let dw = weight_tile(t.dwt, width, j, col, len);
+            for r in 0..R {
+                let xv = xs[r * d + j];
+                for l in 0..LANES {
+                    z[r][l] = xv.mul_add(w[l], z[r][l]);
+                    u[r][l] = xv.mul_add(dw[l], u[r][l]);
+                }
+            }
+        }
+        // Lanes outermost, as in `streaming_forward_block`.
+        for l in 0..LANES {
+            for r in 0..R {
+                let (s0, s1, _) = A::derivatives(z[r][l]);
+                p[r][l] += dvt[l] * s0 + vt[l] * s1 * u[r][l];
+            }
+        }
+        t0 += len;
+    }
+    for r in 0..R {
+        let dst: &mut [F; LANES] = (&mut ch.lanes[(i0 + r) * LANES..(i0 + r + 1) * LANES])
+            .try_into()
+            .expect("a full tile");
+        *dst = p[r];
+    }
+}
+
+/// The backward pass of [`streaming_hvp`] for one chunk at input dimension `D`: per tile,
+/// blocks of [`RECOMPUTE_BLOCK`] samples recompute `z` and `u`, then each sample in order adds
+/// to the product's `v`, `b` and `D` weight rows exactly as `hvp_back_chunk` and `rows_block`
+/// do.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma"))]
+fn streaming_hvp_back_chunk<F: Float, A: Act, const D: usize>(
+    x: &[F],
+    n: usize,
+    t: &StreamTiles<'_, F>,
+    q: &[F],
+    e1: &[F],
+    ch: &mut Chunk<F>,
+) {
+    let (k0, c, width) = (ch.k0, ch.c, t.width);
+    let xs = &x.as_chunks::<D>().0[..n];
+    let mut t0 = 0;
+    while t0 < c {
+        let len = LANES.min(c - t0);
+        let col = k0 + t0;
+        let mut tile = HvpTile::<F, D> {
+            vt: load_tile(&t.v[col..], len),
+            dvt: load_tile(&t.dv[col..], len),
+            bt: load_tile(&t.b[col..], len),
+            dbt: load_tile(&t.db[col..], len),
+            w: [[F::zero(); LANES]; D],
+            dw: [[F::zero(); LANES]; D],
+            gv: [F::zero(); LANES],
+            gb: [F::zero(); LANES],
+            gw: [[F::zero(); LANES]; D],
+        };
+        for j in 0..D {
+            tile.w[j] = weight_tile(t.wt, width, j, col, len);
+            tile.dw[j] = weight_tile(t.dwt, width, j, col, len);
+        }
+        let mut i0 = 0;
+        while i0 + RECOMPUTE_BLOCK <= n {
+            let at = i0..i0 + RECOMPUTE_BLOCK;
+            tile.add_samples::<A, RECOMPUTE_BLOCK>(&xs[at.clone()], &q[at.clone()], &e1[at]);
+            i0 += RECOMPUTE_BLOCK;
+        }
+        while i0 < n {
+            tile.add_samples::<A, 1>(&xs[i0..i0 + 1], &q[i0..i0 + 1], &e1[i0..i0 + 1]);
+            i0 += 1;
+        }
+        ch.gv[t0..t0 + len].copy_from_slice(&tile.gv[..len]);
+        ch.gb[t0..t0 + len].copy_from_slice(&tile.gb[..len]);
+        for j in 0..D {
+            store_tile(&mut ch.gw[j * c + t0..], &tile.gw[j], len);
+        }
+        t0 += len;
+    }
+}
+
+/// One 16-neuron tile of [`streaming_hvp_back_chunk`]: the network's and the direction's `v`,
+/// `b` and `D` weight rows, and the product's accumulators.
+struct HvpTile<F, const D: usize> {
+    vt: [F; LANES],
+    dvt: [F; LANES],
+    bt: [F; LANES],
+    dbt: [F; LANES],
+    w: [[F; LANES]; D],
+    dw: [[F; LANES]; D],
+    gv: [F; LANES],
+    gb: [F; LANES],
+    gw: [[F; LANES]; D],
+}
+
+impl<F: Float, const D: usize> HvpTile<F, D> {
+    /// Adds the samples of inputs `xs`, curvature terms `qs` and loss derivatives `es` in order.
+    #[inline(always)]
+    fn add_samples<A: Act, const R: usize>(&mut self, xs: &[[F; D]], qs: &[F], es: &[F]) {
+        let xs: &[F] = xs.as_flattened();
+        let mut z = [self.bt; R];
+        let mut u = [self.dbt; R];
+        for j in 0..D {
+            for r in 0..R {
+                let xv = xs[r * D + j];
+                for l in 0..LANES {
+                    z[r][l] = xv.mul_add(self.w[j][l], z[r][l]);
+                    u[r][l] = xv.mul_add(self.dw[j][l], u[r][l]);
+                }
+            }
+        }
+        for r in 0..R {
+            let (qi, ei) = (qs[r], es[r]);
+            let mut cf = [F::zero(); LANES];
+            for l in 0..LANES {
+                let (s0, s1, s2) = A::derivatives(z[r][l]);
+                self.gv[l] += qi * s0 + ei * s1 * u[r][l];
+                let mut coef = (qi * self.vt[l] + ei * self.dvt[l]) * s1;
+                if A::CURVED {
+                    coef += ei * self.vt[l] * s2 * u[r][l];
+                }
+                cf[l] = coef;
+                self.gb[l] += coef;
+            }
+            // The loop order of `GradTile::add_samples`, for the same reason.
+            if D == 7 || D == 8 || D == 12 {
+                for l in 0..LANES {
+                    for j in 0..D {
+                        self.gw[j][l] = xs[r * D + j].mul_add(cf[l], self.gw[j][l]);
+                    }
+                }
+            } else {
+                for j in 0..D {
+                    let xv = xs[r * D + j];
+                    for l in 0..LANES {
+                        self.gw[j][l] = xv.mul_add(cf[l], self.gw[j][l]);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1359,6 +1648,58 @@ mod tests {
             for case in Case::grid(d as u64 + 40, d, width, n) {
                 assert_fused_bits::<f64>(&case);
                 assert_fused_bits::<f32>(&case);
+            }
+        }
+    }
+
+    /// The streaming Hessian-vector product against the one from stored pre-activations, bit
+    /// for bit, along a random direction, in precision `F`.
+    fn assert_streaming_hvp_bits<F: Float>(case: &Case, seed: u64) {
+        let shape = case.net.shape;
+        let net: Network<F> = case.net.cast();
+        let data: Dataset<F> = case.data.cast();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let dir: Vec<F> = (0..shape.len())
+            .map(|_| F::of(rng.random_range(-1.0..1.0)))
+            .collect();
+        let mut ws = Workspace::new(shape, data.n);
+        forward(&net, &data, case.loss, &mut ws);
+        let (mut want, mut got) = (vec![F::zero(); shape.len()], vec![F::zero(); shape.len()]);
+        stored_hvp(&net, &data, &mut ws, &dir, &mut want);
+        // Chunks dirtied by the stored product first: the streaming one overwrites them.
+        streaming_hvp(&net, &data, &mut ws, &dir, &mut got);
+        for (t, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(
+                a.to64().to_bits(),
+                b.to64().to_bits(),
+                "{}: Hv entry {t}: {a:?} vs {b:?}",
+                case.label
+            );
+        }
+        assert!(want.iter().any(|v| *v != F::zero()), "{}", case.label);
+    }
+
+    #[test]
+    fn streaming_hvp_has_the_bits_of_the_stored_one() {
+        // As for the gradient: every D the streaming path takes, partial tiles, several
+        // chunks, sample counts off the register blocks, every activation, bias and loss.
+        for (d, width, n) in [
+            (1, 37, 13),
+            (2, 300, 13),
+            (3, 16, 1),
+            (4, 48, 9),
+            (5, 300, 21),
+            (6, 37, 8),
+            (7, 20, 5),
+            (8, 64, 17),
+            (9, 33, 12),
+            (10, 300, 19),
+            (11, 16, 4),
+            (12, 40, 11),
+        ] {
+            for case in Case::grid(d as u64 + 70, d, width, n) {
+                assert_streaming_hvp_bits::<f64>(&case, d as u64);
+                assert_streaming_hvp_bits::<f32>(&case, d as u64);
             }
         }
     }
