@@ -343,8 +343,7 @@ macro_rules! with_const_d {
 /// `n K` stored values back from L2 or memory) with the weight-gradient accumulators of a
 /// 16-neuron tile in registers. Every sum runs in the order of the storing kernels, so the
 /// result is identical bit for bit (a test checks it). Input dimensions above
-/// [`FUSED_MAX_D`], and problems of fewer than 65536 (sample, neuron) pairs, take
-/// [`loss_and_gradient`].
+/// [`FUSED_MAX_D`] take [`loss_and_gradient`].
 ///
 /// Afterwards `ws` holds the outputs but no pre-activations: [`hvp`] and [`backward`] need a
 /// new [`forward`] first (they panic otherwise).
@@ -356,17 +355,13 @@ pub fn loss_and_gradient_fused<F: Float>(
     grad: &mut [F],
 ) -> f64 {
     let s = net.shape;
-    // Small problems keep their pre-activations in L1 or L2 anyway, and storing them is
-    // faster there (BENCHMARKS.md); both paths give the same bits.
-    if s.d > FUSED_MAX_D || s.d == 0 || data.n * s.width < STREAMING_MIN_PAIRS {
+    // Streaming is faster at every size now, the smallest problems included (BENCHMARKS.md);
+    // both paths give the same bits.
+    if s.d > FUSED_MAX_D || s.d == 0 {
         return loss_and_gradient(net, data, loss, ws, grad);
     }
     streaming_loss_and_gradient(net, data, loss, ws, grad)
 }
-
-/// Below this many (sample, neuron) pairs `loss_and_gradient_fused` stores the pre-activations
-/// (`n K` values, 256 KiB in f32 at the threshold).
-const STREAMING_MIN_PAIRS: usize = 1 << 16;
 
 /// The streaming passes of [`loss_and_gradient_fused`], whatever the size (`1 <= d <=
 /// FUSED_MAX_D`).
@@ -407,9 +402,9 @@ fn streaming_loss_and_gradient<F: Float>(
 /// Hess f(x_i)`). About the cost of one gradient (`4 n K d + 12 n K` flops); allocates nothing.
 /// With biases off, the `b` block of `dir` is ignored and that of `out` is zero.
 ///
-/// Problems the streaming gradient takes (`1 <= d <=` [`FUSED_MAX_D`], at least 65536 (sample,
-/// neuron) pairs) recompute the pre-activations and their directional derivatives in registers
-/// instead of reading them from `ws` ([`streaming_hvp`]), with the same bits.
+/// Problems the streaming gradient takes (`1 <= d <=` [`FUSED_MAX_D`]) recompute the
+/// pre-activations and their directional derivatives in registers instead of reading them from
+/// `ws` ([`streaming_hvp`]), with the same bits.
 pub fn hvp<F: Float>(
     net: &Network<F>,
     data: &Dataset<F>,
@@ -422,7 +417,7 @@ pub fn hvp<F: Float>(
         ws.ready && dir.len() == s.len() && out.len() == s.len(),
         "hvp needs a forward at the same network"
     );
-    if s.d <= FUSED_MAX_D && s.d > 0 && ws.n * s.width >= STREAMING_MIN_PAIRS {
+    if s.d <= FUSED_MAX_D && s.d > 0 {
         streaming_hvp(net, data, ws, dir, out);
     } else {
         stored_hvp(net, data, ws, dir, out);
