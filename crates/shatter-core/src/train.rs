@@ -591,9 +591,32 @@ pub fn train_with_curvature<F: Float>(
     }
 }
 
-/// The Euclidean norm of `v`, accumulated in `f64` (the `grad_norm` of a [`Record`]).
+/// The Euclidean norm of `v`, accumulated in `f64` (the `grad_norm` of a [`Record`]): entry `i`
+/// goes to accumulator `i mod 8` in order, and the accumulators are added pairwise, a fixed order
+/// whatever the thread count. One running sum would be a chain of `len` dependent additions,
+/// about a third of a training step at K = 1000, n = 30 (BENCHMARKS.md).
 pub fn norm<F: Float>(v: &[F]) -> f64 {
-    v.iter().map(|x| x.to64() * x.to64()).sum::<f64>().sqrt()
+    const ACC: usize = 8;
+    let mut acc = [0.0f64; ACC];
+    let chunks = v.chunks_exact(ACC);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            let x = x.to64();
+            *a += x * x;
+        }
+    }
+    for (a, x) in acc.iter_mut().zip(rest) {
+        let x = x.to64();
+        *a += x * x;
+    }
+    let quads = [
+        acc[0] + acc[4],
+        acc[1] + acc[5],
+        acc[2] + acc[6],
+        acc[3] + acc[7],
+    ];
+    ((quads[0] + quads[2]) + (quads[1] + quads[3])).sqrt()
 }
 
 /// PyTorch's `clip_grad_norm_` factor `min(1, c / (||g|| + 1e-6))`.
@@ -671,6 +694,28 @@ fn shuffle<R: Rng>(order: &mut [usize], rng: &mut R) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_norm_is_the_running_sum_up_to_rounding() {
+        assert_eq!(super::norm::<f64>(&[]), 0.0);
+        assert_eq!(super::norm(&[3.0f64, 4.0]), 5.0);
+        // Every remainder length, both precisions, against one running sum in f64.
+        for len in [1usize, 7, 8, 9, 15, 16, 17, 385, 3001] {
+            let v: Vec<f64> = (0..len)
+                .map(|i| ((i * 7919) % 101) as f64 / 37.0 - 1.3)
+                .collect();
+            let naive = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let got = super::norm(&v);
+            assert!(
+                (got - naive).abs() <= 1e-14 * naive,
+                "len {len}: {got} vs {naive}"
+            );
+            let v32: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+            let naive32 = v32.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+            let got32 = super::norm(&v32);
+            assert!((got32 - naive32).abs() <= 1e-14 * naive32, "f32 len {len}");
+        }
+    }
+
     use super::*;
 
     #[test]
