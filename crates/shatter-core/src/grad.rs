@@ -1079,6 +1079,29 @@ fn recomputing_backward_chunk<F: Float, A: Act, const D: usize>(
     }
 }
 
+/// `gw[j][l] += x[j] cf[l]` (one multiply-add each) for the `D` weight rows of a tile: one
+/// sample's share of `X^T C`, in the order of `rows_block` per value. The same operations in
+/// either loop order: with rows outermost LLVM vectorises across the rows at D = 7, 8 and 12
+/// (gathers and scatters, 3-5x slower); with lanes outermost it does so across samples at other
+/// D (measured with the LLVM of rustc 1.95, BENCHMARKS.md).
+#[inline(always)]
+fn add_to_rows<F: Float, const D: usize>(gw: &mut [[F; LANES]; D], x: &[F; D], cf: &[F; LANES]) {
+    if D == 7 || D == 8 || D == 12 {
+        for l in 0..LANES {
+            for j in 0..D {
+                gw[j][l] = x[j].mul_add(cf[l], gw[j][l]);
+            }
+        }
+    } else {
+        for j in 0..D {
+            let xv = x[j];
+            for l in 0..LANES {
+                gw[j][l] = xv.mul_add(cf[l], gw[j][l]);
+            }
+        }
+    }
+}
+
 /// One 16-neuron tile of the streaming backward pass: its `v`, `b` and `D` weight rows, and
 /// its gradient accumulators.
 struct GradTile<F, const D: usize> {
@@ -1091,11 +1114,11 @@ struct GradTile<F, const D: usize> {
 }
 
 impl<F: Float, const D: usize> GradTile<F, D> {
-    /// Adds the samples of inputs `xs` and loss derivatives `es` in order, every loop of
+    /// Adds the samples of inputs `rows` and loss derivatives `es` in order, every loop of
     /// constant length.
     #[inline(always)]
-    fn add_samples<A: Act, const R: usize>(&mut self, xs: &[[F; D]], es: &[F]) {
-        let xs: &[F] = xs.as_flattened();
+    fn add_samples<A: Act, const R: usize>(&mut self, rows: &[[F; D]], es: &[F]) {
+        let xs: &[F] = rows.as_flattened();
         let mut z = [self.bt; R];
         for j in 0..D {
             for r in 0..R {
@@ -1114,24 +1137,7 @@ impl<F: Float, const D: usize> GradTile<F, D> {
                 cf[l] = e * self.vt[l] * s1;
                 self.gb[l] += cf[l];
             }
-            // The same operations in either loop order. With rows outermost LLVM vectorises
-            // across the rows at D = 7, 8 and 12 (gathers and scatters, 3-5x slower); with lanes
-            // outermost it does so across samples at other D. Measured with LLVM of rustc 1.95
-            // (BENCHMARKS.md).
-            if D == 7 || D == 8 || D == 12 {
-                for l in 0..LANES {
-                    for j in 0..D {
-                        self.gw[j][l] = xs[r * D + j].mul_add(cf[l], self.gw[j][l]);
-                    }
-                }
-            } else {
-                for j in 0..D {
-                    let xv = xs[r * D + j];
-                    for l in 0..LANES {
-                        self.gw[j][l] = xv.mul_add(cf[l], self.gw[j][l]);
-                    }
-                }
-            }
+            add_to_rows(&mut self.gw, &rows[r], &cf);
         }
     }
 }
@@ -1275,10 +1281,10 @@ struct HvpTile<F, const D: usize> {
 }
 
 impl<F: Float, const D: usize> HvpTile<F, D> {
-    /// Adds the samples of inputs `xs`, curvature terms `qs` and loss derivatives `es` in order.
+    /// Adds the samples of inputs `rows`, curvature terms `qs` and loss derivatives `es` in order.
     #[inline(always)]
-    fn add_samples<A: Act, const R: usize>(&mut self, xs: &[[F; D]], qs: &[F], es: &[F]) {
-        let xs: &[F] = xs.as_flattened();
+    fn add_samples<A: Act, const R: usize>(&mut self, rows: &[[F; D]], qs: &[F], es: &[F]) {
+        let xs: &[F] = rows.as_flattened();
         let mut z = [self.bt; R];
         let mut u = [self.dbt; R];
         for j in 0..D {
@@ -1303,21 +1309,7 @@ impl<F: Float, const D: usize> HvpTile<F, D> {
                 cf[l] = coef;
                 self.gb[l] += coef;
             }
-            // The loop order of `GradTile::add_samples`, for the same reason.
-            if D == 7 || D == 8 || D == 12 {
-                for l in 0..LANES {
-                    for j in 0..D {
-                        self.gw[j][l] = xs[r * D + j].mul_add(cf[l], self.gw[j][l]);
-                    }
-                }
-            } else {
-                for j in 0..D {
-                    let xv = xs[r * D + j];
-                    for l in 0..LANES {
-                        self.gw[j][l] = xv.mul_add(cf[l], self.gw[j][l]);
-                    }
-                }
-            }
+            add_to_rows(&mut self.gw, &rows[r], &cf);
         }
     }
 }
@@ -1620,26 +1612,29 @@ mod tests {
         }
     }
 
+    /// `(d, K, n)` for the streaming kernels' tests: every input dimension they take, partial
+    /// tiles (K = 37), several chunks (K = 300 > CHUNK), sample counts off the register blocks
+    /// (n = 1, 13).
+    const STREAMING_SHAPES: &[(usize, usize, usize)] = &[
+        (1, 37, 13),
+        (2, 300, 13),
+        (3, 16, 1),
+        (4, 48, 9),
+        (5, 300, 21),
+        (6, 37, 8),
+        (7, 20, 5),
+        (8, 64, 17),
+        (9, 33, 12),
+        (10, 300, 19),
+        (11, 16, 4),
+        (12, 40, 11),
+    ];
+
     #[test]
     fn streaming_gradient_has_the_bits_of_the_storing_one() {
-        // Every input dimension the streaming path takes, partial tiles (K = 37), several
-        // chunks (K = 300 > CHUNK), sample counts off the register blocks (n = 1, 13), every
-        // activation, bias setting and loss, in both precisions; and d above FUSED_MAX_D.
-        for (d, width, n) in [
-            (1, 37, 13),
-            (2, 300, 13),
-            (3, 16, 1),
-            (4, 48, 9),
-            (5, 300, 21),
-            (6, 37, 8),
-            (7, 20, 5),
-            (8, 64, 17),
-            (9, 33, 12),
-            (10, 300, 19),
-            (11, 16, 4),
-            (12, 40, 11),
-            (13, 40, 11),
-        ] {
+        // Every activation, bias setting and loss, in both precisions, at every shape of
+        // STREAMING_SHAPES and at d above FUSED_MAX_D.
+        for &(d, width, n) in STREAMING_SHAPES.iter().chain(&[(13, 40, 11)]) {
             for case in Case::grid(d as u64 + 40, d, width, n) {
                 assert_fused_bits::<f64>(&case);
                 assert_fused_bits::<f32>(&case);
@@ -1676,22 +1671,9 @@ mod tests {
 
     #[test]
     fn streaming_hvp_has_the_bits_of_the_stored_one() {
-        // As for the gradient: every D the streaming path takes, partial tiles, several
-        // chunks, sample counts off the register blocks, every activation, bias and loss.
-        for (d, width, n) in [
-            (1, 37, 13),
-            (2, 300, 13),
-            (3, 16, 1),
-            (4, 48, 9),
-            (5, 300, 21),
-            (6, 37, 8),
-            (7, 20, 5),
-            (8, 64, 17),
-            (9, 33, 12),
-            (10, 300, 19),
-            (11, 16, 4),
-            (12, 40, 11),
-        ] {
+        // Every activation, bias setting and loss, in both precisions, at every shape of
+        // STREAMING_SHAPES.
+        for &(d, width, n) in STREAMING_SHAPES {
             for case in Case::grid(d as u64 + 70, d, width, n) {
                 assert_streaming_hvp_bits::<f64>(&case, d as u64);
                 assert_streaming_hvp_bits::<f32>(&case, d as u64);
