@@ -1018,11 +1018,15 @@ fn streaming_forward_block<F: Float, A: Act, const R: usize>(
         }
         t0 += len;
     }
-    for r in 0..R {
-        let dst: &mut [F; LANES] = (&mut ch.lanes[(i0 + r) * LANES..(i0 + r + 1) * LANES])
-            .try_into()
-            .expect("a full tile");
-        *dst = p[r];
+    store_lanes(ch, i0, &p);
+}
+
+/// Writes the lane accumulators `p` of samples `i0..i0 + R` into `ch.lanes`.
+#[inline(always)]
+fn store_lanes<F: Float, const R: usize>(ch: &mut Chunk<F>, i0: usize, p: &[[F; LANES]; R]) {
+    let rows = &mut ch.lanes[i0 * LANES..(i0 + R) * LANES];
+    for (dst, src) in rows.as_chunks_mut::<LANES>().0.iter_mut().zip(p) {
+        *dst = *src;
     }
 }
 
@@ -1051,9 +1055,7 @@ fn recomputing_backward_chunk<F: Float, A: Act, const D: usize>(
             vt: load_tile(&v[col..], len),
             bt: load_tile(&b[col..], len),
             w: [[F::zero(); LANES]; D],
-            gv: [F::zero(); LANES],
-            gb: [F::zero(); LANES],
-            gw: [[F::zero(); LANES]; D],
+            sums: TileSums::zero(),
         };
         for (j, row) in tile.w.iter_mut().enumerate() {
             *row = weight_tile(wt, width, j, col, len);
@@ -1070,34 +1072,59 @@ fn recomputing_backward_chunk<F: Float, A: Act, const D: usize>(
             tile.add_samples::<A, 1>(&xs[i0..i0 + 1], &e1[i0..i0 + 1]);
             i0 += 1;
         }
-        ch.gv[t0..t0 + len].copy_from_slice(&tile.gv[..len]);
-        ch.gb[t0..t0 + len].copy_from_slice(&tile.gb[..len]);
-        for j in 0..D {
-            store_tile(&mut ch.gw[j * c + t0..], &tile.gw[j], len);
-        }
+        tile.sums.store(ch, t0, len);
         t0 += len;
     }
 }
 
-/// `gw[j][l] += x[j] cf[l]` (one multiply-add each) for the `D` weight rows of a tile: one
-/// sample's share of `X^T C`, in the order of `rows_block` per value. The same operations in
-/// either loop order: with rows outermost LLVM vectorises across the rows at D = 7, 8 and 12
-/// (gathers and scatters, 3-5x slower); with lanes outermost it does so across samples at other
-/// D (measured with the LLVM of rustc 1.95, BENCHMARKS.md).
-#[inline(always)]
-fn add_to_rows<F: Float, const D: usize>(gw: &mut [[F; LANES]; D], x: &[F; D], cf: &[F; LANES]) {
-    if D == 7 || D == 8 || D == 12 {
-        for l in 0..LANES {
+/// The `v`, `b` and `D` weight-row accumulators of one 16-neuron tile in the streaming
+/// gradient and product.
+struct TileSums<F, const D: usize> {
+    gv: [F; LANES],
+    gb: [F; LANES],
+    gw: [[F; LANES]; D],
+}
+
+impl<F: Float, const D: usize> TileSums<F, D> {
+    fn zero() -> Self {
+        TileSums {
+            gv: [F::zero(); LANES],
+            gb: [F::zero(); LANES],
+            gw: [[F::zero(); LANES]; D],
+        }
+    }
+
+    /// `gw[j][l] += x[j] cf[l]` (one multiply-add each): one sample's share of `X^T C`, in the
+    /// order of `rows_block` per value. The same operations in either loop order: with rows
+    /// outermost LLVM vectorises across the rows at D = 7, 8 and 12 (gathers and scatters,
+    /// 3-5x slower); with lanes outermost it does so across samples at other D (measured with
+    /// the LLVM of rustc 1.95, BENCHMARKS.md).
+    #[inline(always)]
+    fn add_rows(&mut self, x: &[F; D], cf: &[F; LANES]) {
+        let gw = &mut self.gw;
+        if D == 7 || D == 8 || D == 12 {
+            for l in 0..LANES {
+                for j in 0..D {
+                    gw[j][l] = x[j].mul_add(cf[l], gw[j][l]);
+                }
+            }
+        } else {
             for j in 0..D {
-                gw[j][l] = x[j].mul_add(cf[l], gw[j][l]);
+                let xv = x[j];
+                for l in 0..LANES {
+                    gw[j][l] = xv.mul_add(cf[l], gw[j][l]);
+                }
             }
         }
-    } else {
+    }
+
+    /// Writes the first `len` lanes into the chunk's blocks at tile offset `t0`.
+    fn store(&self, ch: &mut Chunk<F>, t0: usize, len: usize) {
+        let c = ch.c;
+        ch.gv[t0..t0 + len].copy_from_slice(&self.gv[..len]);
+        ch.gb[t0..t0 + len].copy_from_slice(&self.gb[..len]);
         for j in 0..D {
-            let xv = x[j];
-            for l in 0..LANES {
-                gw[j][l] = xv.mul_add(cf[l], gw[j][l]);
-            }
+            store_tile(&mut ch.gw[j * c + t0..], &self.gw[j], len);
         }
     }
 }
@@ -1108,9 +1135,7 @@ struct GradTile<F, const D: usize> {
     vt: [F; LANES],
     bt: [F; LANES],
     w: [[F; LANES]; D],
-    gv: [F; LANES],
-    gb: [F; LANES],
-    gw: [[F; LANES]; D],
+    sums: TileSums<F, D>,
 }
 
 impl<F: Float, const D: usize> GradTile<F, D> {
@@ -1133,11 +1158,11 @@ impl<F: Float, const D: usize> GradTile<F, D> {
             let mut cf = [F::zero(); LANES];
             for l in 0..LANES {
                 let (s0, s1, _) = A::derivatives(z[r][l]);
-                self.gv[l] = e.mul_add(s0, self.gv[l]);
+                self.sums.gv[l] = e.mul_add(s0, self.sums.gv[l]);
                 cf[l] = e * self.vt[l] * s1;
-                self.gb[l] += cf[l];
+                self.sums.gb[l] += cf[l];
             }
-            add_to_rows(&mut self.gw, &rows[r], &cf);
+            self.sums.add_rows(&rows[r], &cf);
         }
     }
 }
@@ -1205,12 +1230,7 @@ fn streaming_jvp_block<F: Float, A: Act, const R: usize>(
         }
         t0 += len;
     }
-    for r in 0..R {
-        let dst: &mut [F; LANES] = (&mut ch.lanes[(i0 + r) * LANES..(i0 + r + 1) * LANES])
-            .try_into()
-            .expect("a full tile");
-        *dst = p[r];
-    }
+    store_lanes(ch, i0, &p);
 }
 
 /// The backward pass of [`streaming_hvp`] for one chunk at input dimension `D`: per tile,
@@ -1239,9 +1259,7 @@ fn streaming_hvp_back_chunk<F: Float, A: Act, const D: usize>(
             dbt: load_tile(&t.db[col..], len),
             w: [[F::zero(); LANES]; D],
             dw: [[F::zero(); LANES]; D],
-            gv: [F::zero(); LANES],
-            gb: [F::zero(); LANES],
-            gw: [[F::zero(); LANES]; D],
+            sums: TileSums::zero(),
         };
         for j in 0..D {
             tile.w[j] = weight_tile(t.wt, width, j, col, len);
@@ -1257,11 +1275,7 @@ fn streaming_hvp_back_chunk<F: Float, A: Act, const D: usize>(
             tile.add_samples::<A, 1>(&xs[i0..i0 + 1], &q[i0..i0 + 1], &e1[i0..i0 + 1]);
             i0 += 1;
         }
-        ch.gv[t0..t0 + len].copy_from_slice(&tile.gv[..len]);
-        ch.gb[t0..t0 + len].copy_from_slice(&tile.gb[..len]);
-        for j in 0..D {
-            store_tile(&mut ch.gw[j * c + t0..], &tile.gw[j], len);
-        }
+        tile.sums.store(ch, t0, len);
         t0 += len;
     }
 }
@@ -1275,9 +1289,7 @@ struct HvpTile<F, const D: usize> {
     dbt: [F; LANES],
     w: [[F; LANES]; D],
     dw: [[F; LANES]; D],
-    gv: [F; LANES],
-    gb: [F; LANES],
-    gw: [[F; LANES]; D],
+    sums: TileSums<F, D>,
 }
 
 impl<F: Float, const D: usize> HvpTile<F, D> {
@@ -1301,15 +1313,15 @@ impl<F: Float, const D: usize> HvpTile<F, D> {
             let mut cf = [F::zero(); LANES];
             for l in 0..LANES {
                 let (s0, s1, s2) = A::derivatives(z[r][l]);
-                self.gv[l] += qi * s0 + ei * s1 * u[r][l];
+                self.sums.gv[l] += qi * s0 + ei * s1 * u[r][l];
                 let mut coef = (qi * self.vt[l] + ei * self.dvt[l]) * s1;
                 if A::CURVED {
                     coef += ei * self.vt[l] * s2 * u[r][l];
                 }
                 cf[l] = coef;
-                self.gb[l] += coef;
+                self.sums.gb[l] += coef;
             }
-            add_to_rows(&mut self.gw, &rows[r], &cf);
+            self.sums.add_rows(&rows[r], &cf);
         }
     }
 }
