@@ -336,28 +336,26 @@ pub(crate) fn cluster_sizes(
     max_cluster: usize,
 ) -> Vec<usize> {
     let mut sizes = vec![1; runs.len()];
-    loop {
-        let Some((r, l)) = runs.iter().enumerate().max_by(|(a, la), (b, lb)| {
-            block_work(la, threads, sizes[*a])
-                .cmp(&block_work(lb, threads, sizes[*b]))
-                .then(b.cmp(a))
-        }) else {
-            return sizes;
-        };
-        let cl = sizes[r];
-        let slowest = block_work(l, threads, cl);
-        let total: usize = runs
-            .iter()
-            .zip(&sizes)
-            .map(|(l, &c)| c * block_work(l, threads, c))
-            .sum();
+    // The slowest block first (the lowest index among equals), and the batch's whole work,
+    // both kept up to date as runs split.
+    let mut slowest_first: std::collections::BinaryHeap<(usize, std::cmp::Reverse<usize>)> = runs
+        .iter()
+        .enumerate()
+        .map(|(r, l)| (block_work(l, threads, 1), std::cmp::Reverse(r)))
+        .collect();
+    let mut total: usize = runs.iter().map(|l| block_work(l, threads, 1)).sum();
+    while let Some((slowest, std::cmp::Reverse(r))) = slowest_first.pop() {
+        let (l, cl) = (&runs[r], sizes[r]);
         let share = total.div_ceil(capacity.max(1));
-        let shorter = block_work(l, threads, 2 * cl) < slowest;
-        if slowest <= share || 2 * cl > max_cluster.min(capacity) || !shorter {
-            return sizes;
+        let split = block_work(l, threads, 2 * cl);
+        if slowest <= share || 2 * cl > max_cluster.min(capacity) || split >= slowest {
+            break;
         }
         sizes[r] = 2 * cl;
+        total = total - cl * slowest + 2 * cl * split;
+        slowest_first.push((split, std::cmp::Reverse(r)));
     }
+    sizes
 }
 
 impl Group {
