@@ -941,11 +941,49 @@ fn hvp_back_chunk<F: Float, A: Act>(
 pub const FUSED_MAX_D: usize = 12;
 /// Samples per register block in the streaming backward pass (their `z` tiles in registers).
 const RECOMPUTE_BLOCK: usize = 4;
+/// Whether [`TileSums::add_rows`] runs lanes outermost at input dimension `d`: the faster
+/// order there, by the kernel probe's best of 160 calls at n = 512, K = 2048 (at d = 4 it takes
+/// 0.21 ms against 0.30; BENCHMARKS.md).
+const fn lanes_outer_rows(d: usize) -> bool {
+    matches!(d, 4 | 7 | 8 | 12)
+}
 
 /// A tile of `len <= LANES` weights of row `j` (`wt[j * width + col..]`), zero-padded.
 #[inline(always)]
 fn weight_tile<F: Float>(wt: &[F], width: usize, j: usize, col: usize, len: usize) -> [F; LANES] {
     load_tile(&wt[j * width + col..], len)
+}
+
+/// Runs `$body` over samples `0..$n` in register blocks: `$i0` is a block's first sample and
+/// `$r` its length, a constant, [`SAMPLE_BLOCK`] and then 4, 2 and 1 for the rest (one
+/// accumulator chain for each of up to 7 left-over samples was latency-bound: 45% of the
+/// forward pass at n = 30). Each sample's sums are its own, so the block sizes do not change a
+/// bit.
+macro_rules! in_sample_blocks {
+    ($n:expr, |$i0:ident, $r:ident| $body:expr) => {{
+        const _: () = assert!(SAMPLE_BLOCK == 8, "the tail blocks cover up to 7 samples");
+        let n = $n;
+        let mut $i0 = 0;
+        while $i0 + SAMPLE_BLOCK <= n {
+            const $r: usize = SAMPLE_BLOCK;
+            $body;
+            $i0 += $r;
+        }
+        if $i0 + 4 <= n {
+            const $r: usize = 4;
+            $body;
+            $i0 += $r;
+        }
+        if $i0 + 2 <= n {
+            const $r: usize = 2;
+            $body;
+            $i0 += $r;
+        }
+        if $i0 < n {
+            const $r: usize = 1;
+            $body;
+        }
+    }};
 }
 
 /// The forward pass of one chunk without storing `z`: blocks of [`SAMPLE_BLOCK`] samples keep
@@ -964,15 +1002,9 @@ fn streaming_forward_chunk<F: Float, A: Act>(
     v: &[F],
     ch: &mut Chunk<F>,
 ) {
-    let mut i0 = 0;
-    while i0 + SAMPLE_BLOCK <= n {
-        streaming_forward_block::<F, A, SAMPLE_BLOCK>(x, i0, d, wt, width, b, v, ch);
-        i0 += SAMPLE_BLOCK;
-    }
-    while i0 < n {
-        streaming_forward_block::<F, A, 1>(x, i0, d, wt, width, b, v, ch);
-        i0 += 1;
-    }
+    in_sample_blocks!(n, |i0, R| streaming_forward_block::<F, A, R>(
+        x, i0, d, wt, width, b, v, ch
+    ));
     fold_lanes(&ch.lanes, &mut ch.part, n);
 }
 
@@ -1096,13 +1128,13 @@ impl<F: Float, const D: usize> TileSums<F, D> {
 
     /// `gw[j][l] += x[j] cf[l]` (one multiply-add each): one sample's share of `X^T C`, in the
     /// order of `rows_block` per value. The same operations in either loop order: with rows
-    /// outermost LLVM vectorises across the rows at D = 7, 8 and 12 (gathers and scatters,
-    /// 3-5x slower); with lanes outermost it does so across samples at other D (measured with
-    /// the LLVM of rustc 1.95, BENCHMARKS.md).
+    /// outermost LLVM vectorises across the rows at D = 4, 7, 8 and 12 (gathers and scatters
+    /// or 4-lane shuffles, 1.4-5x slower); with lanes outermost it does so across samples at
+    /// some other D (measured with the LLVM of rustc 1.95, BENCHMARKS.md).
     #[inline(always)]
     fn add_rows(&mut self, x: &[F; D], cf: &[F; LANES]) {
         let gw = &mut self.gw;
-        if D == 7 || D == 8 || D == 12 {
+        if lanes_outer_rows(D) {
             for l in 0..LANES {
                 for j in 0..D {
                     gw[j][l] = x[j].mul_add(cf[l], gw[j][l]);
@@ -1121,8 +1153,8 @@ impl<F: Float, const D: usize> TileSums<F, D> {
     /// Writes the first `len` lanes into the chunk's blocks at tile offset `t0`.
     fn store(&self, ch: &mut Chunk<F>, t0: usize, len: usize) {
         let c = ch.c;
-        ch.gv[t0..t0 + len].copy_from_slice(&self.gv[..len]);
-        ch.gb[t0..t0 + len].copy_from_slice(&self.gb[..len]);
+        store_tile(&mut ch.gv[t0..], &self.gv, len);
+        store_tile(&mut ch.gb[t0..], &self.gb, len);
         for j in 0..D {
             store_tile(&mut ch.gw[j * c + t0..], &self.gw[j], len);
         }
@@ -1179,15 +1211,7 @@ fn streaming_jvp_chunk<F: Float, A: Act>(
     t: &StreamTiles<'_, F>,
     ch: &mut Chunk<F>,
 ) {
-    let mut i0 = 0;
-    while i0 + SAMPLE_BLOCK <= n {
-        streaming_jvp_block::<F, A, SAMPLE_BLOCK>(x, i0, d, t, ch);
-        i0 += SAMPLE_BLOCK;
-    }
-    while i0 < n {
-        streaming_jvp_block::<F, A, 1>(x, i0, d, t, ch);
-        i0 += 1;
-    }
+    in_sample_blocks!(n, |i0, R| streaming_jvp_block::<F, A, R>(x, i0, d, t, ch));
     fold_lanes(&ch.lanes, &mut ch.part, n);
 }
 
