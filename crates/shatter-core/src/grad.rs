@@ -37,6 +37,14 @@ pub(crate) trait Act: Copy + Send + Sync + 'static {
     /// `(s(z), s'(z), s''(z))`, sharing work between them (GELU's `Phi` and `phi`); the kernels
     /// take the parts they need and the rest is never computed.
     fn derivatives<F: Float>(z: F) -> (F, F, F);
+    /// One pair's share of the backward pass: `(gv + e s(z), ev s'(z))`, the `v`-gradient sum
+    /// after the pair (one multiply-add, `e.mul_add(s(z), gv)`) and the pair's coefficient for
+    /// the `b` and `W` sums (`ev = e v_k`).
+    #[inline(always)]
+    fn backward_terms<F: Float>(z: F, e: F, ev: F, gv: F) -> (F, F) {
+        let (s0, s1, _) = Self::derivatives(z);
+        (e.mul_add(s0, gv), ev * s1)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -60,6 +68,18 @@ impl Act for Relu {
             (z, F::one(), F::zero())
         } else {
             (F::zero(), F::zero(), F::zero())
+        }
+    }
+    /// The default's values with a select instead of the multiplications by 0 and 1 (one masked
+    /// multiply-add and one masked multiply under AVX-512): `ev * 1` is `ev`, and an inactive
+    /// pair adds `+0` where the default adds `e * 0` or `ev * 0`, `+0` or `-0`, to sums that
+    /// start at `+0` and so are never `-0`; the bits are the same whenever `ev` is finite.
+    #[inline(always)]
+    fn backward_terms<F: Float>(z: F, e: F, ev: F, gv: F) -> (F, F) {
+        if z > F::zero() {
+            (e.mul_add(z, gv), ev)
+        } else {
+            (gv, F::zero())
         }
     }
 }
@@ -825,9 +845,7 @@ fn backward_chunk<F: Float, A: Act>(
             let z = load_tile(&ch.z[i * c + t0..], len);
             let cf = &mut ch.coef[i * LANES..(i + 1) * LANES];
             for l in 0..LANES {
-                let (s0, s1, _) = A::derivatives(z[l]);
-                gv[l] = e.mul_add(s0, gv[l]);
-                cf[l] = e * vt[l] * s1;
+                (gv[l], cf[l]) = A::backward_terms(z[l], e, e * vt[l], gv[l]);
                 gb[l] += cf[l];
             }
         }
@@ -1189,9 +1207,8 @@ impl<F: Float, const D: usize> GradTile<F, D> {
             let e = es[r];
             let mut cf = [F::zero(); LANES];
             for l in 0..LANES {
-                let (s0, s1, _) = A::derivatives(z[r][l]);
-                self.sums.gv[l] = e.mul_add(s0, self.sums.gv[l]);
-                cf[l] = e * self.vt[l] * s1;
+                (self.sums.gv[l], cf[l]) =
+                    A::backward_terms(z[r][l], e, e * self.vt[l], self.sums.gv[l]);
                 self.sums.gb[l] += cf[l];
             }
             self.sums.add_rows(&rows[r], &cf);
