@@ -959,6 +959,14 @@ fn hvp_back_chunk<F: Float, A: Act>(
 pub const FUSED_MAX_D: usize = 12;
 /// Samples per register block in the streaming backward pass (their `z` tiles in registers).
 const RECOMPUTE_BLOCK: usize = 4;
+/// Whether the streaming gradient's backward pass recomputes `z` for blocks of 2 samples instead
+/// of [`RECOMPUTE_BLOCK`] at input dimension `d`: with `2d + 4` accumulator and weight registers
+/// the larger blocks run out of the 32 vector registers at these `d` (kernel probe, best of 160
+/// calls at n = 512, K = 2048: 0.51 against 0.55 ms at d = 10, 0.60 against 0.68 at d = 12;
+/// blocks of 8 spill at every d). Samples are added in the same order either way.
+const fn pair_blocks(d: usize) -> bool {
+    matches!(d, 6 | 8 | 10 | 12)
+}
 /// Whether [`TileSums::add_rows`] runs lanes outermost at input dimension `d`: the faster
 /// order there, by the kernel probe's best of 160 calls at n = 512, K = 2048 (at d = 4 it takes
 /// 0.21 ms against 0.30; BENCHMARKS.md).
@@ -1110,17 +1118,13 @@ fn recomputing_backward_chunk<F: Float, A: Act, const D: usize>(
         for (j, row) in tile.w.iter_mut().enumerate() {
             *row = weight_tile(wt, width, j, col, len);
         }
-        let mut i0 = 0;
-        while i0 + RECOMPUTE_BLOCK <= n {
-            tile.add_samples::<A, RECOMPUTE_BLOCK>(
-                &xs[i0..i0 + RECOMPUTE_BLOCK],
-                &e1[i0..i0 + RECOMPUTE_BLOCK],
-            );
-            i0 += RECOMPUTE_BLOCK;
-        }
-        while i0 < n {
-            tile.add_samples::<A, 1>(&xs[i0..i0 + 1], &e1[i0..i0 + 1]);
-            i0 += 1;
+        let rest = if pair_blocks(D) {
+            tile.add_blocks::<A, 2>(xs, e1)
+        } else {
+            tile.add_blocks::<A, RECOMPUTE_BLOCK>(xs, e1)
+        };
+        for i in rest..n {
+            tile.add_samples::<A, 1>(&xs[i..i + 1], &e1[i..i + 1]);
         }
         tile.sums.store(ch, t0, len);
         t0 += len;
@@ -1189,6 +1193,18 @@ struct GradTile<F, const D: usize> {
 }
 
 impl<F: Float, const D: usize> GradTile<F, D> {
+    /// Adds the samples of `rows` and `es` in blocks of `R` for as long as whole blocks fit;
+    /// returns the first sample left.
+    #[inline(always)]
+    fn add_blocks<A: Act, const R: usize>(&mut self, rows: &[[F; D]], es: &[F]) -> usize {
+        let mut i0 = 0;
+        while i0 + R <= rows.len() {
+            self.add_samples::<A, R>(&rows[i0..i0 + R], &es[i0..i0 + R]);
+            i0 += R;
+        }
+        i0
+    }
+
     /// Adds the samples of inputs `rows` and loss derivatives `es` in order, every loop of
     /// constant length.
     #[inline(always)]
