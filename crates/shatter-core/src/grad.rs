@@ -961,9 +961,10 @@ pub const FUSED_MAX_D: usize = 12;
 const RECOMPUTE_BLOCK: usize = 4;
 /// Whether the streaming gradient's backward pass recomputes `z` for blocks of 2 samples instead
 /// of [`RECOMPUTE_BLOCK`] at input dimension `d`: with `2d + 4` accumulator and weight registers
-/// the larger blocks run out of the 32 vector registers at these `d` (kernel probe on both cores,
-/// best of 160 calls at n = 512, K = 2048: 0.51 against 0.55 ms at d = 10, 0.60 against 0.68 at d = 12;
-/// blocks of 8 spill at every d). Samples are added in the same order either way.
+/// the larger blocks run out of the 32 vector registers at these `d` (kernel probe on both
+/// cores, best of 160 calls at n = 512, K = 2048: 0.51 against 0.55 ms at d = 10, 0.62 against
+/// 0.70 at d = 12; blocks of 8 spill at every d). Samples are added in the same order either
+/// way.
 const fn pair_blocks(d: usize) -> bool {
     matches!(d, 6 | 8 | 10 | 12)
 }
